@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from jobs.models import Job, JobEvent
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    extra = 0
+    readonly_fields = ["at", "old_status", "new_status", "message"]
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["pk", "operation", "entity_name", "status", "vault", "created_at", "finished_at"]
+    list_filter = ["status", "operation"]
+    search_fields = ["entity_name"]
+    list_select_related = ["vault"]
+    inlines = [JobEventInline]

@@ -1,0 +1,25 @@
+import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from jobs.choices import JobStatus, Operation
+from jobs.models import Job
+
+
+class JobFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        label=_("Status"), choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple
+    )
+    operation = django_filters.ChoiceFilter(label=_("Operation"), choices=Operation.choices, empty_label=_("All"))
+    start = django_filters.IsoDateTimeFilter(
+        label=_("From"), field_name="created_at", lookup_expr="gte",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = django_filters.IsoDateTimeFilter(
+        label=_("To"), field_name="created_at", lookup_expr="lte",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    class Meta:
+        model = Job
+        fields = ["status", "operation", "start", "end"]

@@ -1,0 +1,174 @@
+import traceback as traceback_module
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.dispatch import Signal
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from jobs.choices import JobStatus, Operation
+from jobs.errors import CATALOGUE, ErrorCode, JobError
+from vaults.models import RestrictedQuerySet
+
+# Sent after a job reaches a terminal status, whoever ended it (task, reaper or signal handler):
+# the vaults app listens to put an item back in a settled state when its job failed.
+job_finished = Signal()
+
+# The Celery task that runs each operation; tasks receive only the job's id.
+TASK_FOR_OPERATION = {
+    Operation.DISCOVERY: "vaults.tasks.discover",
+    Operation.REGISTER: "vaults.tasks.register",
+    Operation.UNREGISTER: "vaults.tasks.unregister",
+    Operation.CONFIGURE_PROTECTION: "vaults.tasks.configure_protection",
+    Operation.STOP_PROTECTION: "vaults.tasks.stop_protection",
+}
+
+
+class JobQuerySet(RestrictedQuerySet):
+    def active(self):
+        return self.filter(status__in=JobStatus.active())
+
+
+class Job(models.Model):
+    vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="jobs")
+    vm = models.ForeignKey(
+        "vaults.VirtualMachine", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    # The VM's (or vault's) name when the job was made: jobs outlive the things they were about.
+    entity_name = models.CharField(_("item"), max_length=100)
+    operation = models.CharField(_("operation"), max_length=30, choices=Operation.choices)
+    status = models.CharField(_("status"), max_length=30, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    parameters = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    result_message = models.TextField(_("result"), blank=True)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    recommended_action = models.TextField(_("recommended action"), blank=True)
+    error_detail = models.TextField(_("error detail"), blank=True)
+
+    objects = JobQuerySet.as_manager()
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["vault", "status", "created_at"])]
+        constraints = [
+            # One operation at a time on an item, and one discovery at a time per vault:
+            # the database refuses the second row, so two racing clicks cannot both start.
+            models.UniqueConstraint(
+                fields=["vm"],
+                condition=Q(status__in=JobStatus.active()) & Q(vm__isnull=False),
+                name="one_active_job_per_vm",
+            ),
+            models.UniqueConstraint(
+                fields=["vault"],
+                condition=Q(status__in=JobStatus.active()) & Q(operation=Operation.DISCOVERY),
+                name="one_active_discovery_per_vault",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} – {self.entity_name}"
+
+    @property
+    def is_active(self):
+        return self.status in JobStatus.active()
+
+    @property
+    def failed(self):
+        return self.status == JobStatus.FAILED
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def percent(self):
+        if self.status in JobStatus.terminal():
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    def enqueue(self):
+        """Send the job to a worker once the row is committed, so the worker can load it."""
+        from portal.celery import app
+
+        task_name = TASK_FOR_OPERATION[self.operation]
+        transaction.on_commit(lambda: app.send_task(task_name, args=[self.pk]))
+
+    def start(self):
+        """Queued -> In progress. Idempotent: True while the job may run, False once it has ended."""
+        now = timezone.now()
+        claimed = Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.IN_PROGRESS, started_at=now, heartbeat_at=now
+        )
+        self.refresh_from_db()
+        if claimed:
+            self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.IN_PROGRESS)
+        return self.status == JobStatus.IN_PROGRESS
+
+    def beat(self, done=None, total=None, message=None):
+        """Record that the worker is alive, with the progress made so far."""
+        fields = {"heartbeat_at": timezone.now()}
+        for name, value in (("progress_done", done), ("progress_total", total), ("progress_message", message)):
+            if value is not None:
+                fields[name] = value
+                setattr(self, name, value)
+        Job.objects.filter(pk=self.pk).update(**fields)
+
+    def finish(self, status, *, message="", error=None, error_detail=""):
+        """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
+
+        `error` is a JobError (or an ErrorCode); its message and recommended action are stored.
+        Returns True if this call ended the job.
+        """
+        if status not in JobStatus.terminal():
+            raise ValueError(f"finish() needs a terminal status, not {status!r}")
+        fields = {"status": status, "finished_at": timezone.now(), "result_message": message}
+        if error is not None:
+            if not isinstance(error, JobError):
+                error = JobError(error)
+            fields.update(
+                error_code=error.code,
+                error_message=str(error.message),
+                recommended_action=str(error.recommended_action),
+                error_detail=error_detail or error.detail,
+            )
+        with transaction.atomic():
+            old_status = Job.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            ended = Job.objects.filter(pk=self.pk, status__in=JobStatus.active()).update(**fields)
+            if ended:
+                self.events.create(old_status=old_status, new_status=status, message=message or fields.get("error_message", ""))
+        self.refresh_from_db()
+        if ended:
+            job_finished.send(sender=Job, job=self)
+        return bool(ended)
+
+    def fail_with_exception(self, exc):
+        """End as Failed for an unexpected exception, keeping its traceback for the job page."""
+        detail = "".join(traceback_module.format_exception(exc))
+        return self.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR, error_detail=detail)
+
+
+class JobEvent(models.Model):
+    """One change of a job's status: the job's history as rows."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    old_status = models.CharField(max_length=30, choices=JobStatus.choices, blank=True)
+    new_status = models.CharField(max_length=30, choices=JobStatus.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]

@@ -1,0 +1,71 @@
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jobs.choices import JobStatus
+from jobs.errors import ErrorCode, JobError
+from jobs.models import Job
+
+log = logging.getLogger(__name__)
+
+
+class JobConflict(Exception):
+    """The database refused the job: another operation holds the item (or the vault's discovery)."""
+
+
+def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parameters=None):
+    """Create a queued job and send it to a worker when the surrounding transaction commits."""
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                vault=vault,
+                vm=vm,
+                entity_name=entity_name or (vm.name if vm else vault.name),
+                operation=operation,
+                created_by=user if user and user.is_authenticated else None,
+                parameters=parameters or {},
+            )
+            job.events.create(old_status="", new_status=JobStatus.QUEUED)
+    except IntegrityError as error:
+        raise JobConflict(str(error)) from error
+    job.enqueue()
+    return job
+
+
+def run_job(job_id, work):
+    """The body of every job task: claim the job, run `work(job)`, and end the job.
+
+    `work` returns (status, message) for a normal end. A JobError ends the job Failed
+    with its code; any other exception ends it Failed with the traceback kept.
+    """
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        log.warning("Job %s does not exist; nothing to run", job_id)
+        return
+    if not job.start():
+        log.info("Job %s has already ended (%s); not running it again", job_id, job.status)
+        return
+    try:
+        status, message = work(job)
+    except JobError as error:
+        job.finish(JobStatus.FAILED, error=error)
+    except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its traceback
+        log.exception("Job %s failed", job_id)
+        job.fail_with_exception(exc)
+    else:
+        job.finish(status, message=message)
+
+
+def reap_stale_jobs(now=None):
+    """Fail the running jobs whose worker stopped sending heartbeats. Returns how many."""
+    now = now or timezone.now()
+    stale = Job.objects.filter(
+        status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING],
+        heartbeat_at__lt=now - settings.JOB_HEARTBEAT_TIMEOUT,
+    )
+    reaped = 0
+    for job in stale:
+        reaped += job.finish(JobStatus.FAILED, error=ErrorCode.WORKER_LOST)
+    return reaped

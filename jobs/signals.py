@@ -1,0 +1,40 @@
+"""Celery's safety net: a task that died outside run_job still ends its job. Never raises."""
+
+import logging
+
+from celery.signals import task_failure, task_revoked
+
+from jobs.choices import JobStatus
+
+log = logging.getLogger(__name__)
+
+
+def _job_of(args):
+    from jobs.models import Job
+
+    if not args:
+        return None
+    try:
+        return Job.objects.filter(pk=int(args[0])).first()
+    except (TypeError, ValueError):
+        return None
+
+
+@task_failure.connect
+def fail_job_on_task_failure(sender=None, task_id=None, exception=None, args=None, **kwargs):
+    try:
+        job = _job_of(args)
+        if job is not None and job.is_active:
+            job.fail_with_exception(exception)
+    except Exception:  # noqa: BLE001 - a signal handler must never raise
+        log.exception("Could not mark the job of task %s failed", task_id)
+
+
+@task_revoked.connect
+def cancel_job_on_revoke(sender=None, request=None, **kwargs):
+    try:
+        job = _job_of(getattr(request, "args", None))
+        if job is not None and job.is_active:
+            job.finish(JobStatus.CANCELLED, message="The task was revoked before it finished.")
+    except Exception:  # noqa: BLE001 - a signal handler must never raise
+        log.exception("Could not mark a revoked task's job cancelled")

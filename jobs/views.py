@@ -1,0 +1,49 @@
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from jobs.filters import JobFilter
+from jobs.models import Job
+from jobs.tray import tray_context
+from portal.htmx import render_page, trigger
+from vaults.views import get_vault, vault_context
+
+JOBS_PER_PAGE = 25
+HTTP_STOP_POLLING = 286  # htmx stops polling on this status
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def job_list(request, pk):
+    vault = get_vault(request, pk)
+    filterset = JobFilter(request.GET or None, queryset=Job.objects.filter(vault=vault).select_related("created_by"))
+    page = Paginator(filterset.qs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode())
+    return render_page(request, "jobs/list.html", "jobs/partials/job_table.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def job_detail(request, pk):
+    job = get_object_or_404(Job.objects.restrict(request.user).select_related("vault", "created_by"), pk=pk)
+    context = vault_context(request, job.vault, "jobs", job=job, events=job.events.all())
+    response = render_page(request, "jobs/detail.html", "jobs/partials/job_summary.html", context)
+    if request.htmx and not job.is_active:
+        response.status_code = HTTP_STOP_POLLING
+    return response
+
+
+@require_GET
+def tray(request, pk):
+    """The notification tray for the jobs a command started: polled until they have all ended."""
+    vault = get_vault(request, pk)
+    ids = [int(value) for value in request.GET.getlist("job") if value.isdigit()]
+    jobs = list(Job.objects.filter(vault=vault, pk__in=ids).order_by("created_at"))
+    response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs))
+    if not any(job.is_active for job in jobs):
+        response.status_code = HTTP_STOP_POLLING
+        trigger(response, "vaultChanged")
+    return response

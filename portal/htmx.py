@@ -1,0 +1,33 @@
+"""Small helpers shared by the views: one view serves a full page and its HTMX partial."""
+
+import json
+
+from django.shortcuts import render
+
+
+def wants_partial(request):
+    """True for an HTMX request that swaps part of a page (not a boosted link or a history restore)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render_page(request, page_template, partial_template, context, status=200):
+    template = partial_template if wants_partial(request) else page_template
+    return render(request, template, context, status=status)
+
+
+def trigger(response, *events):
+    """Add client-side events (HX-Trigger) to a response."""
+    existing = json.loads(response.headers.get("HX-Trigger", "{}"))
+    existing.update({event: True for event in events})
+    response.headers["HX-Trigger"] = json.dumps(existing)
+    return response
+
+
+def selected_ids(request, name="selected"):
+    """The ids a form posted under `name`; None if any is not a whole number."""
+    values = request.POST.getlist(name)
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        return None

@@ -1,0 +1,132 @@
+import time
+
+import pytest
+from django.test import Client
+
+from jobs.choices import JobStatus
+from jobs.models import Job
+from sources.lab import MiB, create_lab_vm
+from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
+from vaults import services
+from vaults.choices import Role
+
+# A small lab: enough to tell VMs apart by cloud service and region, small enough to build in a blink.
+SMALL_LAB = [
+    ("web01", "contoso-web", "East US", [("qcow2", 2 * MiB)], "running", True),
+    ("app01", "contoso-app", "East US", [("raw", 2 * MiB)], "running", True),
+    ("app01", "fabrikam-app", "East US", [("raw", 1 * MiB)], "running", True),
+    ("batch01", "contoso-app", "East US", [("raw", 1 * MiB)], "stopped", True),
+    ("legacy01", "contoso-app", "East US", [("raw", 1 * MiB)], "running", False),
+    ('<b>odd & "quoted"</b>', "fabrikam-app", "East US", [("raw", 1 * MiB)], "running", True),
+    ("eu-web01", "northwind-web", "West Europe", [("qcow2", 2 * MiB)], "running", True),
+]
+
+
+class PortalClient(Client):
+    """A test client that enforces CSRF like a browser would, and sends the token like our pages do."""
+
+    def __init__(self, **kwargs):
+        super().__init__(enforce_csrf_checks=True, **kwargs)
+
+    def post(self, path, data=None, *, htmx=True, csrf=True, **extra):
+        if csrf:
+            if "csrftoken" not in self.cookies:
+                self.get("/login/")
+            extra.setdefault("HTTP_X_CSRFTOKEN", self.cookies["csrftoken"].value)
+        if htmx:
+            extra.setdefault("HTTP_HX_REQUEST", "true")
+        return super().post(path, data, **extra)
+
+
+@pytest.fixture
+def subscription(db):
+    return SubscriptionFactory(name="Contoso")
+
+
+def _member(subscription, username, role):
+    user = UserFactory(username=username)
+    MembershipFactory(subscription=subscription, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(subscription):
+    return _member(subscription, "owner", Role.OWNER)
+
+
+@pytest.fixture
+def member(subscription):
+    return _member(subscription, "member", Role.CONTRIBUTOR)
+
+
+@pytest.fixture
+def reader(subscription):
+    return _member(subscription, "reader", Role.READER)
+
+
+@pytest.fixture
+def outsider(db):
+    return _member(SubscriptionFactory(name="Elsewhere"), "outsider", Role.OWNER)
+
+
+def client_for(user):
+    client = PortalClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner):
+    return client_for(owner)
+
+
+@pytest.fixture
+def lab_path(tmp_path):
+    root = tmp_path / "lab"
+    for seed, (name, service, region, disks, power, extension) in enumerate(SMALL_LAB):
+        create_lab_vm(root, name=name, cloud_service=service, region=region, disks=disks,
+                      power_state=power, backup_extension=extension, seed=seed)
+    return root
+
+
+@pytest.fixture
+def source(subscription, lab_path):
+    return VMSourceFactory(subscription=subscription, name="Lab", location=str(lab_path))
+
+
+@pytest.fixture
+def vault(subscription, owner, source):
+    return services.create_vault(subscription=subscription, name="vault-east", region="East US", user=owner)
+
+
+# --- A real Celery worker on the real broker -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def celery_session_worker():
+    from celery.contrib.testing.worker import start_worker
+
+    from portal.celery import app
+
+    app.loader.import_module("celery.contrib.testing.tasks")
+    app.control.purge()  # messages left by an earlier, interrupted run
+    with start_worker(app, pool="solo", perform_ping_check=True, loglevel="WARNING", shutdown_timeout=10):
+        yield app
+
+
+@pytest.fixture
+def worker(transactional_db, celery_session_worker):
+    """Tests that use this run their jobs on a real worker, so their rows must be committed."""
+    return celery_session_worker
+
+
+def wait_for_jobs(jobs, timeout=30):
+    """Wait until the worker has ended every job; returns them fresh from the database."""
+    ids = [job.pk for job in jobs]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = list(Job.objects.filter(pk__in=ids).order_by("pk"))
+        if all(job.status in JobStatus.terminal() for job in fresh):
+            return fresh
+        time.sleep(0.1)
+    raise AssertionError(f"Jobs still running after {timeout}s: {[(j.pk, j.status) for j in fresh]}")

@@ -1,0 +1,90 @@
+import json
+
+import pytest
+
+from sources import SourceUnavailable, open_source
+from sources.lab import MANIFEST, MiB, create_lab_vm
+
+
+def test_inventory_lists_real_disks_with_their_virtual_size(lab_path):
+    inventory = open_source("lab", lab_path).inventory()
+    assert inventory.problems == []
+    assert len(inventory.vms) == 7
+    web = next(vm for vm in inventory.vms if vm.name == "web01")
+    (disk,) = web.disks
+    assert disk.format == "qcow2"
+    assert disk.virtual_size == 2 * MiB
+    with open(disk.path, "rb") as image:
+        assert image.read(4) == b"QFI\xfb"
+
+
+def test_raw_disks_hold_data_and_holes(lab_path):
+    vm = next(vm for vm in open_source("lab", lab_path).inventory().vms if vm.name == "app01")
+    data = open(vm.disks[0].path, "rb").read()
+    assert len(data) == vm.disks[0].virtual_size
+    assert data.count(0) < len(data), "a lab disk holds real data"
+
+
+def test_list_vms_keeps_only_the_region(lab_path):
+    inventory = open_source("lab", lab_path).list_vms("West Europe")
+    assert [vm.name for vm in inventory.vms] == ["eu-web01"]
+
+
+def test_same_names_are_told_apart_by_cloud_service(lab_path):
+    apps = [vm for vm in open_source("lab", lab_path).inventory().vms if vm.name == "app01"]
+    assert sorted(vm.cloud_service for vm in apps) == ["contoso-app", "fabrikam-app"]
+    assert len({vm.id for vm in apps}) == 2
+
+
+def test_missing_folder_is_unavailable(tmp_path):
+    with pytest.raises(SourceUnavailable):
+        open_source("lab", tmp_path / "nothing").inventory()
+
+
+def test_unknown_kind_is_unavailable(tmp_path):
+    with pytest.raises(SourceUnavailable):
+        open_source("vmware", tmp_path)
+
+
+def _rewrite_manifest(folder, **changes):
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(changes)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"name": "bad\nname"}, "control characters"),
+        ({"name": "x" * 65}, "longer than 64"),
+        ({"name": ""}, "empty"),
+        ({"power_state": "exploded"}, "power state"),
+        ({"disks": [{"file": "../../etc/passwd", "format": "raw"}]}, "plain file name"),
+        ({"disks": [{"file": "gone.img", "format": "raw"}]}, "missing"),
+        ({"disks": [{"file": "disk0.img", "format": "vmdk"}]}, "disk format"),
+        ({"disks": []}, "at least one disk"),
+    ],
+)
+def test_a_malformed_entry_is_skipped_with_a_reason(tmp_path, changes, problem):
+    good = create_lab_vm(tmp_path, name="good", cloud_service="svc", region="East US", disks=[("raw", MiB)])
+    bad = create_lab_vm(tmp_path, name="bad", cloud_service="svc", region="East US", disks=[("raw", MiB)], seed=1)
+    _rewrite_manifest(bad, **changes)
+    inventory = open_source("lab", tmp_path).inventory()
+    assert [vm.name for vm in inventory.vms] == ["good"]
+    assert good.name not in " ".join(inventory.problems)
+    assert len(inventory.problems) == 1 and problem in inventory.problems[0]
+
+
+def test_a_symlinked_disk_is_refused(tmp_path):
+    folder = create_lab_vm(tmp_path, name="sneaky", cloud_service="svc", region="East US", disks=[("raw", MiB)])
+    (folder / "disk0.img").unlink()
+    (folder / "disk0.img").symlink_to("/etc/hostname")
+    inventory = open_source("lab", tmp_path).inventory()
+    assert inventory.vms == [] and "missing" in inventory.problems[0]
+
+
+def test_a_qcow2_file_with_a_wrong_header_is_refused(tmp_path):
+    folder = create_lab_vm(tmp_path, name="fake", cloud_service="svc", region="East US", disks=[("raw", MiB)])
+    _rewrite_manifest(folder, disks=[{"file": "disk0.img", "format": "qcow2"}])
+    inventory = open_source("lab", tmp_path).inventory()
+    assert inventory.vms == [] and "not a qcow2 image" in inventory.problems[0]

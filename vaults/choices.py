@@ -1,0 +1,75 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    CONTRIBUTOR = "contributor", _("Contributor")
+    READER = "reader", _("Reader")
+
+
+# Roles allowed to do each kind of action on what a subscription holds.
+ROLES_FOR_ACTION = {
+    "view": {Role.OWNER, Role.CONTRIBUTOR, Role.READER},
+    "change": {Role.OWNER, Role.CONTRIBUTOR},
+}
+
+
+class SourceKind(models.TextChoices):
+    LAB = "lab", _("Lab (disk-image folder)")
+
+
+class PowerState(models.TextChoices):
+    RUNNING = "running", _("Running")
+    STOPPED = "stopped", _("Stopped")
+
+
+class RegistrationState(models.TextChoices):
+    REGISTERING = "registering", _("Registering")
+    REGISTERED = "registered", _("Registered")
+    UNREGISTERING = "unregistering", _("Unregistering")
+
+
+class ProtectionState(models.TextChoices):
+    NOT_PROTECTED = "not_protected", _("Not protected")
+    CONFIGURING = "configuring", _("Configuring protection")
+    PENDING = "pending", _("Protected (initial backup pending)")
+    PROTECTED = "protected", _("Protected")
+    ERROR = "error", _("Protection error")
+    STOPPED = "stopped", _("Protection stopped")
+
+
+# Items in these states appear on the Protected Items tab.
+PROTECTED_ITEM_STATES = [
+    ProtectionState.CONFIGURING,
+    ProtectionState.PENDING,
+    ProtectionState.PROTECTED,
+    ProtectionState.ERROR,
+    ProtectionState.STOPPED,
+]
+
+
+class Frequency(models.TextChoices):
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+# Retention limits, the same as the seed product's (DESIGN.md).
+RETENTION_LIMITS = {
+    "daily": (1, 9999, _("days")),
+    "weekly": (1, 5163, _("weeks")),
+    "monthly": (1, 1188, _("months")),
+    "yearly": (1, 99, _("years")),
+}
+MAX_RECOVERY_POINTS_PER_ITEM = 9999
+DEFAULT_POLICY_NAME = "DefaultPolicy"

@@ -1,0 +1,249 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from vaults.choices import (
+    ROLES_FOR_ACTION,
+    Frequency,
+    PowerState,
+    ProtectionState,
+    RegistrationState,
+    Role,
+    SourceKind,
+)
+
+
+class RestrictedQuerySet(models.QuerySet):
+    """Rows of the subscriptions a user belongs to, with a role that allows `action`.
+
+    Every model that a subscription holds names the path to it in `subscription_path`;
+    views get their objects only through `restrict`, so anything else is a 404.
+    """
+
+    def restrict(self, user, action="view"):
+        if not user.is_authenticated:
+            return self.none()
+        prefix = f"{self.model.subscription_path}__" if self.model.subscription_path else ""
+        return self.filter(
+            **{
+                f"{prefix}memberships__user": user,
+                f"{prefix}memberships__role__in": ROLES_FOR_ACTION[action],
+            }
+        )
+
+
+vault_name_validator = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
+    _("A vault name has 2 to 50 characters: letters, digits and hyphens, starting with a letter."),
+)
+
+
+class Subscription(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions"
+    )
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = ""
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.CONTRIBUTOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user} – {self.subscription} ({self.get_role_display()})"
+
+
+class VMSource(models.Model):
+    """A place where VMs live (a "fabric"): opened through `sources.open_source`."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=20, choices=SourceKind.choices, default=SourceKind.LAB)
+    location = models.CharField(_("location"), max_length=500, help_text=_("Folder of a lab source."))
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "subscription"
+
+    class Meta:
+        verbose_name = _("VM source")
+        constraints = [models.UniqueConstraint(fields=["subscription", "name"], name="source_name_per_subscription")]
+
+    def __str__(self):
+        return self.name
+
+    def open(self):
+        from sources import open_source
+
+        return open_source(self.kind, self.location)
+
+
+class Vault(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="vaults")
+    name = models.CharField(_("name"), max_length=50, validators=[vault_name_validator])
+    region = models.CharField(_("region"), max_length=50)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    discovered_vms = models.ManyToManyField("VirtualMachine", blank=True, related_name="discovering_vaults")
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "subscription"
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "subscription",
+                name="vault_name_per_subscription",
+                violation_error_message=_("A vault with this name already exists in this subscription."),
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def storage_path(self):
+        return settings.VAULT_STORAGE_ROOT / str(self.uuid)
+
+
+class VirtualMachine(models.Model):
+    """The portal's copy of what a source said about one VM, refreshed by each discovery."""
+
+    source = models.ForeignKey(VMSource, on_delete=models.CASCADE, related_name="vms")
+    external_id = models.CharField(_("id in its source"), max_length=64)
+    name = models.CharField(_("name"), max_length=64)
+    cloud_service = models.CharField(_("cloud service"), max_length=64)
+    region = models.CharField(_("region"), max_length=64)
+    power_state = models.CharField(_("power state"), max_length=20, choices=PowerState.choices)
+    has_backup_extension = models.BooleanField(_("backup extension"), default=False)
+    disks = models.JSONField(_("disks"), default=list)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "source__subscription"
+
+    class Meta:
+        verbose_name = _("virtual machine")
+        ordering = ["name", "cloud_service"]
+        constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="vm_once_per_source")]
+
+    def __str__(self):
+        return f"{self.name} ({self.cloud_service})"
+
+    @property
+    def disk_size(self):
+        return sum(disk["virtual_size"] for disk in self.disks)
+
+
+class Policy(models.Model):
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="policies")
+    name = models.CharField(_("name"), max_length=50)
+    frequency = models.CharField(_("frequency"), max_length=10, choices=Frequency.choices, default=Frequency.DAILY)
+    weekdays = models.JSONField(_("days of the week"), default=list, blank=True)
+    time_of_day = models.TimeField(_("time of day"))
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    retain_daily = models.PositiveIntegerField(_("daily points, in days"), null=True, blank=True)
+    retain_weekly = models.PositiveIntegerField(_("weekly points, in weeks"), null=True, blank=True)
+    retain_monthly = models.PositiveIntegerField(_("monthly points, in months"), null=True, blank=True)
+    retain_yearly = models.PositiveIntegerField(_("yearly points, in years"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        verbose_name_plural = _("policies")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "vault", name="policy_name_per_vault")]
+
+    def __str__(self):
+        return self.name
+
+    def weekday_names(self):
+        from vaults.choices import Weekday
+
+        return [Weekday(day).label for day in sorted(self.weekdays)]
+
+
+# How the history names the state of a VM that no longer has a registered item.
+UNREGISTERED = "unregistered"
+
+
+class RegisteredItem(models.Model):
+    """A VM registered with a vault. The one-to-one link is what keeps a VM in one vault only."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="items")
+    vm = models.OneToOneField(VirtualMachine, on_delete=models.PROTECT, related_name="registration")
+    registration_state = models.CharField(
+        _("registration"), max_length=20, choices=RegistrationState.choices, default=RegistrationState.REGISTERING
+    )
+    protection_state = models.CharField(
+        _("protection"), max_length=20, choices=ProtectionState.choices, default=ProtectionState.NOT_PROTECTED
+    )
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
+    registered_at = models.DateTimeField(default=timezone.now)
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["vm__name", "vm__cloud_service"]
+
+    def __str__(self):
+        return str(self.vm)
+
+    def change_state(self, field, new, reason):
+        """Set registration_state or protection_state and keep the change as a history row."""
+        old = getattr(self, field)
+        if old == new:
+            return
+        setattr(self, field, new)
+        self.save(update_fields=[field])
+        self.record_state_change(field, old, new, reason)
+
+    def remove(self, reason):
+        """Unregister: the item goes, its VM and its history stay."""
+        self.record_state_change("registration_state", self.registration_state, UNREGISTERED, reason)
+        self.delete()
+
+    def record_state_change(self, field, old, new, reason):
+        ItemStateChange.objects.create(vm=self.vm, vault=self.vault, field=field, old=old, new=new, reason=reason)
+
+
+class ItemStateChange(models.Model):
+    """One change of an item's registration or protection state. Kept after unregistering."""
+
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="state_changes")
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=30)
+    old = models.CharField(max_length=20)
+    new = models.CharField(max_length=20)
+    reason = models.CharField(max_length=200)
+    at = models.DateTimeField(default=timezone.now)
+
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["at", "pk"]

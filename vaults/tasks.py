@@ -1,0 +1,31 @@
+"""Thin Celery tasks: each loads its job by id and runs one service through run_job."""
+
+from celery import shared_task
+
+from jobs.services import run_job
+from vaults import services
+
+
+@shared_task(name="vaults.tasks.discover")
+def discover(job_id):
+    run_job(job_id, services.discover)
+
+
+@shared_task(name="vaults.tasks.register")
+def register(job_id):
+    run_job(job_id, services.register)
+
+
+@shared_task(name="vaults.tasks.unregister")
+def unregister(job_id):
+    run_job(job_id, services.unregister)
+
+
+@shared_task(name="vaults.tasks.configure_protection")
+def configure_protection(job_id):
+    run_job(job_id, services.configure_protection)
+
+
+@shared_task(name="vaults.tasks.stop_protection")
+def stop_protection(job_id):
+    run_job(job_id, services.stop_protection)

@@ -1,0 +1,301 @@
+"""Vault pages: each view parses the request, calls one service, and renders."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from jobs.choices import JobStatus
+from jobs.models import Job
+from jobs.tray import tray_context
+from portal.htmx import render_page, selected_ids, trigger, wants_partial
+from vaults import services
+from vaults.choices import PROTECTED_ITEM_STATES, ProtectionState, RegistrationState
+from vaults.forms import PolicyForm, VaultForm
+from vaults.models import Policy, Vault
+
+TRANSITIONAL_STATES = [
+    RegistrationState.REGISTERING, RegistrationState.UNREGISTERING, ProtectionState.CONFIGURING,
+]
+
+
+def get_vault(request, pk, action="view"):
+    """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else 403)."""
+    vault = get_object_or_404(Vault.objects.restrict(request.user).select_related("subscription"), pk=pk)
+    if action != "view" and not Vault.objects.restrict(request.user, action).filter(pk=pk).exists():
+        raise PermissionDenied(_("Your role in this subscription does not allow this."))
+    return vault
+
+
+def vault_context(request, vault, tab, **extra):
+    """What every vault tab shows around its table: the header, the tabs, and the tray."""
+    return {
+        "vault": vault,
+        "tab": tab,
+        **tray_context(vault, Job.objects.filter(vault=vault).active().order_by("created_at")),
+        "can_change": Vault.objects.restrict(request.user, "change").filter(pk=vault.pk).exists(),
+        **extra,
+    }
+
+
+def command_response(request, vault, tab, *, jobs=(), error=None):
+    """Answer a command: the notification tray (HTMX) or a redirect back to the tab (plain POST)."""
+    if not wants_partial(request):
+        if error:
+            messages.error(request, error)
+        return redirect(f"vaults:{tab}", pk=vault.pk)
+    response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs, error), status=409 if error else 200)
+    response.headers["HX-Retarget"] = "#tray"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return trigger(response, "vaultChanged", "closeModal")
+
+
+# --- The vault list and a new vault -------------------------------------------------------
+
+
+@require_GET
+def vault_list(request):
+    vaults = (
+        Vault.objects.restrict(request.user)
+        .select_related("subscription")
+        .annotate(item_count=Count("items", distinct=True))
+    )
+    return render(request, "vaults/list.html", {"vaults": vaults})
+
+
+@require_http_methods(["GET", "POST"])
+def vault_create(request):
+    form = VaultForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            vault = services.create_vault(user=request.user, **form.cleaned_data)
+        except services.Refused as refusal:
+            form.add_error("name", str(refusal))
+        else:
+            url = reverse("vaults:quick_start", args=[vault.pk])
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response.headers["HX-Redirect"] = url
+                return response
+            return redirect(url)
+    status = 400 if form.errors else 200
+    return render_page(request, "vaults/create.html", "vaults/partials/create_dialog.html", {"form": form}, status)
+
+
+# --- Tabs ---------------------------------------------------------------------------------
+
+
+@require_GET
+def quick_start(request, pk):
+    vault = get_vault(request, pk)
+    return render(request, "vaults/quick_start.html", vault_context(request, vault, "quick_start"))
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def dashboard(request, pk):
+    vault = get_vault(request, pk)
+    since = timezone.now() - timezone.timedelta(hours=24)
+    recent = Job.objects.filter(vault=vault, created_at__gte=since).aggregate(
+        completed=Count("pk", filter=Q(status__in=[JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS])),
+        failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
+        in_progress=Count("pk", filter=Q(status__in=JobStatus.active())),
+    )
+    items = vault.items.aggregate(
+        registered=Count("pk"),
+        protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
+        errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
+    )
+    context = vault_context(
+        request, vault, "dashboard", recent=recent, items=items, since=since,
+        since_param=since.strftime("%Y-%m-%dT%H:%M"),
+    )
+    return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def registered_items(request, pk):
+    vault = get_vault(request, pk)
+    items = list(vault.items.select_related("vm", "vm__source"))
+    context = vault_context(
+        request, vault, "registered_items", items=items,
+        settling=any(item.registration_state in TRANSITIONAL_STATES for item in items),
+    )
+    return render_page(request, "vaults/registered_items.html", "vaults/partials/registered_table.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def protected_items(request, pk):
+    vault = get_vault(request, pk)
+    items = list(vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy"))
+    context = vault_context(
+        request, vault, "protected_items", items=items,
+        settling=any(item.protection_state in TRANSITIONAL_STATES for item in items),
+    )
+    return render_page(request, "vaults/protected_items.html", "vaults/partials/protected_table.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def policies(request, pk):
+    vault = get_vault(request, pk)
+    context = vault_context(request, vault, "policies", policies=services.policy_usage(vault))
+    return render_page(request, "vaults/policies.html", "vaults/partials/policies_table.html", context)
+
+
+# --- Commands -----------------------------------------------------------------------------
+
+
+@require_POST
+def discover(request, pk):
+    vault = get_vault(request, pk, "change")
+    try:
+        job = services.start_discovery(vault, request.user)
+    except services.Refused as refusal:
+        return command_response(request, vault, "registered_items", error=str(refusal))
+    return command_response(request, vault, "registered_items", jobs=[job])
+
+
+@require_http_methods(["GET", "POST"])
+def register(request, pk):
+    vault = get_vault(request, pk, "change")
+    if request.method == "POST":
+        ids = selected_ids(request)
+        try:
+            if ids is None:
+                raise services.Refused(_("The selection is not valid."))
+            jobs = services.start_registration(vault, ids, request.user)
+        except services.Refused as refusal:
+            return command_response(request, vault, "registered_items", error=str(refusal))
+        return command_response(request, vault, "registered_items", jobs=jobs)
+    candidates = vault.discovered_vms.filter(registration__isnull=True, region=vault.region).select_related("source")
+    return render_page(
+        request, "vaults/register.html", "vaults/partials/register_dialog.html",
+        {"vault": vault, "candidates": candidates},
+    )
+
+
+def _item_command(request, pk, start, tab):
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    try:
+        if ids is None:
+            raise services.Refused(_("The selection is not valid."))
+        jobs = start(vault, ids, request.user)
+    except services.Refused as refusal:
+        return command_response(request, vault, tab, error=str(refusal))
+    return command_response(request, vault, tab, jobs=jobs)
+
+
+@require_POST
+def unregister(request, pk):
+    return _item_command(request, pk, services.start_unregister, "registered_items")
+
+
+@require_POST
+def stop_protection(request, pk):
+    return _item_command(request, pk, services.start_stop_protection, "protected_items")
+
+
+@require_http_methods(["GET", "POST"])
+def protect(request, pk):
+    """The Protect wizard: 1 choose VMs, 2 choose a policy or define a schedule, 3 a new policy's retention."""
+    vault = get_vault(request, pk, "change")
+    if request.method == "GET":
+        chosen = [int(value) for value in request.GET.getlist("selected") if value.isdigit()]
+        return _wizard(request, vault, "1", chosen)
+    chosen = selected_ids(request) or []
+    step = request.POST.get("step", "1")
+    mode = request.POST.get("policy_mode", "existing")
+    form = PolicyForm(request.POST if mode == "new" else None, vault=vault)
+    if not chosen:
+        return _wizard(request, vault, "1", chosen, error=_("Select at least one VM."), status=400)
+    if step == "1":
+        return _wizard(request, vault, "2", chosen, policy_mode=mode)
+    if mode == "new":
+        if not form.schedule_is_valid():
+            return _wizard(request, vault, "2", chosen, form, mode, status=400)
+        schedule = form.schedule()
+        if step == "2":
+            # Arriving at the retention step: suggest a retention that fits the schedule, flag nothing yet.
+            return _wizard(request, vault, "3", chosen, PolicyForm(vault=vault, initial=form.suggested_retention()),
+                           mode, schedule=schedule)
+        if not form.is_valid():
+            return _wizard(request, vault, "3", chosen, form, mode, schedule=schedule, status=400)
+        choice = {"new_policy": form.policy_fields()}
+    else:
+        policy = vault.policies.filter(pk=_whole_number(request.POST.get("policy"))).first()
+        if policy is None:
+            return _wizard(request, vault, "2", chosen, form, mode, error=_("Choose a policy."), status=400)
+        choice = {"policy": policy}
+    try:
+        jobs = services.start_protection(vault, chosen, request.user, **choice)
+    except services.Refused as refusal:
+        return command_response(request, vault, "protected_items", error=str(refusal))
+    return command_response(request, vault, "protected_items", jobs=jobs)
+
+
+def _whole_number(value):
+    return int(value) if value and value.isdigit() else None
+
+
+def _wizard(request, vault, step, chosen, form=None, policy_mode="existing", schedule=None, error=None, status=200):
+    context = {
+        "vault": vault,
+        "step": step,
+        "candidates": vault.items.filter(
+            registration_state=RegistrationState.REGISTERED, protection_state__in=services.PROTECTABLE_STATES
+        ).select_related("vm"),
+        "policies": vault.policies.all(),
+        "chosen": chosen,
+        "form": form or PolicyForm(vault=vault),
+        "policy_mode": policy_mode,
+        "schedule": schedule,
+        "error": error,
+    }
+    return render_page(request, "vaults/protect.html", "vaults/partials/protect_wizard.html", context, status)
+
+
+@require_GET
+def policy_retention(request, pk):
+    """The read-only retention of an existing policy, shown when the wizard picks it."""
+    vault = get_vault(request, pk)
+    policy = Policy.objects.filter(vault=vault, pk=_whole_number(request.GET.get("policy"))).first()
+    return render(request, "vaults/partials/policy_summary.html", {"policy": policy})
+
+
+@require_http_methods(["GET", "POST"])
+def policy_create(request, pk):
+    vault = get_vault(request, pk, "change")
+    form = PolicyForm(request.POST or None, vault=vault)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_policy(vault, **form.policy_fields())
+        except services.Refused as refusal:
+            form.add_error("name", str(refusal))
+        else:
+            if request.htmx:
+                return trigger(HttpResponse(status=204), "vaultChanged", "closeModal")
+            return redirect("vaults:policies", pk=vault.pk)
+    return render_page(
+        request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html",
+        {"vault": vault, "form": form}, status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+def policy_delete(request, pk):
+    vault = get_vault(request, pk, "change")
+    try:
+        services.delete_policies(vault, selected_ids(request) or [])
+    except services.Refused as refusal:
+        return command_response(request, vault, "policies", error=str(refusal))
+    return command_response(request, vault, "policies")
