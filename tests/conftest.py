@@ -2,6 +2,7 @@ import time
 
 import pytest
 from django.test import Client
+from django.utils.crypto import get_random_string
 
 from jobs.choices import JobStatus
 from jobs.models import Job
@@ -31,7 +32,7 @@ class PortalClient(Client):
     def post(self, path, data=None, *, htmx=True, csrf=True, **extra):
         if csrf:
             if "csrftoken" not in self.cookies:
-                self.get("/login/")
+                self.cookies["csrftoken"] = get_random_string(32)  # as the browser holds it after a page load
             extra.setdefault("HTTP_X_CSRFTOKEN", self.cookies["csrftoken"].value)
         if htmx:
             extra.setdefault("HTTP_HX_REQUEST", "true")
@@ -108,9 +109,14 @@ def celery_session_worker():
 
     from portal.celery import app
 
-    app.loader.import_module("celery.contrib.testing.tasks")
     app.control.purge()  # messages left by an earlier, interrupted run
-    with start_worker(app, pool="solo", perform_ping_check=True, loglevel="WARNING", shutdown_timeout=10):
+    # Job state lives in the database and there is no result backend, so the ready check is
+    # a broadcast ping over the broker instead of start_worker's result-based ping task.
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+        deadline = time.monotonic() + 30
+        while not app.control.ping(timeout=0.5):
+            if time.monotonic() > deadline:
+                raise RuntimeError("The test Celery worker did not answer a ping within 30 s")
         yield app
 
 

@@ -84,7 +84,7 @@ class RegisteredItemFactory(factory.django.DjangoModelFactory):
 
     vault = factory.SubFactory(VaultFactory)
     vm = factory.SubFactory(
-        VirtualMachineFactory, source__subscription=factory.SelfAttribute("..vault.subscription")
+        VirtualMachineFactory, source__subscription=factory.SelfAttribute("...vault.subscription")
     )
     registration_state = "registered"
 

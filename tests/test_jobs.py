@@ -1,0 +1,117 @@
+"""The job record: who may write its status, its history rows, the reaper and the Celery safety net."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import signals
+from jobs.choices import JobStatus, Operation
+from jobs.errors import ErrorCode, JobError
+from jobs.models import Job
+from jobs.services import reap_stale_jobs, run_job
+from tests.factories import JobFactory, RegisteredItemFactory
+from vaults.choices import RegistrationState
+
+
+@pytest.fixture
+def queued(db):
+    return JobFactory(status=JobStatus.QUEUED)
+
+
+def test_start_is_idempotent(queued):
+    assert queued.start() is True
+    assert queued.start() is True
+    assert queued.events.filter(new_status=JobStatus.IN_PROGRESS).count() == 1
+
+
+def test_start_does_not_revive_an_ended_job(queued):
+    queued.finish(JobStatus.CANCELLED)
+    assert queued.start() is False
+    assert queued.status == JobStatus.CANCELLED
+
+
+def test_finish_refuses_a_status_that_is_not_terminal(queued):
+    with pytest.raises(ValueError):
+        queued.finish(JobStatus.IN_PROGRESS)
+
+
+def test_finish_ends_a_job_once(queued):
+    queued.start()
+    assert queued.finish(JobStatus.COMPLETED, message="done") is True
+    assert queued.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR) is False
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.COMPLETED and queued.error_code == ""
+    assert [(e.old_status, e.new_status) for e in queued.events.all()] == [
+        (JobStatus.QUEUED, JobStatus.IN_PROGRESS), (JobStatus.IN_PROGRESS, JobStatus.COMPLETED)
+    ]
+
+
+def test_run_job_stores_the_error_code_and_recommended_action(queued):
+    def work(job):
+        raise JobError(ErrorCode.VM_NOT_FOUND, "gone")
+
+    run_job(queued.pk, work)
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.FAILED
+    assert queued.error_code == "VMNotFound"
+    assert queued.error_message == "The VM no longer exists in its source."
+    assert "Discover" in queued.recommended_action
+
+
+def test_run_job_keeps_the_traceback_of_an_unexpected_error(queued):
+    def work(job):
+        raise ZeroDivisionError("boom")
+
+    run_job(queued.pk, work)
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.FAILED and queued.error_code == "InternalError"
+    assert "ZeroDivisionError: boom" in queued.error_detail
+
+
+def test_run_job_of_a_missing_job_does_nothing(db):
+    run_job(999999, lambda job: pytest.fail("must not run"))
+
+
+def test_reaper_fails_only_jobs_with_a_stale_heartbeat(db, settings):
+    now = timezone.now()
+    stale = JobFactory(status=JobStatus.IN_PROGRESS, heartbeat_at=now - settings.JOB_HEARTBEAT_TIMEOUT - timedelta(seconds=1))
+    alive = JobFactory(status=JobStatus.IN_PROGRESS, heartbeat_at=now)
+    assert reap_stale_jobs(now) == 1
+    stale.refresh_from_db()
+    alive.refresh_from_db()
+    assert stale.status == JobStatus.FAILED and stale.error_code == ErrorCode.WORKER_LOST
+    assert alive.status == JobStatus.IN_PROGRESS
+
+
+def test_a_reaped_register_job_leaves_no_item_registering(db, settings):
+    item = RegisteredItemFactory(registration_state=RegistrationState.REGISTERING)
+    JobFactory(vault=item.vault, vm=item.vm, operation=Operation.REGISTER, status=JobStatus.IN_PROGRESS,
+               heartbeat_at=timezone.now() - timedelta(days=1))
+    reap_stale_jobs()
+    assert not type(item).objects.filter(pk=item.pk).exists()
+
+
+def test_task_failure_signal_marks_the_job_failed(queued):
+    signals.fail_job_on_task_failure(task_id="t", exception=RuntimeError("worker blew up"), args=[queued.pk])
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.FAILED and "worker blew up" in queued.error_detail
+
+
+@pytest.mark.parametrize("args", [None, [], ["not-a-number"], [987654]])
+def test_signal_handlers_never_raise(db, args):
+    signals.fail_job_on_task_failure(task_id="t", exception=RuntimeError("x"), args=args)
+    signals.cancel_job_on_revoke(request=type("Request", (), {"args": args})())
+
+
+def test_task_revoked_signal_cancels_the_job(queued):
+    signals.cancel_job_on_revoke(request=type("Request", (), {"args": [queued.pk]})())
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.CANCELLED
+
+
+def test_job_percent_and_active():
+    job = Job(status=JobStatus.IN_PROGRESS, progress_done=1, progress_total=4)
+    assert job.is_active and job.percent == 25
+    job.status = JobStatus.COMPLETED
+    assert not job.is_active and job.percent == 100

@@ -1,0 +1,112 @@
+"""What the pages show: names from VM sources escaped, the tray's life cycle, the dashboard's links."""
+
+import pytest
+
+from jobs.choices import JobStatus, Operation
+from tests.factories import JobFactory, RegisteredItemFactory
+
+ODD = '<b>odd & "quoted"</b>'
+ODD_ESCAPED = "&lt;b&gt;odd &amp; &quot;quoted&quot;&lt;/b&gt;"
+
+
+@pytest.fixture
+def odd_item(vault):
+    item = RegisteredItemFactory(vault=vault, vm__name=ODD, vm__cloud_service="<i>svc</i>",
+                                 protection_state="pending", policy=vault.policies.get())
+    JobFactory(vault=vault, vm=item.vm, entity_name=ODD, operation=Operation.REGISTER,
+               result_message=f"{ODD} is registered.")
+    return item
+
+
+@pytest.mark.parametrize("page", ["registered/", "protected/", "jobs/"])
+def test_names_from_sources_are_escaped(owner_client, vault, odd_item, page):
+    html = owner_client.get(f"/vaults/{vault.pk}/{page}").content.decode()
+    assert ODD_ESCAPED in html
+    assert ODD not in html and "<i>svc</i>" not in html
+
+
+def test_names_are_escaped_in_the_register_dialog_and_job_page(owner_client, vault):
+    from tests.factories import VirtualMachineFactory
+
+    vm = VirtualMachineFactory(source__subscription=vault.subscription, name=ODD)
+    vault.discovered_vms.add(vm)
+    html = owner_client.get(f"/vaults/{vault.pk}/register/").content.decode()
+    assert ODD_ESCAPED in html and ODD not in html
+    job = JobFactory(vault=vault, entity_name=ODD, result_message=ODD, status=JobStatus.COMPLETED)
+    html = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert ODD_ESCAPED in html and ODD not in html
+    html = owner_client.get(f"/vaults/{vault.pk}/tray/?job={job.pk}").content.decode()
+    assert ODD_ESCAPED in html and ODD not in html
+
+
+def test_tray_polls_while_a_job_runs_and_stops_with_view_job(owner_client, vault):
+    job = JobFactory(vault=vault, status=JobStatus.IN_PROGRESS, operation=Operation.DISCOVERY)
+    running = owner_client.get(f"/vaults/{vault.pk}/tray/?job={job.pk}", HTTP_HX_REQUEST="true")
+    assert running.status_code == 200
+    assert 'hx-trigger="every 2s"' in running.content.decode()
+    assert "is in progress" in running.content.decode()
+    job.finish(JobStatus.COMPLETED, message="Discovery found 3 VMs that can be registered.")
+    done = owner_client.get(f"/vaults/{vault.pk}/tray/?job={job.pk}", HTTP_HX_REQUEST="true")
+    assert done.status_code == 286
+    assert "vaultChanged" in done.headers["HX-Trigger"]
+    html = done.content.decode()
+    assert "Discovery found 3 VMs" in html and f"/jobs/{job.pk}/" in html and "View Job" in html
+    assert "every 2s" not in html
+
+
+def test_a_discover_command_answers_with_the_tray(owner_client, vault):
+    response = owner_client.post(f"/vaults/{vault.pk}/discover/")
+    assert response.status_code == 200
+    assert response.headers["HX-Retarget"] == "#tray"
+    assert "Discovery of 'vault-east' is in progress" in response.content.decode()
+    again = owner_client.post(f"/vaults/{vault.pk}/discover/")
+    assert again.status_code == 409
+    assert "Another Discovery operation is already in progress." in again.content.decode()
+
+
+def test_the_job_page_shows_error_code_message_and_action(owner_client, vault):
+    job = JobFactory(vault=vault, status=JobStatus.QUEUED)
+    job.start()
+    from jobs.errors import ErrorCode
+
+    job.finish(JobStatus.FAILED, error=ErrorCode.SOURCE_UNAVAILABLE)
+    html = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    for text in ("SourceUnavailable", "The VM source could not be reached.", "Recommended action", "In progress"):
+        assert text in html
+
+
+def test_job_filters(owner_client, vault):
+    JobFactory(vault=vault, status=JobStatus.FAILED, operation=Operation.REGISTER, entity_name="failed-one")
+    JobFactory(vault=vault, status=JobStatus.COMPLETED, operation=Operation.DISCOVERY, entity_name="done-one")
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/?status=failed").content.decode()
+    assert "failed-one" in html and "done-one" not in html
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/?operation=discovery").content.decode()
+    assert "done-one" in html and "failed-one" not in html
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/?end=2000-01-01T00:00").content.decode()
+    assert "No jobs match these filters." in html
+
+
+def test_jobs_list_is_paginated(owner_client, vault):
+    JobFactory.create_batch(30, vault=vault)
+    first = owner_client.get(f"/vaults/{vault.pk}/jobs/").content.decode()
+    assert "Page 1 of 2 (30 jobs)" in first
+    second = owner_client.get(f"/vaults/{vault.pk}/jobs/?page=2").content.decode()
+    assert second.count("View details") == 5
+
+
+def test_dashboard_counts_the_last_day_and_links_to_filtered_jobs(owner_client, vault):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    JobFactory.create_batch(3, vault=vault, status=JobStatus.COMPLETED)
+    JobFactory(vault=vault, status=JobStatus.FAILED)
+    JobFactory(vault=vault, status=JobStatus.IN_PROGRESS)
+    JobFactory(vault=vault, status=JobStatus.FAILED, created_at=timezone.now() - timedelta(days=2))
+    RegisteredItemFactory(vault=vault, protection_state="pending", policy=vault.policies.get())
+    html = owner_client.get(f"/vaults/{vault.pk}/dashboard/").content.decode()
+    assert 'data-counter="completed">3<' in html
+    assert 'data-counter="failed">1<' in html
+    assert 'data-counter="in_progress">1<' in html
+    assert 'data-counter="protected">1<' in html
+    assert "jobs/?status=failed&amp;start=" in html

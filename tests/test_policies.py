@@ -1,0 +1,97 @@
+import pytest
+
+from tests.factories import PolicyFactory, RegisteredItemFactory
+from vaults.models import Policy
+
+VALID = {
+    "name": "Nightly", "frequency": "daily", "time_of_day": "23:30", "time_zone": "Europe/Paris",
+    "retain_daily": "14", "retain_weekly": "", "retain_monthly": "", "retain_yearly": "",
+}
+
+
+def post_policy(client, vault, **changes):
+    return client.post(f"/vaults/{vault.pk}/policies/new/", {**VALID, **changes})
+
+
+def test_create_a_daily_policy(owner_client, vault):
+    response = post_policy(owner_client, vault)
+    assert response.status_code == 204
+    policy = vault.policies.get(name="Nightly")
+    assert (policy.time_zone, policy.retain_daily, str(policy.time_of_day)) == ("Europe/Paris", 14, "23:30:00")
+
+
+def test_create_a_weekly_policy(owner_client, vault):
+    response = post_policy(owner_client, vault, frequency="weekly", weekdays=["0", "4"], retain_daily="",
+                           retain_weekly="52", retain_yearly="7")
+    assert response.status_code == 204
+    policy = vault.policies.get(name="Nightly")
+    assert policy.weekdays == [0, 4] and policy.weekday_names() == ["Monday", "Friday"]
+
+
+@pytest.mark.parametrize(
+    "field, value, limit",
+    [
+        ("retain_daily", "0", "between 1 and 9999 days"),
+        ("retain_daily", "10000", "between 1 and 9999 days"),
+        ("retain_weekly", "5164", "between 1 and 5163 weeks"),
+        ("retain_monthly", "1189", "between 1 and 1188 months"),
+        ("retain_yearly", "100", "between 1 and 99 years"),
+        ("retain_yearly", "-1", "between 1 and 99 years"),
+    ],
+)
+def test_retention_out_of_range_names_the_limit(owner_client, vault, field, value, limit):
+    response = post_policy(owner_client, vault, **{field: value})
+    assert response.status_code == 400
+    assert limit in response.content.decode()
+    assert not vault.policies.filter(name="Nightly").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"frequency": "weekly", "retain_daily": "", "retain_weekly": "4"}, "Choose at least one day"),
+        ({"frequency": "weekly", "weekdays": ["1"], "retain_weekly": "4"}, "not daily ones"),
+        ({"retain_daily": ""}, "needs a daily retention"),
+        ({"time_zone": "Mars/Olympus"}, "Select a valid choice"),
+        ({"time_of_day": "25:99"}, "Enter a valid time"),
+        ({"name": "defaultpolicy"}, "already exists in this vault"),
+    ],
+)
+def test_inconsistent_policies_are_refused(owner_client, vault, changes, message):
+    count = Policy.objects.count()
+    response = post_policy(owner_client, vault, **changes)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert Policy.objects.count() == count
+
+
+def test_a_policy_in_use_cannot_be_deleted(owner_client, vault):
+    policy = PolicyFactory(vault=vault)
+    RegisteredItemFactory(vault=vault, policy=policy, protection_state="pending")
+    response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [policy.pk]})
+    assert response.status_code == 409
+    assert "protects 1 VM" in response.content.decode()
+    assert Policy.objects.filter(pk=policy.pk).exists()
+
+
+def test_deleting_several_policies_is_all_or_nothing(owner_client, vault):
+    unused = PolicyFactory(vault=vault)
+    used = PolicyFactory(vault=vault)
+    RegisteredItemFactory(vault=vault, policy=used, protection_state="pending")
+    response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [unused.pk, used.pk]})
+    assert response.status_code == 409
+    assert Policy.objects.filter(pk__in=[unused.pk, used.pk]).count() == 2
+
+
+def test_an_unused_policy_is_deleted(owner_client, vault):
+    policy = PolicyFactory(vault=vault)
+    response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [policy.pk]})
+    assert response.status_code == 200
+    assert not Policy.objects.filter(pk=policy.pk).exists()
+
+
+def test_a_policy_of_another_vault_cannot_be_deleted_through_this_one(owner_client, vault):
+    elsewhere = PolicyFactory()
+    response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [elsewhere.pk]})
+    assert response.status_code == 409
+    assert Policy.objects.filter(pk=elsewhere.pk).exists()

@@ -1,0 +1,45 @@
+"""List pages fetch their rows in a fixed number of queries, however many rows there are."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import JobFactory, RegisteredItemFactory
+
+
+def queries_for(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_registered_items_stays_flat(owner_client, vault):
+    url = f"/vaults/{vault.pk}/registered/"
+    RegisteredItemFactory.create_batch(2, vault=vault)
+    few = queries_for(owner_client, url)
+    RegisteredItemFactory.create_batch(30, vault=vault)
+    assert queries_for(owner_client, url) == few
+
+
+def test_protected_items_stays_flat(owner_client, vault):
+    url = f"/vaults/{vault.pk}/protected/"
+    policy = vault.policies.get()
+    RegisteredItemFactory.create_batch(2, vault=vault, protection_state="pending", policy=policy)
+    few = queries_for(owner_client, url)
+    RegisteredItemFactory.create_batch(30, vault=vault, protection_state="pending", policy=policy)
+    assert queries_for(owner_client, url) == few
+
+
+def test_jobs_list_stays_flat(owner_client, vault, owner):
+    url = f"/vaults/{vault.pk}/jobs/"
+    JobFactory.create_batch(2, vault=vault, created_by=owner)
+    few = queries_for(owner_client, url)
+    JobFactory.create_batch(40, vault=vault, created_by=owner)
+    assert queries_for(owner_client, url) == few
+
+
+def test_vault_list_stays_flat(owner_client, vault, subscription):
+    from tests.factories import VaultFactory
+
+    few = queries_for(owner_client, "/vaults/")
+    VaultFactory.create_batch(15, subscription=subscription)
+    assert queries_for(owner_client, "/vaults/") == few

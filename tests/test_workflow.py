@@ -1,0 +1,178 @@
+"""Discover, Register, Protect, Unregister and Stop Protection, each job run by a real Celery worker."""
+
+import shutil
+
+import pytest
+
+from jobs.choices import JobStatus, Operation
+from jobs.errors import ErrorCode
+from tests.conftest import wait_for_jobs
+from tests.factories import VaultFactory
+from vaults import services
+from vaults.choices import ProtectionState, RegistrationState
+from vaults.models import ItemStateChange, RegisteredItem, VirtualMachine
+
+
+def discover(vault, user):
+    (job,) = wait_for_jobs([services.start_discovery(vault, user)])
+    return job
+
+
+def register(vault, user, *names):
+    vms = vault.discovered_vms.filter(name__in=names)
+    return wait_for_jobs(services.start_registration(vault, [vm.pk for vm in vms], user))
+
+
+def test_discovery_finds_the_vms_of_the_vault_region(worker, vault, owner):
+    job = discover(vault, owner)
+    assert job.status == JobStatus.COMPLETED
+    assert job.result_message == "Discovery found 6 VMs that can be registered."
+    assert sorted(vault.discovered_vms.values_list("name", flat=True)) == sorted(
+        ["web01", "app01", "app01", "batch01", "legacy01", '<b>odd & "quoted"</b>']
+    )
+    assert [event.new_status for event in job.events.all()] == ["queued", "in_progress", "completed"]
+
+
+def test_discovery_with_nothing_new_says_what_to_check(worker, vault, owner):
+    discover(vault, owner)
+    register(vault, owner, "web01", "app01", "batch01", "legacy01", '<b>odd & "quoted"</b>')
+    job = discover(vault, owner)
+    assert job.status == JobStatus.COMPLETED
+    assert "No new VMs were found" in job.result_message
+    assert "East US" in job.result_message and "already registered" in job.result_message
+
+
+def test_discovery_reports_malformed_entries_as_warnings(worker, vault, owner, lab_path):
+    (lab_path / "broken").mkdir()
+    (lab_path / "broken" / "vm.json").write_text("{not json")
+    job = discover(vault, owner)
+    assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
+    assert "broken: unreadable manifest" in job.result_message
+    assert vault.discovered_vms.count() == 6
+
+
+def test_discovery_fails_with_a_code_when_the_source_is_gone(worker, vault, owner, lab_path):
+    shutil.rmtree(lab_path)
+    job = discover(vault, owner)
+    assert job.status == JobStatus.FAILED
+    assert job.error_code == ErrorCode.SOURCE_UNAVAILABLE
+    assert job.recommended_action
+
+
+def test_one_discovery_at_a_time_per_vault(worker, vault, owner):
+    worker.control.cancel_consumer("celery", reply=True)  # hold the job in the queue
+    try:
+        first = services.start_discovery(vault, owner)
+        with pytest.raises(services.Refused, match="Another Discovery operation is already in progress"):
+            services.start_discovery(vault, owner)
+        other_vault = services.create_vault(subscription=vault.subscription, name="other", region="East US", user=owner)
+        services.start_discovery(other_vault, owner)  # another vault may discover meanwhile
+    finally:
+        worker.control.add_consumer("celery", reply=True)
+    assert wait_for_jobs([first])[0].status == JobStatus.COMPLETED
+
+
+def test_register_creates_one_job_per_vm_and_ends_registered(worker, vault, owner):
+    discover(vault, owner)
+    jobs = register(vault, owner, "app01")
+    assert len(jobs) == 2 and all(job.operation == Operation.REGISTER for job in jobs)
+    assert all(job.status == JobStatus.COMPLETED for job in jobs)
+    items = RegisteredItem.objects.filter(vault=vault)
+    assert sorted(item.vm.cloud_service for item in items) == ["contoso-app", "fabrikam-app"]
+    assert {item.registration_state for item in items} == {RegistrationState.REGISTERED}
+    history = ItemStateChange.objects.filter(vm=items[0].vm).values_list("old", "new")
+    assert list(history) == [("unregistered", "registering"), ("registering", "registered")]
+
+
+def test_a_vm_registered_to_one_vault_is_never_offered_by_another(worker, vault, owner):
+    discover(vault, owner)
+    register(vault, owner, "web01")
+    other = services.create_vault(subscription=vault.subscription, name="other-east", region="East US", user=owner)
+    discover(other, owner)
+    web01 = VirtualMachine.objects.get(name="web01")
+    assert not other.discovered_vms.filter(pk=web01.pk, registration__isnull=True).exists()
+    with pytest.raises(services.Refused):
+        services.start_registration(other, [web01.pk], owner)
+    assert web01.registration.vault == vault
+
+
+def test_register_fails_when_the_vm_left_its_source(worker, vault, owner, lab_path):
+    discover(vault, owner)
+    vm = vault.discovered_vms.get(name="web01")
+    shutil.rmtree(lab_path / vm.external_id)
+    (job,) = register(vault, owner, "web01")
+    assert job.status == JobStatus.FAILED
+    assert job.error_code == ErrorCode.VM_NOT_FOUND
+    assert not RegisteredItem.objects.filter(vm=vm).exists(), "a failed registration leaves no item behind"
+
+
+def test_protect_with_an_existing_policy(worker, vault, owner):
+    discover(vault, owner)
+    register(vault, owner, "web01", "legacy01")
+    items = list(vault.items.all())
+    policy = vault.policies.get(name="DefaultPolicy")
+    jobs = wait_for_jobs(services.start_protection(vault, [i.pk for i in items], owner, policy=policy))
+    assert [job.operation for job in jobs] == [Operation.CONFIGURE_PROTECTION] * 2
+    assert all(job.status == JobStatus.COMPLETED for job in jobs)
+    for item in vault.items.all():
+        assert item.protection_state == ProtectionState.PENDING
+        assert item.policy == policy
+
+
+def test_protect_with_a_new_policy_then_stop_and_unregister(worker, vault, owner):
+    discover(vault, owner)
+    register(vault, owner, "web01")
+    item = vault.items.get()
+    new_policy = {
+        "name": "Weekly", "frequency": "weekly", "weekdays": [5], "time_of_day": "03:00",
+        "time_zone": "Asia/Seoul", "retain_daily": None, "retain_weekly": 12, "retain_monthly": 6,
+        "retain_yearly": None,
+    }
+    wait_for_jobs(services.start_protection(vault, [item.pk], owner, new_policy=new_policy))
+    item.refresh_from_db()
+    assert item.policy.name == "Weekly" and item.protection_state == ProtectionState.PENDING
+
+    with pytest.raises(services.Refused, match="Stop protection first"):
+        services.start_unregister(vault, [item.pk], owner)
+    (stop,) = wait_for_jobs(services.start_stop_protection(vault, [item.pk], owner))
+    assert stop.status == JobStatus.COMPLETED
+    item.refresh_from_db()
+    assert item.protection_state == ProtectionState.STOPPED and item.policy is None
+
+    (job,) = wait_for_jobs(services.start_unregister(vault, [item.pk], owner))
+    assert job.status == JobStatus.COMPLETED
+    assert not vault.items.exists()
+    assert VirtualMachine.objects.get(name="web01").state_changes.last().new == "unregistered"
+
+
+def test_another_operation_on_the_same_item_is_refused(worker, vault, owner):
+    discover(vault, owner)
+    register(vault, owner, "web01")
+    item = vault.items.get()
+    worker.control.cancel_consumer("celery", reply=True)
+    try:
+        jobs = services.start_protection(vault, [item.pk], owner, policy=vault.policies.get())
+        with pytest.raises(services.Refused):
+            services.start_stop_protection(vault, [item.pk], owner)
+    finally:
+        worker.control.add_consumer("celery", reply=True)
+    wait_for_jobs(jobs)
+
+
+def test_the_reaper_runs_on_the_worker(worker, vault, owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+    from portal.celery import app
+
+    job = Job.objects.create(vault=vault, entity_name="stale", operation=Operation.DISCOVERY,
+                             status=JobStatus.IN_PROGRESS, heartbeat_at=timezone.now() - timedelta(hours=1))
+    app.send_task("jobs.tasks.reap_stale_jobs")
+    (job,) = wait_for_jobs([job])
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.WORKER_LOST
+
+
+def test_vault_factory_vaults_have_no_jobs(db):
+    assert VaultFactory().jobs.count() == 0
