@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -136,3 +137,25 @@ def wait_for_jobs(jobs, timeout=30):
             return fresh
         time.sleep(0.1)
     raise AssertionError(f"Jobs still running after {timeout}s: {[(j.pk, j.status) for j in fresh]}")
+
+
+# --- Headless Chromium for browser tests --------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not os.path.exists(CHROMIUM):
+        # Browser tests are never skipped silently: `make test` installs Debian's chromium as root.
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's 'chromium' package (make test does as root)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}

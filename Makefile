@@ -1,0 +1,37 @@
+# `make run` and `make test` set themselves up on a fresh machine: a virtualenv with the
+# locked dependencies, the Debian packages they need, the database schema.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lock clean
+
+$(INSTALLED): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	scripts/ensure-debian-packages qemu-img:qemu-utils
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setupdemo
+	$(PY) manage.py runportal
+
+test: $(INSTALLED)
+	scripts/ensure-debian-packages qemu-img:qemu-utils chromium:chromium
+	$(PY) -m portal.testrun
+
+# Refresh requirements.lock from the ranges in pyproject.toml.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	$(PYTHON) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+		print('\n'.join(p['dependencies'] + p['optional-dependencies']['test']))" > .venv-lock/requirements.in
+	.venv-lock/bin/pip install --quiet -r .venv-lock/requirements.in
+	.venv-lock/bin/pip freeze > requirements.lock
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) var

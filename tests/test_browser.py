@@ -1,0 +1,107 @@
+"""A person's first session in headless Chromium: create a vault, discover, register, protect."""
+
+import pytest
+from playwright.sync_api import expect
+
+from vaults.models import RegisteredItem
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def signed_in(page, live_server, worker, owner, source):
+    owner.set_password("pass-word-123")
+    owner.save()
+    page.goto(f"{live_server.url}/vaults/")
+    expect(page).to_have_url(f"{live_server.url}/login/?next=/vaults/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "pass-word-123")
+    page.click("button[type=submit]")
+    expect(page.get_by_text("You have no backup vaults yet.")).to_be_visible()
+    return page
+
+
+def test_create_discover_register_and_protect(signed_in, live_server):
+    page = signed_in
+    tray = page.locator("#tray")
+
+    # Create vault: a bad name is refused in the dialog, a good one opens Quick Start.
+    page.click("a.new-button")
+    dialog = page.locator("#modal")
+    expect(dialog).to_be_visible()
+    page.fill("#id_name", "9 lives")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.get_by_text("starting with a letter")).to_be_visible()
+    page.fill("#id_name", "vault-east")
+    page.select_option("#id_region", "East US")
+    dialog.locator("button[type=submit]").click()
+    expect(page.get_by_role("heading", name="vault-east")).to_be_visible()
+    expect(page.get_by_text("Protect your virtual machines")).to_be_visible()
+
+    # Discover: the tray shows it running, then what it found, with View Job.
+    page.locator("nav.tabs").get_by_role("link", name="Registered Items", exact=True).click()
+    expect(page.get_by_text("No items are registered with this vault.")).to_be_visible()
+    page.locator(".commands").get_by_role("button", name="Discover", exact=True).click()
+    expect(tray).to_contain_text("Discovery found 6 VMs that can be registered.", timeout=20_000)
+    expect(tray.get_by_role("link", name="View Job", exact=True)).to_be_visible()
+
+    # Register two VMs with the same name, told apart by cloud service.
+    page.locator(".commands").get_by_role("button", name="Register", exact=True).click()
+    expect(dialog.get_by_text("told apart by their cloud service")).to_be_visible()
+    expect(dialog.get_by_text('<b>odd & "quoted"</b>')).to_be_visible()  # shown as text, not markup
+    rows = dialog.locator("tr", has_text="app01")
+    expect(rows).to_have_count(2)
+    rows.nth(0).locator("input").check()
+    rows.nth(1).locator("input").check()
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(tray).to_contain_text("Register: 2 completed, 0 failed.", timeout=20_000)
+    table = page.locator("#selection")
+    expect(table.locator("tr", has_text="contoso-app")).to_contain_text("Registered")
+    expect(table.locator("tr", has_text="fabrikam-app")).to_contain_text("Registered")
+
+    # Unregister needs a selection; Protect opens the wizard with the selection ticked.
+    expect(page.locator(".commands").get_by_role("button", name="Unregister", exact=True)).to_be_disabled()
+    table.locator("input[name=selected]").nth(0).check()
+    table.locator("input[name=selected]").nth(1).check()
+    expect(page.locator(".commands").get_by_role("button", name="Unregister", exact=True)).to_be_enabled()
+    page.locator(".commands").get_by_role("button", name="Protect", exact=True).click()
+    expect(dialog.locator("input[name=selected]:checked")).to_have_count(2)
+    dialog.get_by_role("button", name="Next", exact=True).click()
+
+    # Step 2: an existing policy shows its retention read-only; then define a new one instead.
+    expect(dialog.get_by_text("Daily points for 30 days")).to_be_visible()
+    dialog.get_by_label("Create a new policy").check()
+    page.fill("#id_name", "Nightly")
+    page.fill("#id_time_of_day", "01:30")
+    dialog.get_by_role("button", name="Next", exact=True).click()
+
+    # Step 3: retention, refused out of range with the limit named, then accepted.
+    expect(dialog.get_by_role("heading", name="Retention range")).to_be_visible()
+    page.fill("#id_retain_monthly", "0")
+    page.eval_on_selector("#id_retain_monthly", "el => el.removeAttribute('min')")  # let the server judge
+    dialog.get_by_role("button", name="Protect", exact=True).click()
+    expect(dialog.get_by_text("Monthly retention must be between 1 and 1188 months.")).to_be_visible()
+    page.fill("#id_retain_monthly", "12")
+    dialog.get_by_role("button", name="Protect", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(tray).to_contain_text("Configure Protection: 2 completed, 0 failed.", timeout=20_000)
+
+    page.locator("nav.tabs").get_by_role("link", name="Protected Items", exact=True).click()
+    rows = page.locator("#selection tbody tr")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row).to_contain_text("Protected (initial backup pending)")
+        expect(row).to_contain_text("Nightly")
+    assert {item.policy.name for item in RegisteredItem.objects.select_related("policy")} == {"Nightly"}
+
+    # The job list and a job page tell the story.
+    page.locator("nav.tabs").get_by_role("link", name="Jobs", exact=True).click()
+    expect(page.locator("#job-table tbody tr")).to_have_count(5)
+    page.get_by_role("link", name="View details", exact=True).first.click()
+    expect(page.locator("[data-job-status]")).to_have_text("Completed")
+
+    # The dashboard counts what happened.
+    page.locator("nav.tabs").get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.locator("[data-counter=protected]")).to_have_text("2")
+    expect(page.locator("[data-counter=completed]")).to_have_text("5")
