@@ -16,3 +16,10 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["entity_name"]
     list_select_related = ["vault"]
     inlines = [JobEventInline]
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "job", "old_status", "new_status", "message"]
+    list_filter = ["new_status"]
+    list_select_related = ["job"]

@@ -89,7 +89,7 @@ def test_job_filters(owner_client, vault):
 def test_jobs_list_is_paginated(owner_client, vault):
     JobFactory.create_batch(30, vault=vault)
     first = owner_client.get(f"/vaults/{vault.pk}/jobs/").content.decode()
-    assert "Page 1 of 2 (30 jobs)" in first
+    assert "Page 1 of 2 (30 rows)" in first
     second = owner_client.get(f"/vaults/{vault.pk}/jobs/?page=2").content.decode()
     assert second.count("View details") == 5
 
@@ -110,3 +110,11 @@ def test_dashboard_counts_the_last_day_and_links_to_filtered_jobs(owner_client, 
     assert 'data-counter="in_progress">1<' in html
     assert 'data-counter="protected">1<' in html
     assert "jobs/?status=failed&amp;start=" in html
+
+
+def test_registered_items_are_paginated(owner_client, vault):
+    RegisteredItemFactory.create_batch(55, vault=vault)
+    first = owner_client.get(f"/vaults/{vault.pk}/registered/").content.decode()
+    assert "Page 1 of 2 (55 rows)" in first and first.count('name="selected"') == 50
+    second = owner_client.get(f"/vaults/{vault.pk}/registered/?page=2").content.decode()
+    assert second.count('name="selected"') == 5

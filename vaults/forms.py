@@ -52,7 +52,7 @@ class PolicyForm(forms.ModelForm):
     RETENTION_FIELDS = ("retain_daily", "retain_weekly", "retain_monthly", "retain_yearly")
 
     weekdays = forms.TypedMultipleChoiceField(
-        label=_("Days"), choices=Weekday.choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Days (weekly schedules)"), choices=Weekday.choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
     time_of_day = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     time_zone = forms.ChoiceField(label=_("Time zone"), initial="UTC")

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +21,7 @@ from vaults.choices import PROTECTED_ITEM_STATES, ProtectionState, RegistrationS
 from vaults.forms import PolicyForm, VaultForm
 from vaults.models import Policy, Vault
 
+ITEMS_PER_PAGE = 50
 TRANSITIONAL_STATES = [
     RegistrationState.REGISTERING, RegistrationState.UNREGISTERING, ProtectionState.CONFIGURING,
 ]
@@ -123,10 +125,10 @@ def dashboard(request, pk):
 @vary_on_headers("HX-Request")
 def registered_items(request, pk):
     vault = get_vault(request, pk)
-    items = list(vault.items.select_related("vm", "vm__source"))
+    page = Paginator(vault.items.select_related("vm"), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     context = vault_context(
-        request, vault, "registered_items", items=items,
-        settling=any(item.registration_state in TRANSITIONAL_STATES for item in items),
+        request, vault, "registered_items", page=page,
+        settling=any(item.registration_state in TRANSITIONAL_STATES for item in page),
     )
     return render_page(request, "vaults/registered_items.html", "vaults/partials/registered_table.html", context)
 
@@ -135,10 +137,11 @@ def registered_items(request, pk):
 @vary_on_headers("HX-Request")
 def protected_items(request, pk):
     vault = get_vault(request, pk)
-    items = list(vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy"))
+    items = vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     context = vault_context(
-        request, vault, "protected_items", items=items,
-        settling=any(item.protection_state in TRANSITIONAL_STATES for item in items),
+        request, vault, "protected_items", page=page,
+        settling=any(item.protection_state in TRANSITIONAL_STATES for item in page),
     )
     return render_page(request, "vaults/protected_items.html", "vaults/partials/protected_table.html", context)
 

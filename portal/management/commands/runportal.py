@@ -36,6 +36,8 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
+        # SIGTERM (e.g. from a service manager) stops the children too, like Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Vaultline is running at http://{bind}/ — press Ctrl-C to stop."))
         try:
@@ -43,7 +45,7 @@ class Command(BaseCommand):
                 time.sleep(0.5)
             stopped = [name for name, child in children.items() if child.poll() is not None]
             self.stderr.write(f"{', '.join(stopped)} stopped; stopping the rest.")
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             self.stdout.write("Stopping…")
         finally:
             for child in children.values():
