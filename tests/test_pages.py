@@ -118,3 +118,9 @@ def test_registered_items_are_paginated(owner_client, vault):
     assert "Page 1 of 2 (55 rows)" in first and first.count('name="selected"') == 50
     second = owner_client.get(f"/vaults/{vault.pk}/registered/?page=2").content.decode()
     assert second.count('name="selected"') == 5
+
+
+def test_the_korean_interface_uses_the_seed_words(owner_client, vault):
+    html = owner_client.get(f"/vaults/{vault.pk}/registered/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    for word in ("등록된 항목", "보호된 항목", "검색", "등록", "보호"):
+        assert word in html
