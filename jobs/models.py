@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import JobStatus, Operation
-from jobs.errors import CATALOGUE, ErrorCode, JobError
+from jobs.errors import ErrorCode, JobError
 from vaults.models import RestrictedQuerySet
 
 # Sent after a job reaches a terminal status, whoever ended it (task, reaper or signal handler):

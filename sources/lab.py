@@ -148,6 +148,13 @@ def create_lab_vm(
     return folder
 
 
+def build_lab(root, specs):
+    """Create a lab VM for each (name, cloud service, region, disks, power state, backup extension)."""
+    for seed, (name, service, region, disks, power_state, extension) in enumerate(specs):
+        create_lab_vm(root, name=name, cloud_service=service, region=region, disks=disks,
+                      power_state=power_state, backup_extension=extension, seed=seed)
+
+
 def write_disk_image(path, disk_format, size, seed):
     """Write a disk image of `size` bytes: 1 MiB regions of text, random data, or holes."""
     raw_path = path if disk_format == "raw" else path.with_suffix(".tmp-raw")

@@ -7,7 +7,7 @@ from django.utils.crypto import get_random_string
 
 from jobs.choices import JobStatus
 from jobs.models import Job
-from sources.lab import MiB, create_lab_vm
+from sources.lab import MiB, build_lab
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
 from vaults import services
 from vaults.choices import Role
@@ -85,9 +85,7 @@ def owner_client(owner):
 @pytest.fixture
 def lab_path(tmp_path):
     root = tmp_path / "lab"
-    for seed, (name, service, region, disks, power, extension) in enumerate(SMALL_LAB):
-        create_lab_vm(root, name=name, cloud_service=service, region=region, disks=disks,
-                      power_state=power, backup_extension=extension, seed=seed)
+    build_lab(root, SMALL_LAB)
     return root
 
 

@@ -3,7 +3,6 @@ from functools import cache
 
 from django import forms
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from vaults.choices import RETENTION_LIMITS, Frequency, Weekday

@@ -214,6 +214,13 @@ class RegisteredItem(models.Model):
     def __str__(self):
         return str(self.vm)
 
+    @property
+    def is_settling(self):
+        """Between two states while a job works on it: the page keeps polling until it settles."""
+        return self.registration_state in (RegistrationState.REGISTERING, RegistrationState.UNREGISTERING) or (
+            self.protection_state == ProtectionState.CONFIGURING
+        )
+
     def change_state(self, field, new, reason):
         """Set registration_state or protection_state and keep the change as a history row."""
         old = getattr(self, field)

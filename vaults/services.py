@@ -9,7 +9,7 @@ with a `Refused` message and change nothing. The job functions run on a worker
 import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -86,6 +86,20 @@ def _delete_unused_policy(policy):
     policy.delete()
 
 
+# --- What each command may be applied to -------------------------------------------------
+
+
+def registrable_vms(vault):
+    """VMs this vault discovered in its region that no vault has registered."""
+    return vault.discovered_vms.filter(registration__isnull=True, region=vault.region)
+
+
+def protectable_items(vault):
+    return vault.items.select_related("vm").filter(
+        registration_state=RegistrationState.REGISTERED, protection_state__in=PROTECTABLE_STATES
+    )
+
+
 # --- Commands from the portal -------------------------------------------------------------
 
 
@@ -119,7 +133,7 @@ def start_discovery(vault, user):
 @transaction.atomic
 def start_registration(vault, vm_ids, user):
     vms = _pick(
-        vault.discovered_vms.filter(registration__isnull=True, region=vault.region),
+        registrable_vms(vault),
         vm_ids,
         _("Only discovered VMs that are not registered to a vault can be registered. Run Discover and try again."),
     )
@@ -138,9 +152,7 @@ def start_registration(vault, vm_ids, user):
 @transaction.atomic
 def start_unregister(vault, item_ids, user):
     items = _pick(
-        vault.items.select_related("vm").filter(
-            registration_state=RegistrationState.REGISTERED, protection_state__in=PROTECTABLE_STATES
-        ),
+        protectable_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be unregistered. Stop protection first."),
     )
@@ -158,9 +170,7 @@ def start_protection(vault, item_ids, user, *, policy=None, new_policy=None):
     if policy is None or policy.vault_id != vault.pk:
         raise Refused(_("Choose a policy of this vault."))
     items = _pick(
-        vault.items.select_related("vm").filter(
-            registration_state=RegistrationState.REGISTERED, protection_state__in=PROTECTABLE_STATES
-        ),
+        protectable_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be protected."),
     )
@@ -316,6 +326,21 @@ def settle_after_failure(job):
         item.change_state(
             "protection_state", job.parameters.get("previous_state", ProtectionState.NOT_PROTECTED), reason
         )
+
+
+def dashboard_counts(vault, since):
+    """The Dashboard's numbers: the vault's items, and its jobs created since `since`."""
+    recent = vault.jobs.filter(created_at__gte=since).aggregate(
+        completed=Count("pk", filter=Q(status__in=[JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS])),
+        failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
+        in_progress=Count("pk", filter=Q(status__in=JobStatus.active())),
+    )
+    items = vault.items.aggregate(
+        registered=Count("pk"),
+        protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
+        errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
+    )
+    return {"recent": recent, "items": items}
 
 
 def policy_usage(vault):

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,19 +12,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.choices import JobStatus
 from jobs.models import Job
 from jobs.tray import tray_context
 from portal.htmx import render_page, selected_ids, trigger, wants_partial
 from vaults import services
-from vaults.choices import PROTECTED_ITEM_STATES, ProtectionState, RegistrationState
+from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.forms import PolicyForm, VaultForm
 from vaults.models import Policy, Vault
 
 ITEMS_PER_PAGE = 50
-TRANSITIONAL_STATES = [
-    RegistrationState.REGISTERING, RegistrationState.UNREGISTERING, ProtectionState.CONFIGURING,
-]
 
 
 def get_vault(request, pk, action="view"):
@@ -104,19 +100,10 @@ def quick_start(request, pk):
 def dashboard(request, pk):
     vault = get_vault(request, pk)
     since = timezone.now() - timezone.timedelta(hours=24)
-    recent = Job.objects.filter(vault=vault, created_at__gte=since).aggregate(
-        completed=Count("pk", filter=Q(status__in=[JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS])),
-        failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
-        in_progress=Count("pk", filter=Q(status__in=JobStatus.active())),
-    )
-    items = vault.items.aggregate(
-        registered=Count("pk"),
-        protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
-        errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
-    )
     context = vault_context(
-        request, vault, "dashboard", recent=recent, items=items, since=since,
-        since_param=since.strftime("%Y-%m-%dT%H:%M"),
+        request, vault, "dashboard", **services.dashboard_counts(vault, since),
+        # The Jobs tab's filter reads a local date-time, as its form field shows it.
+        since_param=timezone.localtime(since).strftime("%Y-%m-%dT%H:%M"),
     )
     return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
 
@@ -125,12 +112,7 @@ def dashboard(request, pk):
 @vary_on_headers("HX-Request")
 def registered_items(request, pk):
     vault = get_vault(request, pk)
-    page = Paginator(vault.items.select_related("vm"), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = vault_context(
-        request, vault, "registered_items", page=page,
-        settling=any(item.registration_state in TRANSITIONAL_STATES for item in page),
-    )
-    return render_page(request, "vaults/registered_items.html", "vaults/partials/registered_table.html", context)
+    return _items_tab(request, vault, "registered_items", vault.items.select_related("vm"), "registered_table")
 
 
 @require_GET
@@ -138,12 +120,14 @@ def registered_items(request, pk):
 def protected_items(request, pk):
     vault = get_vault(request, pk)
     items = vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
+    return _items_tab(request, vault, "protected_items", items, "protected_table")
+
+
+def _items_tab(request, vault, tab, items, table):
+    """A page of items; the table polls while any item is between two states."""
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = vault_context(
-        request, vault, "protected_items", page=page,
-        settling=any(item.protection_state in TRANSITIONAL_STATES for item in page),
-    )
-    return render_page(request, "vaults/protected_items.html", "vaults/partials/protected_table.html", context)
+    context = vault_context(request, vault, tab, page=page, settling=any(item.is_settling for item in page))
+    return render_page(request, f"vaults/{tab}.html", f"vaults/partials/{table}.html", context)
 
 
 @require_GET
@@ -179,7 +163,7 @@ def register(request, pk):
         except services.Refused as refusal:
             return command_response(request, vault, "registered_items", error=str(refusal))
         return command_response(request, vault, "registered_items", jobs=jobs)
-    candidates = vault.discovered_vms.filter(registration__isnull=True, region=vault.region).select_related("source")
+    candidates = services.registrable_vms(vault).select_related("source")
     return render_page(
         request, "vaults/register.html", "vaults/partials/register_dialog.html",
         {"vault": vault, "candidates": candidates},
@@ -254,9 +238,7 @@ def _wizard(request, vault, step, chosen, form=None, policy_mode="existing", sch
     context = {
         "vault": vault,
         "step": step,
-        "candidates": vault.items.filter(
-            registration_state=RegistrationState.REGISTERED, protection_state__in=services.PROTECTABLE_STATES
-        ).select_related("vm"),
+        "candidates": services.protectable_items(vault),
         "policies": vault.policies.all(),
         "chosen": chosen,
         "form": form or PolicyForm(vault=vault),

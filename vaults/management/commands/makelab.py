@@ -1,12 +1,14 @@
 """Build the demo lab: real disk images for a dozen VMs over several regions and cloud services."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sources.lab import MiB, create_lab_vm
+from sources import SourceUnavailable
+from sources.lab import MiB, build_lab
 
 # (name, cloud service, region, disks, power state, backup extension)
 DEMO_LAB = [
@@ -41,12 +43,10 @@ class Command(BaseCommand):
                 return
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
-        for seed, (name, service, region, disks, power, extension) in enumerate(DEMO_LAB):
-            try:
-                create_lab_vm(root, name=name, cloud_service=service, region=region, disks=disks,
-                              power_state=power, backup_extension=extension, seed=seed)
-            except Exception as error:
-                raise CommandError(f"Could not create lab VM {name}: {error}") from error
+        try:
+            build_lab(root, DEMO_LAB)
+        except (OSError, SourceUnavailable, subprocess.CalledProcessError) as error:
+            raise CommandError(f"Could not create the lab: {error}") from error
         used = sum(f.stat().st_blocks * 512 for f in root.rglob("*") if f.is_file())
         self.stdout.write(self.style.SUCCESS(
             f"Created {len(DEMO_LAB)} lab VMs in {root} ({used / MiB:.0f} MiB on disk)."
