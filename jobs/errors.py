@@ -11,6 +11,8 @@ class ErrorCode(models.TextChoices):
     ITEM_NOT_REGISTERED = "ItemNotRegistered", _("Item not registered")
     POLICY_NOT_FOUND = "PolicyNotFound", _("Policy not found")
     WORKER_LOST = "WorkerLost", _("Worker stopped answering")
+    BROKER_UNAVAILABLE = "BrokerUnavailable", _("Job could not be sent to a worker")
+    QUEUE_TIMEOUT = "QueueTimeout", _("No worker picked the job up")
     INTERNAL_ERROR = "InternalError", _("Internal error")
 
 
@@ -39,6 +41,14 @@ CATALOGUE = {
     ErrorCode.WORKER_LOST: (
         _("The worker running this job stopped answering before the job ended."),
         _("Check that the Vaultline workers are running, then run the operation again."),
+    ),
+    ErrorCode.BROKER_UNAVAILABLE: (
+        _("The job could not be handed to a worker: the message broker (Redis) did not answer."),
+        _("Check that Redis is running and reachable at REDIS_URL, then run the operation again."),
+    ),
+    ErrorCode.QUEUE_TIMEOUT: (
+        _("The job waited in the queue and no worker picked it up."),
+        _("Check that at least one Vaultline worker is running, then run the operation again."),
     ),
     ErrorCode.INTERNAL_ERROR: (
         _("The job failed because of an unexpected error."),

@@ -1,3 +1,4 @@
+import logging
 import traceback as traceback_module
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
 from vaults.models import RestrictedQuerySet
+
+log = logging.getLogger(__name__)
 
 # Sent after a job reaches a terminal status, whoever ended it (task, reaper or signal handler):
 # the vaults app listens to put an item back in a settled state when its job failed.
@@ -102,13 +105,20 @@ class Job(models.Model):
 
     def enqueue(self):
         """Send the job to a worker once the row is committed, so the worker can load it."""
+        transaction.on_commit(self._send)
+
+    def _send(self):
         from portal.celery import app
 
-        task_name = TASK_FOR_OPERATION[self.operation]
-        transaction.on_commit(lambda: app.send_task(task_name, args=[self.pk]))
+        try:
+            app.send_task(TASK_FOR_OPERATION[self.operation], args=[self.pk])
+        except Exception as exc:  # noqa: BLE001 - whatever the broker raised, this job will not run
+            log.exception("Could not send job %s to a worker", self.pk)
+            self.finish(JobStatus.FAILED, error=ErrorCode.BROKER_UNAVAILABLE, error_detail=repr(exc))
 
     def start(self):
-        """Queued -> In progress. Idempotent: True while the job may run, False once it has ended."""
+        """Queued -> In progress. Idempotent: only the call that moved the job returns True,
+        so a message delivered twice never runs the work twice."""
         now = timezone.now()
         claimed = Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED).update(
             status=JobStatus.IN_PROGRESS, started_at=now, heartbeat_at=now
@@ -116,7 +126,7 @@ class Job(models.Model):
         self.refresh_from_db()
         if claimed:
             self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.IN_PROGRESS)
-        return self.status == JobStatus.IN_PROGRESS
+        return bool(claimed)
 
     def beat(self, done=None, total=None, message=None):
         """Record that the worker is alive, with the progress made so far."""
@@ -145,14 +155,16 @@ class Job(models.Model):
                 recommended_action=str(error.recommended_action),
                 error_detail=error_detail or error.detail,
             )
+        # The status, its event row and what listeners do about it (settling the item) commit together.
         with transaction.atomic():
-            old_status = Job.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            old_status = Job.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
             ended = Job.objects.filter(pk=self.pk, status__in=JobStatus.active()).update(**fields)
+            self.refresh_from_db()
             if ended:
-                self.events.create(old_status=old_status, new_status=status, message=message or fields.get("error_message", ""))
-        self.refresh_from_db()
-        if ended:
-            job_finished.send(sender=Job, job=self)
+                self.events.create(
+                    old_status=old_status, new_status=status, message=message or fields.get("error_message", "")
+                )
+                job_finished.send(sender=Job, job=self)
         return bool(ended)
 
     def fail_with_exception(self, exc):

@@ -22,7 +22,7 @@ def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parame
             job = Job.objects.create(
                 vault=vault,
                 vm=vm,
-                entity_name=entity_name or (vm.name if vm else vault.name),
+                entity_name=entity_name or (str(vm) if vm else vault.name),
                 operation=operation,
                 created_by=user if user and user.is_authenticated else None,
                 parameters=parameters or {},
@@ -37,35 +37,51 @@ def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parame
 def run_job(job_id, work):
     """The body of every job task: claim the job, run `work(job)`, and end the job.
 
-    `work` returns (status, message) for a normal end. A JobError ends the job Failed
-    with its code; any other exception ends it Failed with the traceback kept.
+    `work` returns (status, message) for a normal end. Its changes and the job's end commit
+    together, with the job row locked, so a reaper cannot fail the job halfway through and a
+    crash leaves nothing half done. (These jobs are short; a long one must commit its progress
+    as it goes and keep only its final step in such a transaction.) A JobError ends the job
+    Failed with its code; any other exception ends it Failed with the traceback kept.
     """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         log.warning("Job %s does not exist; nothing to run", job_id)
         return
     if not job.start():
-        log.info("Job %s has already ended (%s); not running it again", job_id, job.status)
+        log.info("Job %s is not queued (%s); not running it again", job_id, job.status)
         return
     try:
-        status, message = work(job)
+        with transaction.atomic():
+            if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.IN_PROGRESS).exists():
+                log.warning("Job %s ended while it was starting; not running it", job_id)
+                return
+            status, message = work(job)
+            job.finish(status, message=message)
     except JobError as error:
         job.finish(JobStatus.FAILED, error=error)
     except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its traceback
         log.exception("Job %s failed", job_id)
         job.fail_with_exception(exc)
-    else:
-        job.finish(status, message=message)
 
 
 def reap_stale_jobs(now=None):
-    """Fail the running jobs whose worker stopped sending heartbeats. Returns how many."""
+    """Fail the running jobs whose worker stopped sending heartbeats, and the queued jobs no
+    worker picked up (a lost message). Returns how many it ended."""
     now = now or timezone.now()
-    stale = Job.objects.filter(
-        status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING],
-        heartbeat_at__lt=now - settings.JOB_HEARTBEAT_TIMEOUT,
-    )
+    lost = [
+        (job, ErrorCode.WORKER_LOST)
+        for job in Job.objects.filter(
+            status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING],
+            heartbeat_at__lt=now - settings.JOB_HEARTBEAT_TIMEOUT,
+        )
+    ] + [
+        (job, ErrorCode.QUEUE_TIMEOUT)
+        for job in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - settings.JOB_QUEUE_TIMEOUT)
+    ]
     reaped = 0
-    for job in stale:
-        reaped += job.finish(JobStatus.FAILED, error=ErrorCode.WORKER_LOST)
+    for job, code in lost:
+        try:
+            reaped += job.finish(JobStatus.FAILED, error=code)
+        except Exception:  # noqa: BLE001 - one bad job must not keep the others from being reaped
+            log.exception("Could not reap job %s", job.pk)
     return reaped

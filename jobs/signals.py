@@ -3,6 +3,7 @@
 import logging
 
 from celery.signals import task_failure, task_revoked
+from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 
@@ -35,6 +36,6 @@ def cancel_job_on_revoke(sender=None, request=None, **kwargs):
     try:
         job = _job_of(getattr(request, "args", None))
         if job is not None and job.is_active:
-            job.finish(JobStatus.CANCELLED, message="The task was revoked before it finished.")
+            job.finish(JobStatus.CANCELLED, message=str(_("The task was revoked before it finished.")))
     except Exception:  # noqa: BLE001 - a signal handler must never raise
         log.exception("Could not mark a revoked task's job cancelled")

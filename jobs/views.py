@@ -6,7 +6,7 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.filters import JobFilter
 from jobs.models import Job
 from jobs.tray import tray_context
-from portal.htmx import render_page, trigger
+from portal.htmx import parse_ids, render_page, trigger
 from vaults.views import get_vault, vault_context
 
 JOBS_PER_PAGE = 25
@@ -28,8 +28,8 @@ def job_list(request, pk):
 @require_GET
 @vary_on_headers("HX-Request")
 def job_detail(request, pk):
-    job = get_object_or_404(Job.objects.restrict(request.user).select_related("vault", "created_by"), pk=pk)
-    context = vault_context(request, job.vault, "jobs", job=job, events=job.events.all())
+    job = get_object_or_404(Job.objects.restrict(request.user).select_related("created_by"), pk=pk)
+    context = vault_context(request, get_vault(request, job.vault_id), "jobs", job=job, events=job.events.all())
     response = render_page(request, "jobs/detail.html", "jobs/partials/job_summary.html", context)
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
@@ -40,7 +40,7 @@ def job_detail(request, pk):
 def tray(request, pk):
     """The notification tray for the jobs a command started: polled until they have all ended."""
     vault = get_vault(request, pk)
-    ids = [int(value) for value in request.GET.getlist("job") if value.isdigit()]
+    ids = parse_ids(request.GET.getlist("job")) or []
     jobs = list(Job.objects.filter(vault=vault, pk__in=ids).order_by("created_at"))
     response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs))
     if not any(job.is_active for job in jobs):

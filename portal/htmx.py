@@ -24,10 +24,19 @@ def trigger(response, *events):
     return response
 
 
+MAX_ID = 2**63 - 1  # the largest primary key a database column holds
+
+
+def parse_ids(values):
+    """Whole-number ids from a form, or None if any is not a valid id."""
+    ids = []
+    for value in values:
+        if not value.isdigit() or int(value) > MAX_ID:
+            return None
+        ids.append(int(value))
+    return ids
+
+
 def selected_ids(request, name="selected"):
-    """The ids a form posted under `name`; None if any is not a whole number."""
-    values = request.POST.getlist(name)
-    try:
-        return [int(value) for value in values]
-    except ValueError:
-        return None
+    """The ids a form posted (or a GET sent) under `name`; None if any is not a valid id."""
+    return parse_ids((request.POST if request.method == "POST" else request.GET).getlist(name))

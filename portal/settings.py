@@ -143,6 +143,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Vaultline
 # A running job whose heartbeat is older than this is taken to have lost its worker.
 JOB_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 300))
+# A queued job no worker picked up in this long lost its message (or every worker is down).
+JOB_QUEUE_TIMEOUT = timedelta(seconds=env_int("JOB_QUEUE_TIMEOUT_SECONDS", 3600))
 # Regions a vault can be created in; VM sources report their VMs' regions in the same words.
 VAULTLINE_REGIONS = env_list("VAULTLINE_REGIONS", ["East US", "West Europe", "Korea Central"])
 LAB_ROOT = Path(env_str("VAULTLINE_LAB_ROOT", str(VAR_DIR / "lab")))

@@ -43,7 +43,8 @@ class LabSource(VMSource):
 
     def inventory(self):
         if not self.root.is_dir():
-            raise SourceUnavailable(f"The lab folder {self.root} does not exist")
+            # The folder stays out of the message: every member of the subscription reads it.
+            raise SourceUnavailable("The lab folder does not exist (see the VM source in the admin)")
         found = Inventory()
         for folder in sorted(self.root.iterdir()):
             if not (folder / MANIFEST).is_file():

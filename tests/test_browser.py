@@ -21,7 +21,7 @@ def signed_in(page, live_server, worker, owner, source):
     return page
 
 
-def test_create_discover_register_and_protect(signed_in, live_server):
+def test_create_discover_register_and_protect(signed_in, live_server, worker):
     page = signed_in
     tray = page.locator("#tray")
 
@@ -53,10 +53,18 @@ def test_create_discover_register_and_protect(signed_in, live_server):
     expect(rows).to_have_count(2)
     rows.nth(0).locator("input").check()
     rows.nth(1).locator("input").check()
-    dialog.locator("button[type=submit]").click()
-    expect(dialog).to_be_hidden()
+    # Hold the worker for a moment, to see what a person sees while the jobs wait and run.
+    worker.control.cancel_consumer("celery", reply=True)
+    try:
+        dialog.locator("button[type=submit]").click()
+        expect(dialog).to_be_hidden()
+        expect(tray).to_contain_text("Register: 2 jobs, 0 completed…")
+        expect(tray.locator(".busy-dots")).to_be_visible()
+        table = page.locator("#selection")
+        expect(table.locator("tbody tr", has_text="Registering")).to_have_count(2)
+    finally:
+        worker.control.add_consumer("celery", reply=True)
     expect(tray).to_contain_text("Register: 2 completed, 0 failed.", timeout=20_000)
-    table = page.locator("#selection")
     expect(table.locator("tr", has_text="contoso-app")).to_contain_text("Registered")
     expect(table.locator("tr", has_text="fabrikam-app")).to_contain_text("Registered")
 

@@ -19,10 +19,38 @@ def queued(db):
     return JobFactory(status=JobStatus.QUEUED)
 
 
-def test_start_is_idempotent(queued):
+def test_start_is_idempotent_and_claims_once(queued):
     assert queued.start() is True
-    assert queued.start() is True
+    assert queued.start() is False, "a second delivery of the same message must not run the work again"
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.IN_PROGRESS
     assert queued.events.filter(new_status=JobStatus.IN_PROGRESS).count() == 1
+
+
+def test_run_job_runs_the_work_once(queued):
+    runs = []
+
+    def work(job):
+        runs.append(job.pk)
+        return JobStatus.COMPLETED, "done"
+
+    run_job(queued.pk, work)
+    run_job(queued.pk, work)
+    assert runs == [queued.pk]
+
+
+def test_a_failed_job_keeps_none_of_the_work_it_did(db):
+    item = RegisteredItemFactory(registration_state=RegistrationState.REGISTERED)
+    job = JobFactory(vault=item.vault, vm=item.vm, operation=Operation.STOP_PROTECTION, status=JobStatus.QUEUED)
+
+    def work(job):
+        item.change_state("protection_state", "stopped", "half done")
+        raise JobError(ErrorCode.SOURCE_UNAVAILABLE)
+
+    run_job(job.pk, work)
+    item.refresh_from_db()
+    assert item.protection_state == "not_protected"
+    assert not item.vm.state_changes.exists()
 
 
 def test_start_does_not_revive_an_ended_job(queued):
@@ -84,6 +112,37 @@ def test_reaper_fails_only_jobs_with_a_stale_heartbeat(db, settings):
     assert alive.status == JobStatus.IN_PROGRESS
 
 
+def test_reaper_fails_queued_jobs_no_worker_picked_up(db, settings):
+    now = timezone.now()
+    lost = JobFactory(status=JobStatus.QUEUED, created_at=now - settings.JOB_QUEUE_TIMEOUT - timedelta(seconds=1))
+    waiting = JobFactory(status=JobStatus.QUEUED, created_at=now)
+    assert reap_stale_jobs(now) == 1
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert lost.status == JobStatus.FAILED and lost.error_code == ErrorCode.QUEUE_TIMEOUT
+    assert waiting.status == JobStatus.QUEUED
+
+
+def test_a_job_the_broker_refuses_ends_failed(transactional_db):
+    """Redis down when the job is sent: a real connection to a closed port, not a mock."""
+    from portal.celery import app
+    from tests.factories import VaultFactory
+    from jobs.services import create_job
+
+    vault = VaultFactory()
+    saved = app.conf.broker_url, app.conf.task_publish_retry
+    app.conf.broker_url, app.conf.task_publish_retry = "redis://127.0.0.1:9/0", False
+    app._pool = app.amqp._producer_pool = None  # the pools were made for the real broker
+    try:
+        job = create_job(vault, Operation.DISCOVERY)
+    finally:
+        app.conf.broker_url, app.conf.task_publish_retry = saved
+        app._pool = app.amqp._producer_pool = None
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.BROKER_UNAVAILABLE
+    assert "Redis" in job.recommended_action
+
+
 def test_a_reaped_register_job_leaves_no_item_registering(db, settings):
     item = RegisteredItemFactory(registration_state=RegistrationState.REGISTERING)
     JobFactory(vault=item.vault, vm=item.vm, operation=Operation.REGISTER, status=JobStatus.IN_PROGRESS,
@@ -93,7 +152,11 @@ def test_a_reaped_register_job_leaves_no_item_registering(db, settings):
 
 
 def test_task_failure_signal_marks_the_job_failed(queued):
-    signals.fail_job_on_task_failure(task_id="t", exception=RuntimeError("worker blew up"), args=[queued.pk])
+    from celery.signals import task_failure
+
+    # Sent the way Celery sends it, so this also proves the handler is connected.
+    task_failure.send(sender=None, task_id="t", exception=RuntimeError("worker blew up"), args=[queued.pk],
+                      kwargs={}, traceback=None, einfo=None)
     queued.refresh_from_db()
     assert queued.status == JobStatus.FAILED and "worker blew up" in queued.error_detail
 

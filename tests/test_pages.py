@@ -124,3 +124,10 @@ def test_the_korean_interface_uses_the_seed_words(owner_client, vault):
     html = owner_client.get(f"/vaults/{vault.pk}/registered/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     for word in ("등록된 항목", "보호된 항목", "검색", "등록", "보호"):
         assert word in html
+
+
+def test_a_table_refresh_keeps_the_ticked_rows(owner_client, vault):
+    first, second = RegisteredItemFactory.create_batch(2, vault=vault)
+    html = owner_client.get(f"/vaults/{vault.pk}/registered/?selected={second.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert f'value="{second.pk}" checked' in html
+    assert f'value="{first.pk}" checked' not in html

@@ -95,3 +95,27 @@ def test_a_policy_of_another_vault_cannot_be_deleted_through_this_one(owner_clie
     response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [elsewhere.pk]})
     assert response.status_code == 409
     assert Policy.objects.filter(pk=elsewhere.pk).exists()
+
+
+def test_too_many_recovery_points_in_all_are_refused(owner_client, vault):
+    response = post_policy(owner_client, vault, retain_daily="9999", retain_yearly="99")
+    assert response.status_code == 400
+    assert "keep up to 10098 recovery points; an item can have at most 9999" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"retain_daily": 0}, "between 1 and 9999 days"),
+        ({"retain_daily": None}, "needs a daily retention"),
+        ({"retain_daily": 9999, "retain_monthly": 1188}, "at most 9999"),
+        ({"frequency": "weekly", "weekdays": [], "retain_daily": None, "retain_weekly": 4}, "at least one day"),
+    ],
+)
+def test_the_service_enforces_the_rules_too(vault, fields, message):
+    from vaults import services
+
+    base = {"name": "Direct", "frequency": "daily", "time_of_day": "01:00", "time_zone": "UTC", "retain_daily": 7}
+    with pytest.raises(services.Refused, match=message):
+        services.create_policy(vault, **{**base, **fields})
+    assert not vault.policies.filter(name="Direct").exists()

@@ -43,3 +43,13 @@ def test_vault_list_stays_flat(owner_client, vault, subscription):
     few = queries_for(owner_client, "/vaults/")
     VaultFactory.create_batch(15, subscription=subscription)
     assert queries_for(owner_client, "/vaults/") == few
+
+
+def test_policies_stays_flat(owner_client, vault):
+    from tests.factories import PolicyFactory
+
+    url = f"/vaults/{vault.pk}/policies/"
+    few = queries_for(owner_client, url)
+    for policy in PolicyFactory.create_batch(10, vault=vault):
+        RegisteredItemFactory(vault=vault, policy=policy, protection_state="pending")
+    assert queries_for(owner_client, url) == few

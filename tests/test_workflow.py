@@ -7,7 +7,6 @@ import pytest
 from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode
 from tests.conftest import wait_for_jobs
-from tests.factories import VaultFactory
 from vaults import services
 from vaults.choices import ProtectionState, RegistrationState
 from vaults.models import ItemStateChange, RegisteredItem, VirtualMachine
@@ -66,16 +65,17 @@ def test_one_discovery_at_a_time_per_vault(worker, vault, owner):
         with pytest.raises(services.Refused, match="Another Discovery operation is already in progress"):
             services.start_discovery(vault, owner)
         other_vault = services.create_vault(subscription=vault.subscription, name="other", region="East US", user=owner)
-        services.start_discovery(other_vault, owner)  # another vault may discover meanwhile
+        other = services.start_discovery(other_vault, owner)  # another vault may discover meanwhile
     finally:
         worker.control.add_consumer("celery", reply=True)
-    assert wait_for_jobs([first])[0].status == JobStatus.COMPLETED
+    assert [job.status for job in wait_for_jobs([first, other])] == [JobStatus.COMPLETED] * 2
 
 
 def test_register_creates_one_job_per_vm_and_ends_registered(worker, vault, owner):
     discover(vault, owner)
     jobs = register(vault, owner, "app01")
     assert len(jobs) == 2 and all(job.operation == Operation.REGISTER for job in jobs)
+    assert sorted(job.entity_name for job in jobs) == ["app01 (contoso-app)", "app01 (fabrikam-app)"]
     assert all(job.status == JobStatus.COMPLETED for job in jobs)
     items = RegisteredItem.objects.filter(vault=vault)
     assert sorted(item.vm.cloud_service for item in items) == ["contoso-app", "fabrikam-app"]
@@ -149,14 +149,16 @@ def test_another_operation_on_the_same_item_is_refused(worker, vault, owner):
     discover(vault, owner)
     register(vault, owner, "web01")
     item = vault.items.get()
+    wait_for_jobs(services.start_protection(vault, [item.pk], owner, policy=vault.policies.get()))
     worker.control.cancel_consumer("celery", reply=True)
     try:
-        jobs = services.start_protection(vault, [item.pk], owner, policy=vault.policies.get())
-        with pytest.raises(services.Refused):
+        jobs = services.start_stop_protection(vault, [item.pk], owner)
+        # The item is still Protected, so only the database's one-active-job rule can refuse this.
+        with pytest.raises(services.Refused, match="Another operation is in progress"):
             services.start_stop_protection(vault, [item.pk], owner)
     finally:
         worker.control.add_consumer("celery", reply=True)
-    wait_for_jobs(jobs)
+    assert [job.status for job in wait_for_jobs(jobs)] == [JobStatus.COMPLETED]
 
 
 def test_the_reaper_runs_on_the_worker(worker, vault, owner, settings):
@@ -173,6 +175,3 @@ def test_the_reaper_runs_on_the_worker(worker, vault, owner, settings):
     (job,) = wait_for_jobs([job])
     assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.WORKER_LOST
 
-
-def test_vault_factory_vaults_have_no_jobs(db):
-    assert VaultFactory().jobs.count() == 0

@@ -64,12 +64,19 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, _("Sunday")
 
 
-# Retention limits, the same as the seed product's (DESIGN.md).
+# Retention limits, the same as the seed product's (DESIGN.md): kind -> (low, high, label, unit).
 RETENTION_LIMITS = {
-    "daily": (1, 9999, _("days")),
-    "weekly": (1, 5163, _("weeks")),
-    "monthly": (1, 1188, _("months")),
-    "yearly": (1, 99, _("years")),
+    "daily": (1, 9999, _("Daily"), _("days")),
+    "weekly": (1, 5163, _("Weekly"), _("weeks")),
+    "monthly": (1, 1188, _("Monthly"), _("months")),
+    "yearly": (1, 99, _("Yearly"), _("years")),
 }
+
+
+def retention_range_message(kind):
+    low, high, label, unit = RETENTION_LIMITS[kind]
+    return _("%(label)s retention must be between %(low)d and %(high)d %(unit)s.") % {
+        "label": label, "low": low, "high": high, "unit": unit,
+    }
 MAX_RECOVERY_POINTS_PER_ITEM = 9999
 DEFAULT_POLICY_NAME = "DefaultPolicy"

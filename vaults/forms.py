@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from vaults.choices import RETENTION_LIMITS, Frequency, Weekday
+from vaults.choices import RETENTION_LIMITS, Frequency, Weekday, retention_range_message
 from vaults.models import Policy, Subscription, Vault
 
 
@@ -29,11 +29,9 @@ class VaultForm(forms.ModelForm):
         self.fields["name"].widget.attrs.update(autofocus=True, autocomplete="off")
 
 
-def _retention_field(kind, label):
-    low, high, unit = RETENTION_LIMITS[kind]
-    message = _("%(label)s retention must be between %(low)d and %(high)d %(unit)s.") % {
-        "label": label, "low": low, "high": high, "unit": unit,
-    }
+def _retention_field(kind):
+    low, high, label, unit = RETENTION_LIMITS[kind]
+    message = retention_range_message(kind)
     return forms.IntegerField(
         label=label,
         required=False,
@@ -55,10 +53,10 @@ class PolicyForm(forms.ModelForm):
     )
     time_of_day = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     time_zone = forms.ChoiceField(label=_("Time zone"), initial="UTC")
-    retain_daily = _retention_field("daily", _("Daily"))
-    retain_weekly = _retention_field("weekly", _("Weekly"))
-    retain_monthly = _retention_field("monthly", _("Monthly"))
-    retain_yearly = _retention_field("yearly", _("Yearly"))
+    retain_daily = _retention_field("daily")
+    retain_weekly = _retention_field("weekly")
+    retain_monthly = _retention_field("monthly")
+    retain_yearly = _retention_field("yearly")
 
     class Meta:
         model = Policy
@@ -84,21 +82,8 @@ class PolicyForm(forms.ModelForm):
             raise forms.ValidationError(_("A policy named %(name)s already exists in this vault."), params={"name": name})
         return name
 
-    def clean(self):
-        data = super().clean()
-        frequency = data.get("frequency")
-        if frequency == Frequency.WEEKLY and not data.get("weekdays"):
-            self.add_error("weekdays", _("Choose at least one day for a weekly schedule."))
-        if frequency == Frequency.DAILY:
-            data["weekdays"] = []
-            if not data.get("retain_daily") and "retain_daily" not in self.errors:
-                self.add_error("retain_daily", _("A daily schedule needs a daily retention (1–9999 days)."))
-        if frequency == Frequency.WEEKLY:
-            if data.get("retain_daily"):
-                self.add_error("retain_daily", _("A weekly schedule keeps weekly, monthly or yearly points, not daily ones."))
-            if not data.get("retain_weekly") and "retain_weekly" not in self.errors:
-                self.add_error("retain_weekly", _("A weekly schedule needs a weekly retention (1–5163 weeks)."))
-        return data
+    # The rules that tie schedule and retention together live in Policy.clean(), which the
+    # ModelForm runs after these fields' own checks.
 
     def schedule_is_valid(self):
         """True when the schedule step's fields are valid (the wizard checks them before retention)."""

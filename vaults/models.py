@@ -1,13 +1,16 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from vaults.choices import (
+    MAX_RECOVERY_POINTS_PER_ITEM,
+    RETENTION_LIMITS,
     ROLES_FOR_ACTION,
     Frequency,
     PowerState,
@@ -15,6 +18,7 @@ from vaults.choices import (
     RegistrationState,
     Role,
     SourceKind,
+    retention_range_message,
 )
 
 
@@ -41,6 +45,12 @@ vault_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
     _("A vault name has 2 to 50 characters: letters, digits and hyphens, starting with a letter."),
 )
+
+
+def _retention_validators(kind):
+    low, high, _label, _unit = RETENTION_LIMITS[kind]
+    message = retention_range_message(kind)
+    return [MinValueValidator(low, message), MaxValueValidator(high, message)]
 
 
 class Subscription(models.Model):
@@ -164,10 +174,14 @@ class Policy(models.Model):
     weekdays = models.JSONField(_("days of the week"), default=list, blank=True)
     time_of_day = models.TimeField(_("time of day"))
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
-    retain_daily = models.PositiveIntegerField(_("daily points, in days"), null=True, blank=True)
-    retain_weekly = models.PositiveIntegerField(_("weekly points, in weeks"), null=True, blank=True)
-    retain_monthly = models.PositiveIntegerField(_("monthly points, in months"), null=True, blank=True)
-    retain_yearly = models.PositiveIntegerField(_("yearly points, in years"), null=True, blank=True)
+    retain_daily = models.PositiveIntegerField(
+        _("daily points, in days"), null=True, blank=True, validators=_retention_validators("daily"))
+    retain_weekly = models.PositiveIntegerField(
+        _("weekly points, in weeks"), null=True, blank=True, validators=_retention_validators("weekly"))
+    retain_monthly = models.PositiveIntegerField(
+        _("monthly points, in months"), null=True, blank=True, validators=_retention_validators("monthly"))
+    retain_yearly = models.PositiveIntegerField(
+        _("yearly points, in years"), null=True, blank=True, validators=_retention_validators("yearly"))
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = RestrictedQuerySet.as_manager()
@@ -180,6 +194,28 @@ class Policy(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The retention rules: they hold however a policy is made (form, wizard, admin, code)."""
+        errors = {}
+        if self.frequency == Frequency.DAILY:
+            self.weekdays = []
+            if not self.retain_daily:
+                errors["retain_daily"] = _("A daily schedule needs a daily retention (1–9999 days).")
+        elif self.frequency == Frequency.WEEKLY:
+            if not self.weekdays:
+                errors["weekdays"] = _("Choose at least one day for a weekly schedule.")
+            if self.retain_daily:
+                errors["retain_daily"] = _("A weekly schedule keeps weekly, monthly or yearly points, not daily ones.")
+            if not self.retain_weekly:
+                errors["retain_weekly"] = _("A weekly schedule needs a weekly retention (1–5163 weeks).")
+        kept = sum(filter(None, (self.retain_daily, self.retain_weekly, self.retain_monthly, self.retain_yearly)))
+        if kept > MAX_RECOVERY_POINTS_PER_ITEM:
+            errors[NON_FIELD_ERRORS] = _(
+                "These rules keep up to %(kept)d recovery points; an item can have at most %(limit)d."
+            ) % {"kept": kept, "limit": MAX_RECOVERY_POINTS_PER_ITEM}
+        if errors:
+            raise ValidationError(errors)
 
     def weekday_names(self):
         from vaults.choices import Weekday
@@ -202,7 +238,8 @@ class RegisteredItem(models.Model):
     protection_state = models.CharField(
         _("protection"), max_length=20, choices=ProtectionState.choices, default=ProtectionState.NOT_PROTECTED
     )
-    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
+    # RESTRICT, not PROTECT: a policy in use cannot be deleted, but a whole vault still can.
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.RESTRICT, related_name="items")
     registered_at = models.DateTimeField(default=timezone.now)
 
     objects = RestrictedQuerySet.as_manager()

@@ -8,6 +8,7 @@ with a `Refused` message and change nothing. The job functions run on a worker
 
 import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -35,8 +36,7 @@ class Refused(Exception):
 
 @transaction.atomic
 def create_vault(*, subscription, name, region, user):
-    if Vault.objects.filter(subscription=subscription, name__iexact=name).exists():
-        raise Refused(_("A vault named %(name)s already exists in this subscription.") % {"name": name})
+    # The database's unique constraint is the authority; the form already told the user nicely.
     try:
         with transaction.atomic():
             vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
@@ -54,11 +54,16 @@ def create_vault(*, subscription, name, region, user):
 
 
 def create_policy(vault, **fields):
-    if Policy.objects.filter(vault=vault, name__iexact=fields["name"]).exists():
-        raise Refused(_("A policy named %(name)s already exists in this vault.") % {"name": fields["name"]})
+    """A new policy, checked against the retention rules however it arrives (wizard, dialog, code)."""
+    policy = Policy(vault=vault, **fields)
+    try:
+        policy.full_clean(exclude=["vault"], validate_constraints=False)
+    except ValidationError as error:
+        raise Refused(" ".join(error.messages)) from None
     try:
         with transaction.atomic():
-            return Policy.objects.create(vault=vault, **fields)
+            policy.save()
+            return policy
     except IntegrityError:
         raise Refused(_("A policy named %(name)s already exists in this vault.") % {"name": fields["name"]}) from None
 
@@ -66,7 +71,7 @@ def create_policy(vault, **fields):
 @transaction.atomic
 def delete_policies(vault, policy_ids):
     """Delete the chosen policies of a vault: all of them, or none if any still protects a VM."""
-    policies = _pick(vault.policies.all(), policy_ids, _("Select a policy of this vault to delete."),
+    policies = _pick(vault.policies.select_for_update(), policy_ids, _("Select a policy of this vault to delete."),
                      nothing=_("Select a policy to delete."))
     for policy in policies:
         _delete_unused_policy(policy)
@@ -94,7 +99,7 @@ def registrable_vms(vault):
     return vault.discovered_vms.filter(registration__isnull=True, region=vault.region)
 
 
-def protectable_items(vault):
+def registered_unprotected_items(vault):
     return vault.items.select_related("vm").filter(
         registration_state=RegistrationState.REGISTERED, protection_state__in=PROTECTABLE_STATES
     )
@@ -152,7 +157,7 @@ def start_registration(vault, vm_ids, user):
 @transaction.atomic
 def start_unregister(vault, item_ids, user):
     items = _pick(
-        protectable_items(vault),
+        registered_unprotected_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be unregistered. Stop protection first."),
     )
@@ -169,8 +174,10 @@ def start_protection(vault, item_ids, user, *, policy=None, new_policy=None):
         policy = create_policy(vault, **new_policy)
     if policy is None or policy.vault_id != vault.pk:
         raise Refused(_("Choose a policy of this vault."))
+    # Lock the policy so a concurrent delete waits for this protection to be recorded.
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
     items = _pick(
-        protectable_items(vault),
+        registered_unprotected_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be protected."),
     )

@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from jobs.models import Job
 from jobs.tray import tray_context
-from portal.htmx import render_page, selected_ids, trigger, wants_partial
+from portal.htmx import parse_ids, render_page, selected_ids, trigger, wants_partial
 from vaults import services
 from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.forms import PolicyForm, VaultForm
@@ -26,7 +26,8 @@ ITEMS_PER_PAGE = 50
 def get_vault(request, pk, action="view"):
     """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else 403)."""
     vault = get_object_or_404(Vault.objects.restrict(request.user).select_related("subscription"), pk=pk)
-    if action != "view" and not Vault.objects.restrict(request.user, action).filter(pk=pk).exists():
+    vault.can_change = Vault.objects.restrict(request.user, "change").filter(pk=pk).exists()
+    if action == "change" and not vault.can_change:
         raise PermissionDenied(_("Your role in this subscription does not allow this."))
     return vault
 
@@ -37,7 +38,7 @@ def vault_context(request, vault, tab, **extra):
         "vault": vault,
         "tab": tab,
         **tray_context(vault, Job.objects.filter(vault=vault).active().order_by("created_at")),
-        "can_change": Vault.objects.restrict(request.user, "change").filter(pk=vault.pk).exists(),
+        "can_change": vault.can_change,
         **extra,
     }
 
@@ -126,7 +127,11 @@ def protected_items(request, pk):
 def _items_tab(request, vault, tab, items, table):
     """A page of items; the table polls while any item is between two states."""
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = vault_context(request, vault, tab, page=page, settling=any(item.is_settling for item in page))
+    context = vault_context(
+        request, vault, tab, page=page, settling=any(item.is_settling for item in page),
+        # A refresh of the table (polling, or after a job) keeps the rows the user ticked.
+        selected=set(selected_ids(request) or []),
+    )
     return render_page(request, f"vaults/{tab}.html", f"vaults/partials/{table}.html", context)
 
 
@@ -196,10 +201,9 @@ def stop_protection(request, pk):
 def protect(request, pk):
     """The Protect wizard: 1 choose VMs, 2 choose a policy or define a schedule, 3 a new policy's retention."""
     vault = get_vault(request, pk, "change")
-    if request.method == "GET":
-        chosen = [int(value) for value in request.GET.getlist("selected") if value.isdigit()]
-        return _wizard(request, vault, "1", chosen)
     chosen = selected_ids(request) or []
+    if request.method == "GET":
+        return _wizard(request, vault, "1", chosen)
     step = request.POST.get("step", "1")
     mode = request.POST.get("policy_mode", "existing")
     form = PolicyForm(request.POST if mode == "new" else None, vault=vault)
@@ -231,14 +235,15 @@ def protect(request, pk):
 
 
 def _whole_number(value):
-    return int(value) if value and value.isdigit() else None
+    ids = parse_ids([value or ""])
+    return ids[0] if ids else None
 
 
 def _wizard(request, vault, step, chosen, form=None, policy_mode="existing", schedule=None, error=None, status=200):
     context = {
         "vault": vault,
         "step": step,
-        "candidates": services.protectable_items(vault),
+        "candidates": services.registered_unprotected_items(vault),
         "policies": vault.policies.all(),
         "chosen": chosen,
         "form": form or PolicyForm(vault=vault),
