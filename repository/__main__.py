@@ -1,0 +1,56 @@
+"""Read a vault repository without the portal:
+
+    python -m repository --repo PATH_OR_S3_URL --key-file FILE list
+    python -m repository --repo … --key-file FILE verify
+    python -m repository --repo … --key-file FILE restore POINT DISK OUTPUT
+
+The key file holds the vault's key (64 hex characters), as shown in the portal's admin.
+"""
+
+import argparse
+import sys
+
+from repository import Repository, RepositoryError, open_storage
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m repository", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", required=True, help="folder, or s3://bucket/prefix")
+    parser.add_argument("--key-file", required=True, help="file holding the vault key in hex")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the recovery points")
+    commands.add_parser("verify", help="read and check every chunk the recovery points need")
+    restore = commands.add_parser("restore", help="write one disk of a recovery point to a file")
+    restore.add_argument("point")
+    restore.add_argument("disk")
+    restore.add_argument("output")
+    args = parser.parse_args(argv)
+
+    try:
+        with open(args.key_file, encoding="ascii") as handle:
+            key = bytes.fromhex(handle.read().strip())
+        repo = Repository.open(open_storage(args.repo), key)
+        if args.command == "list":
+            for point in repo.points():
+                disks = ", ".join(f"{disk['name']} ({disk['size']} bytes)" for disk in point["disks"])
+                print(f"{point['id']}  {point['created']}  {point.get('vm', {}).get('name', '?')}  "
+                      f"{point.get('consistency', '?')}  {disks}")
+        elif args.command == "verify":
+            report = repo.verify()
+            print(f"{len(report.points)} recovery points, {report.chunks_checked} chunks checked")
+            for pack, reason in sorted(report.damaged_packs.items()):
+                print(f"DAMAGED {pack}: {reason}")
+            for point_id in report.affected_points:
+                print(f"AFFECTED {point_id}")
+            return 0 if report.ok else 1
+        else:
+            repo.restore_disk(args.point, args.disk, args.output)
+            print(f"Restored {args.disk} of {args.point} to {args.output}")
+    except (OSError, ValueError, RepositoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""The vault repository: content-addressed, deduplicated, compressed and encrypted chunks in packs.
+
+    config                 format, chunk size, and a sealed key check (plain JSON: says how to read the rest)
+    packs/<xx>/<pack>      sealed chunks, then a sealed header listing them, then the header's length
+    index/<pack>           a sealed copy of that pack's header, read at open to know every stored chunk
+    points/<point>         a sealed recovery-point manifest: VM configuration, disks and their chunk lists
+    locks/writer           who is writing (host, pid, when)
+
+A backup writes packs, then each pack's index, then the manifest last: a crash leaves no half
+recovery point, only packs whose chunks the next backup finds in the index and reuses.
+Disks are cut into fixed-size aligned chunks (see bench/chunking.py for why); an all-zero chunk
+is stored nowhere and restored as a hole.
+"""
+
+import base64
+import collections
+import datetime
+import json
+import os
+import socket
+import struct
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from repository.crypto import ID_SIZE, ZERO_ID, Keys
+from repository.errors import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, WrongKey
+from repository.storage import ObjectMissing
+
+FORMAT_VERSION = 1
+DEFAULT_CHUNK_SIZE = 64 * 1024
+PACK_TARGET_SIZE = 16 * 1024 * 1024
+LOCK_NAME = "locks/writer"
+LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh; a writer refreshes at every pack
+KEY_CHECK = b"vaultline key check"
+ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
+THREADS = max(2, min(4, os.cpu_count() or 2))
+
+
+@dataclass
+class BackupStats:
+    bytes_read: int = 0
+    zero_bytes: int = 0
+    new_bytes: int = 0
+    stored_bytes: int = 0
+    new_chunks: int = 0
+    reused_chunks: int = 0
+
+
+@dataclass
+class VerifyReport:
+    points: list = field(default_factory=list)
+    chunks_checked: int = 0
+    damaged_packs: dict = field(default_factory=dict)  # pack -> reason
+    affected_points: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.damaged_packs
+
+
+def _encode_entries(entries):
+    return b"".join(ENTRY.pack(chunk_id, offset, length) for chunk_id, offset, length in entries)
+
+
+def _decode_entries(data):
+    return [ENTRY.unpack_from(data, at) for at in range(0, len(data), ENTRY.size)]
+
+
+def _pack_path(pack):
+    return f"packs/{pack[:2]}/{pack}"
+
+
+class Repository:
+    def __init__(self, storage, keys, config):
+        self.storage = storage
+        self.keys = keys
+        self.config = config
+        self.chunk_size = config["chunk_size"]
+        self._index = None
+        self._index_lock = threading.Lock()
+
+    # --- Opening ----------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, storage, vault_key, chunk_size=DEFAULT_CHUNK_SIZE):
+        keys = Keys(vault_key)
+        config = {
+            "format": FORMAT_VERSION,
+            "id": uuid.uuid4().hex,
+            "chunk_size": chunk_size,
+            "created": _now(),
+            "key_check": base64.b64encode(keys.seal(KEY_CHECK, b"config", compress=False)).decode(),
+        }
+        if not storage.create_exclusive("config", json.dumps(config, indent=2).encode()):
+            raise RepositoryError("A repository already exists there")
+        return cls(storage, keys, config)
+
+    @classmethod
+    def open(cls, storage, vault_key):
+        try:
+            config = json.loads(storage.read("config"))
+        except ObjectMissing:
+            raise RepositoryError("There is no repository there (no config)") from None
+        if config.get("format") != FORMAT_VERSION:
+            raise RepositoryError(f"Unknown repository format {config.get('format')!r}")
+        keys = Keys(vault_key)
+        try:
+            keys.open(base64.b64decode(config["key_check"]), b"config", compressed=False)
+        except DamagedData:
+            raise WrongKey("This key does not open the repository") from None
+        return cls(storage, keys, config)
+
+    # --- The index of stored chunks ----------------------------------------------------
+
+    @property
+    def index(self):
+        """chunk id -> (pack, offset, length), from every pack's index object. Loaded once, whole,
+        before any thread can see it."""
+        with self._index_lock:
+            if self._index is None:
+                index = {}
+                for name in self.storage.list("index/"):
+                    pack = name.split("/", 1)[1]
+                    data = self.keys.open(self.storage.read(name), f"index/{pack}".encode())
+                    for chunk_id, offset, length in _decode_entries(data):
+                        index[chunk_id] = (pack, offset, length)
+                self._index = index
+        return self._index
+
+    # --- Recovery points ---------------------------------------------------------------
+
+    def point_ids(self):
+        return [name.split("/", 1)[1] for name in self.storage.list("points/")]
+
+    def load_point(self, point_id):
+        try:
+            sealed = self.storage.read(f"points/{point_id}")
+        except ObjectMissing:
+            raise PointNotFound(f"Recovery point {point_id} is not in the repository") from None
+        return json.loads(self.keys.open(sealed, f"points/{point_id}".encode()))
+
+    def points(self):
+        """Every recovery point's manifest, oldest first."""
+        return sorted((self.load_point(point_id) for point_id in self.point_ids()), key=lambda p: p["created"])
+
+    def delete_point(self, point_id):
+        self.storage.delete(f"points/{point_id}")
+
+    @staticmethod
+    def chunk_ids(disk):
+        raw = base64.b64decode(disk["chunks"])
+        return [raw[at:at + ID_SIZE] for at in range(0, len(raw), ID_SIZE)]
+
+    # --- Writing -----------------------------------------------------------------------
+
+    def writer(self):
+        """A BackupWriter holding the repository's writer lock (use it as a context manager)."""
+        return BackupWriter(self)
+
+    # --- Reading -----------------------------------------------------------------------
+
+    def read_chunk(self, chunk_id):
+        """The chunk's bytes, checked against its id. DamagedData if anything is off."""
+        try:
+            pack, offset, length = self.index[chunk_id]
+        except KeyError:
+            raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack") from None
+        try:
+            sealed = self.storage.read_range(_pack_path(pack), offset, length)
+        except ObjectMissing:
+            raise DamagedData(f"pack {pack} is missing") from None
+        data = self.keys.open(sealed, b"chunk" + chunk_id)
+        if self.keys.chunk_id(data) != chunk_id:
+            raise DamagedData(f"chunk {chunk_id.hex()[:16]} in pack {pack} does not match its id")
+        return data
+
+    def _chunks_in_order(self, disk):
+        """(index, bytes or None for a zero chunk), read and checked on a few threads, in order."""
+        ids = self.chunk_ids(disk)
+        with ThreadPoolExecutor(THREADS) as pool:
+            window = collections.deque()
+            for index, chunk_id in enumerate(ids):
+                window.append((index, None if chunk_id == ZERO_ID else pool.submit(self.read_chunk, chunk_id)))
+                if len(window) >= THREADS * 4:
+                    yield _resolved(window.popleft())
+            while window:
+                yield _resolved(window.popleft())
+
+    def restore_disk(self, point_id, disk_name, out_path, progress=None):
+        """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
+        checked before it is written; on damage nothing is left at out_path."""
+        disk = self._disk(point_id, disk_name)
+        temporary = f"{out_path}.partial"
+        try:
+            with open(temporary, "wb") as out:
+                out.truncate(disk["size"])
+                for index, data in self._chunks_in_order(disk):
+                    if data is not None:
+                        os.pwrite(out.fileno(), data, index * self.chunk_size)
+                    if progress:
+                        progress(min((index + 1) * self.chunk_size, disk["size"]), disk["size"])
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, out_path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return disk
+
+    def stream_disk(self, point_id, disk_name):
+        """The disk's bytes as a stream of blocks (zeros included), for a download."""
+        disk = self._disk(point_id, disk_name)
+        zero = bytes(self.chunk_size)
+        remaining = disk["size"]
+        for _index, data in self._chunks_in_order(disk):
+            block = data if data is not None else zero[: min(self.chunk_size, remaining)]
+            remaining -= len(block)
+            yield block
+
+    def _disk(self, point_id, disk_name):
+        manifest = self.load_point(point_id)
+        for disk in manifest["disks"]:
+            if disk["name"] == disk_name:
+                return disk
+        raise PointNotFound(f"Recovery point {point_id} has no disk {disk_name!r}")
+
+    # --- Checking ----------------------------------------------------------------------
+
+    def verify(self):
+        """Read every chunk every recovery point needs; name the damaged packs and the points they affect."""
+        report = VerifyReport()
+        needed = collections.defaultdict(set)  # chunk id -> points
+        manifests = {}
+        for point_id in self.point_ids():
+            try:
+                manifests[point_id] = self.load_point(point_id)
+            except DamagedData as error:
+                report.damaged_packs[f"points/{point_id}"] = str(error)
+                report.affected_points.append(point_id)
+                continue
+            for disk in manifests[point_id]["disks"]:
+                for chunk_id in self.chunk_ids(disk):
+                    if chunk_id != ZERO_ID:
+                        needed[chunk_id].add(point_id)
+        report.points = sorted(manifests)
+        affected = set(report.affected_points)
+        for chunk_id, points in needed.items():
+            try:
+                self.read_chunk(chunk_id)
+                report.chunks_checked += 1
+            except DamagedData as error:
+                pack = self.index.get(chunk_id, ("(no pack)",))[0]
+                report.damaged_packs.setdefault(pack, str(error))
+                affected |= points
+        report.affected_points = sorted(affected)
+        return report
+
+    def prune(self):
+        """Delete the packs that no recovery point needs any more. Returns the bytes freed."""
+        with self.writer():
+            needed = {
+                chunk_id
+                for point_id in self.point_ids()
+                for disk in self.load_point(point_id)["disks"]
+                for chunk_id in self.chunk_ids(disk)
+            }
+            packs = collections.defaultdict(list)
+            for chunk_id, (pack, _offset, length) in self.index.items():
+                packs[pack].append((chunk_id, length))
+            freed = 0
+            for pack, chunks in packs.items():
+                if not any(chunk_id in needed for chunk_id, _ in chunks):
+                    self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
+                    self.storage.delete(_pack_path(pack))
+                    freed += sum(length for _, length in chunks)
+                    for chunk_id, _ in chunks:
+                        del self.index[chunk_id]
+            return freed
+
+    def stored_bytes(self):
+        return self.storage.total_size()
+
+
+def _resolved(entry):
+    index, future = entry
+    return index, (None if future is None else future.result())
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+class BackupWriter:
+    """Adds disks to the repository and commits a recovery point. Holds the writer lock."""
+
+    def __init__(self, repository):
+        self.repo = repository
+        self.keys = repository.keys
+        self.stats = BackupStats()
+        self._pack = bytearray()
+        self._pack_entries = []
+        self._pending = set()
+
+    def __enter__(self):
+        self._lock()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.repo.storage.delete(LOCK_NAME)
+
+    # --- The lock ------------------------------------------------------------------------
+
+    def _lock_record(self):
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}).encode()
+
+    def _lock(self):
+        storage = self.repo.storage
+        if storage.create_exclusive(LOCK_NAME, self._lock_record()):
+            return
+        try:
+            holder = json.loads(storage.read(LOCK_NAME))
+        except (ObjectMissing, ValueError):
+            holder = {}
+        if _lock_is_stale(holder):
+            storage.delete(LOCK_NAME)
+            if storage.create_exclusive(LOCK_NAME, self._lock_record()):
+                return
+        raise RepositoryLocked(
+            f"The repository is being written by process {holder.get('pid')} on {holder.get('host')}"
+        )
+
+    # --- Chunks ----------------------------------------------------------------------------
+
+    def _prepare(self, data):
+        """On a worker thread: the chunk's id, and its sealed bytes if the repository lacks it."""
+        if data is None or data.count(0) == len(data):
+            return ZERO_ID, None, data
+        chunk_id = self.keys.chunk_id(data)
+        if chunk_id in self.repo.index or chunk_id in self._pending:
+            return chunk_id, None, data
+        return chunk_id, self.keys.seal(data, b"chunk" + chunk_id), data
+
+    def store_disk(self, name, size, chunks, *, base=None, progress=None, **extra):
+        """Store a disk from `chunks`: (index, bytes or None) for the chunks read, in order.
+
+        With `base` (the same disk's entry in an earlier point), chunks not given keep the earlier
+        point's ids: an incremental backup reads only what changed. Returns the disk's manifest entry.
+        """
+        count = -(-size // self.repo.chunk_size)
+        ids = Repository.chunk_ids(base) if base else [ZERO_ID] * count
+        if len(ids) != count:
+            ids = (ids + [ZERO_ID] * count)[:count]
+        with ThreadPoolExecutor(THREADS) as pool:
+            window = collections.deque()
+            for index, data in chunks:
+                window.append((index, pool.submit(self._prepare, data)))
+                if len(window) >= THREADS * 4:
+                    self._take(ids, *window.popleft(), progress, size)
+            while window:
+                self._take(ids, *window.popleft(), progress, size)
+        return {"name": name, "size": size, "chunks": base64.b64encode(b"".join(ids)).decode(), **extra}
+
+    def _take(self, ids, index, future, progress, size):
+        chunk_id, sealed, data = future.result()
+        length = len(data) if data is not None else min(self.repo.chunk_size, size - index * self.repo.chunk_size)
+        self.stats.bytes_read += length
+        ids[index] = chunk_id
+        if chunk_id == ZERO_ID:
+            self.stats.zero_bytes += length
+        elif sealed is None or chunk_id in self._pending or chunk_id in self.repo.index:
+            self.stats.reused_chunks += 1
+        else:
+            self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
+            self._pack += sealed
+            self._pending.add(chunk_id)
+            self.stats.new_chunks += 1
+            self.stats.new_bytes += length
+            self.stats.stored_bytes += len(sealed)
+            if len(self._pack) >= PACK_TARGET_SIZE:
+                self.flush()
+        if progress:
+            progress(length)
+
+    def flush(self):
+        """Write the pending pack, then its index object, so later backups can reuse its chunks."""
+        if not self._pack_entries:
+            return
+        pack = uuid.uuid4().hex
+        header = self.keys.seal(_encode_entries(self._pack_entries), f"pack/{pack}".encode())
+        self.repo.storage.write(_pack_path(pack), bytes(self._pack) + header + struct.pack("<I", len(header)))
+        self.repo.storage.write(f"index/{pack}", self.keys.seal(_encode_entries(self._pack_entries), f"index/{pack}".encode()))
+        for chunk_id, offset, length in self._pack_entries:
+            self.repo.index[chunk_id] = (pack, offset, length)
+        self._pending.clear()
+        self._pack = bytearray()
+        self._pack_entries = []
+        self.repo.storage.write(LOCK_NAME, self._lock_record())  # still alive
+
+    def commit(self, manifest):
+        """Write the recovery point: last, after every chunk it names is stored. Returns its id."""
+        self.flush()
+        point_id = manifest.setdefault("id", uuid.uuid4().hex)
+        manifest.setdefault("created", _now())
+        manifest["chunk_size"] = self.repo.chunk_size
+        self.repo.storage.write(f"points/{point_id}", self.keys.seal(json.dumps(manifest).encode(), f"points/{point_id}".encode()))
+        return point_id
+
+
+def _lock_is_stale(holder):
+    """A lock is stale if its process is gone (same host) or it was not refreshed for a long time."""
+    if not holder:
+        return True
+    if holder.get("host") == socket.gethostname():
+        try:
+            os.kill(int(holder.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            pass
+    return time.time() - float(holder.get("at", 0)) > LOCK_STALE_AFTER

@@ -1,0 +1,197 @@
+"""Where a repository's objects live, behind one small interface: a local folder or an S3 bucket.
+
+Object names are relative paths such as "packs/3f/3f…", "index/3f…", "points/…", "config".
+Writes are atomic: a reader sees the whole object or none of it.
+"""
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from urllib.parse import urlparse
+
+from repository.errors import StorageUnavailable
+
+
+class ObjectMissing(KeyError):
+    pass
+
+
+class Storage(ABC):
+    @abstractmethod
+    def read(self, name): ...
+
+    @abstractmethod
+    def read_range(self, name, offset, length): ...
+
+    @abstractmethod
+    def write(self, name, data):
+        """Write the whole object atomically (replacing one of the same name)."""
+
+    @abstractmethod
+    def create_exclusive(self, name, data):
+        """Write the object only if none of that name exists; True if this call created it."""
+
+    @abstractmethod
+    def delete(self, name): ...
+
+    @abstractmethod
+    def list(self, prefix):
+        """Names under a prefix such as "points/"."""
+
+    @abstractmethod
+    def total_size(self): ...
+
+
+class LocalStorage(Storage):
+    """A folder. Each write goes to a temporary file that is fsynced and renamed into place."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def _path(self, name):
+        path = (self.root / name).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"object name {name!r} leaves the repository")
+        return path
+
+    def read(self, name):
+        try:
+            return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(name) from None
+
+    def read_range(self, name, offset, length):
+        try:
+            with open(self._path(name), "rb") as handle:
+                return os.pread(handle.fileno(), length, offset)
+        except FileNotFoundError:
+            raise ObjectMissing(name) from None
+
+    def write(self, name, data):
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+    def create_exclusive(self, name, data):
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            os.fsync(handle.fileno())
+        return True
+
+    def delete(self, name):
+        self._path(name).unlink(missing_ok=True)
+
+    def list(self, prefix):
+        base = self._path(prefix) if prefix else self.root
+        if not base.exists():
+            return []
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+
+    def total_size(self):
+        return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
+
+
+def _fsync_dir(folder):
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class S3Storage(Storage):
+    """An S3-compatible bucket (AWS, MinIO, Ceph...). A PUT is atomic by the protocol."""
+
+    def __init__(self, bucket, prefix="", client=None, **client_options):
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or boto3.client("s3", **client_options)
+
+    def _key(self, name):
+        return self.prefix + name
+
+    def _call(self, method, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectMissing(kwargs.get("Key", "")) from None
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise FileExistsError(kwargs.get("Key", "")) from None
+            raise StorageUnavailable(f"S3 bucket {self.bucket}: {code or error}") from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"S3 bucket {self.bucket}: {error}") from None
+
+    def read(self, name):
+        return self._call("get_object", Key=self._key(name))["Body"].read()
+
+    def read_range(self, name, offset, length):
+        response = self._call("get_object", Key=self._key(name), Range=f"bytes={offset}-{offset + length - 1}")
+        return response["Body"].read()
+
+    def write(self, name, data):
+        self._call("put_object", Key=self._key(name), Body=data)
+
+    def create_exclusive(self, name, data):
+        try:
+            self._call("put_object", Key=self._key(name), Body=data, IfNoneMatch="*")
+        except FileExistsError:
+            return False
+        return True
+
+    def delete(self, name):
+        self._call("delete_object", Key=self._key(name))
+
+    def _objects(self, prefix):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                yield from page.get("Contents", [])
+        except (ClientError, BotoCoreError) as error:
+            raise StorageUnavailable(f"S3 bucket {self.bucket}: {error}") from None
+
+    def list(self, prefix):
+        return sorted(item["Key"][len(self.prefix):] for item in self._objects(prefix))
+
+    def total_size(self):
+        return sum(item["Size"] for item in self._objects(""))
+
+
+def open_storage(location, **options):
+    """A Storage for a folder path, file:// URL or s3://bucket/prefix URL."""
+    parsed = urlparse(str(location))
+    if parsed.scheme == "s3":
+        return S3Storage(parsed.netloc, parsed.path, **options)
+    if parsed.scheme in ("", "file"):
+        return LocalStorage(parsed.path if parsed.scheme else location)
+    raise StorageUnavailable(f"Unknown storage location {location!r}")

@@ -1,0 +1,245 @@
+"""The repository format on its own: no Django, no portal database."""
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from repository import (
+    DamagedData,
+    LocalStorage,
+    Repository,
+    RepositoryLocked,
+    S3Storage,
+    WrongKey,
+    new_key,
+)
+from repository.chunking import file_chunks
+from repository.repo import LOCK_NAME
+
+MiB = 1024 * 1024
+
+
+def make_image(path, size=8 * MiB, seed=0):
+    """Holes, compressible text and random bytes, in 256 KiB regions."""
+    rng = random.Random(seed)
+    with open(path, "wb") as image:
+        image.truncate(size)
+        for offset in range(0, size, 256 * 1024):
+            kind = rng.choice(["hole", "hole", "text", "random"])
+            if kind == "hole":
+                continue
+            image.seek(offset)
+            block = rng.randbytes(256 * 1024) if kind == "random" else (b"record %08d\n" % offset) * 20000
+            image.write(block[: 256 * 1024])
+    return path
+
+
+def scribble(path, writes=20, seed=1):
+    """Overwrite a few scattered 4 KiB blocks, as a running VM does. Returns the chunk indexes touched."""
+    rng = random.Random(seed)
+    size = os.path.getsize(path)
+    touched = set()
+    with open(path, "r+b") as image:
+        for _ in range(writes):
+            offset = rng.randrange(0, size // 4096) * 4096
+            image.seek(offset)
+            image.write(rng.randbytes(4096))
+            touched.add(offset // (64 * 1024))
+    return touched
+
+
+def backup(repo, image, base=None, only=None, **manifest):
+    with repo.writer() as writer:
+        disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size, only), base=base)
+        point = writer.commit({"vm": {"name": "vm1"}, "consistency": "crash", "disks": [disk]} | manifest)
+    return point, writer.stats
+
+
+@pytest.fixture
+def key():
+    return new_key()
+
+
+@pytest.fixture
+def repo(tmp_path, key):
+    return Repository.init(LocalStorage(tmp_path / "repo"), key)
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def test_round_trip_keeps_bytes_and_holes(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    point, stats = backup(repo, image)
+    assert stats.zero_bytes > 0 and stats.stored_bytes < stats.new_bytes, "zeros elided, text compressed"
+    reopened = Repository.open(LocalStorage(tmp_path / "repo"), key)
+    out = tmp_path / "restored.img"
+    reopened.restore_disk(point, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+    assert allocated(out) <= allocated(image) + 64 * 1024, "zero regions stay holes"
+    assert b"".join(reopened.stream_disk(point, "disk0")) == image.read_bytes()
+
+
+def test_nothing_readable_without_the_key(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    backup(repo, image, vm={"name": "payroll-database-primary"})
+    everything = b"".join(p.read_bytes() for p in (tmp_path / "repo").rglob("*") if p.is_file())
+    assert b"record 0000" not in everything and b"payroll-database" not in everything
+
+
+def test_a_wrong_key_is_a_clear_error(tmp_path, repo):
+    with pytest.raises(WrongKey):
+        Repository.open(LocalStorage(tmp_path / "repo"), new_key())
+
+
+def test_a_second_backup_stores_only_what_changed(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    first, _ = backup(repo, image)
+    before = image.read_bytes()
+    scribble(image)
+    second, stats = backup(repo, image)
+    assert stats.new_chunks <= 20 and stats.reused_chunks > 20
+    for point, expected in ((first, before), (second, image.read_bytes())):
+        out = tmp_path / f"{point}.img"
+        repo.restore_disk(point, "disk0", out)
+        assert out.read_bytes() == expected
+
+
+def test_known_changed_blocks_read_only_those(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    first, _ = backup(repo, image)
+    touched = scribble(image)
+    base = repo.load_point(first)["disks"][0]
+    second, stats = backup(repo, image, base=base, only=touched)
+    assert stats.bytes_read <= len(touched) * repo.chunk_size
+    out = tmp_path / "second.img"
+    repo.restore_disk(second, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_an_interrupted_backup_leaves_no_point_and_its_chunks_are_reused(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img", size=32 * MiB)
+
+    def chunks_then_crash():
+        for number, chunk in enumerate(file_chunks(image, repo.chunk_size)):
+            if number == 400:
+                raise KeyboardInterrupt("the worker died")
+            yield chunk
+
+    with pytest.raises(KeyboardInterrupt), repo.writer() as writer:
+        writer.store_disk("disk0", os.path.getsize(image), chunks_then_crash())
+        writer.flush()
+    assert repo.point_ids() == []
+    repo.storage.delete(LOCK_NAME)  # what the stale-lock check does for a dead worker
+    fresh = Repository.open(repo.storage, key)
+    point, stats = backup(fresh, image)
+    assert stats.reused_chunks > 0
+    assert fresh.verify().ok
+
+
+def test_a_flipped_byte_is_found_and_never_restored(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    other = make_image(tmp_path / "other.img", seed=9)
+    damaged_point, _ = backup(repo, image)
+    clean_point, _ = backup(repo, other)
+    # Flip one byte inside the pack holding the first point's first data chunk.
+    first_id = next(i for i in Repository.chunk_ids(repo.load_point(damaged_point)["disks"][0]) if any(i))
+    pack, offset, length = repo.index[first_id]
+    pack_file = tmp_path / "repo" / "packs" / pack[:2] / pack
+    data = bytearray(pack_file.read_bytes())
+    data[offset + length // 2] ^= 0x01
+    pack_file.write_bytes(bytes(data))
+
+    report = repo.verify()
+    assert not report.ok and pack in report.damaged_packs
+    assert damaged_point in report.affected_points
+    out = tmp_path / "restored.img"
+    with pytest.raises(DamagedData):
+        repo.restore_disk(damaged_point, "disk0", out)
+    assert not out.exists() and not (tmp_path / "restored.img.partial").exists()
+
+
+def test_a_missing_pack_names_the_points_it_affects(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    for pack_file in (tmp_path / "repo" / "packs").rglob("*"):
+        if pack_file.is_file():
+            pack_file.unlink()
+    report = repo.verify()
+    assert report.affected_points == [point]
+
+
+def test_one_writer_at_a_time(repo):
+    with repo.writer():
+        with pytest.raises(RepositoryLocked, match="being written by process"):
+            with repo.writer():
+                pass
+    with repo.writer():  # released
+        pass
+
+
+def test_a_stale_lock_of_a_dead_process_is_broken(repo):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import json
+    import socket
+    import time
+
+    record = {"host": socket.gethostname(), "pid": int(dead.stdout), "at": time.time()}
+    repo.storage.write(LOCK_NAME, json.dumps(record).encode())
+    with repo.writer():
+        pass
+
+
+def test_the_command_line_lists_verifies_and_restores(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    key_file = tmp_path / "key"
+    key_file.write_text(key.hex())
+    base = [sys.executable, "-m", "repository", "--repo", str(tmp_path / "repo"), "--key-file", str(key_file)]
+    listed = subprocess.run(base + ["list"], capture_output=True, text=True, check=True)
+    assert point in listed.stdout and "vm1" in listed.stdout
+    verified = subprocess.run(base + ["verify"], capture_output=True, text=True)
+    assert verified.returncode == 0 and "0 recovery points" not in verified.stdout
+    out = tmp_path / "cli.img"
+    subprocess.run(base + ["restore", point, "disk0", str(out)], check=True, capture_output=True)
+    assert out.read_bytes() == image.read_bytes()
+    key_file.write_text(new_key().hex())
+    wrong = subprocess.run(base + ["list"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "does not open" in wrong.stderr
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_s3_storage_round_trip(tmp_path, s3_server, key):
+    import boto3
+
+    options = {"endpoint_url": s3_server, "aws_access_key_id": "test", "aws_secret_access_key": "test",
+               "region_name": "us-east-1"}
+    boto3.client("s3", **options).create_bucket(Bucket="vault")
+    storage = S3Storage("vault", "east/vault-1", **options)
+    repo = Repository.init(storage, key)
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    reopened = Repository.open(S3Storage("vault", "east/vault-1", **options), key)
+    out = tmp_path / "from-s3.img"
+    reopened.restore_disk(point, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+    assert reopened.verify().ok
+    with reopened.writer():
+        with pytest.raises(RepositoryLocked):
+            with reopened.writer():
+                pass
