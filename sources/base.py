@@ -41,6 +41,47 @@ class VM:
         return sum(disk.virtual_size for disk in self.disks)
 
 
+class SnapshotError(Exception):
+    """No snapshot could be taken. `code` says why, in the words of the job error codes."""
+
+    VM_NOT_FOUND = "vm_not_found"
+    VM_NOT_RUNNING = "vm_not_running"
+    EXTENSION_NOT_ANSWERING = "extension_not_answering"
+    SNAPSHOT_TIMEOUT = "snapshot_timeout"
+
+    def __init__(self, code, detail):
+        super().__init__(detail)
+        self.code = code
+
+
+# How consistent a snapshot is, best first.
+APPLICATION, FILE_SYSTEM, CRASH = "application", "file_system", "crash"
+
+
+@dataclass
+class SnapshotDisk:
+    name: str
+    format: str
+    size: int
+    path: str  # a raw, sparse copy of the disk as it was at the snapshot
+    changed: list | None = None  # (offset, length) written since the previous snapshot; None if unknown
+
+
+@dataclass
+class Snapshot:
+    vm: VM
+    consistency: str
+    disks: list
+    folder: str
+    warnings: list = field(default_factory=list)
+    change_position: dict = field(default_factory=dict)  # give it back as `since` next time
+
+    def release(self):
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @dataclass
 class Inventory:
     """What a source answered: the good VMs, and one line for each entry it had to skip."""
@@ -87,3 +128,17 @@ class VMSource(ABC):
     def get_vm(self, vm_id):
         """The VM with this id, or None when the source no longer has it."""
         return next((vm for vm in self.inventory().vms if vm.id == vm_id), None)
+
+    @abstractmethod
+    def snapshot(self, vm_id, folder, since=None) -> Snapshot:
+        """Take a consistent snapshot of the VM's disks into `folder`: the backup extension flushes
+        and freezes, the disks are captured, the VM is thawed. `since` is the change position of
+        the previous snapshot, to learn which blocks changed. Raises SnapshotError."""
+
+    @abstractmethod
+    def create_vm(self, *, name, cloud_service, region, like, disks) -> str:
+        """Create a new VM like `like` (a VM) with these disks: [(name, format, raw image path)]. Returns its id."""
+
+    @abstractmethod
+    def replace_disks(self, vm_id, disks):
+        """Replace the VM's disks with these raw images: {disk name: path}."""

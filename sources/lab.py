@@ -8,28 +8,46 @@ It is the embedded default, for demos and tests. Manifests are untrusted input: 
 one is reported as a problem and skipped, never trusted to point outside its folder.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import random
 import re
 import shutil
 import struct
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 from sources.base import (
+    APPLICATION,
+    CRASH,
     DISK_FORMATS,
+    FILE_SYSTEM,
     POWER_STATES,
     VM,
     BadEntry,
     Disk,
     Inventory,
+    Snapshot,
+    SnapshotDisk,
+    SnapshotError,
     SourceUnavailable,
     VMSource,
     clean_label,
 )
 
 MANIFEST = "vm.json"
+# The lab's stand-in for the hypervisor: writers (the lab workload) hold IO_LOCK shared for each
+# write, a snapshot holds it exclusively while it copies the disks, so the copy is one instant.
+IO_LOCK = "io.lock"
+# The lab workload logs every write here: "<disk file> <offset> <length>" after a header line.
+CHANGE_LOG = "changes.log"
+CHANGE_LOG_HEADER = "vaultline-change-log"
+# What the lab's backup extension does when asked to freeze: "ok", or a failure to rehearse.
+EXTENSION_STATES = ("ok", "unresponsive", "freeze_fails")
 QCOW2_MAGIC = b"QFI\xfb"
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MiB = 1024 * 1024
@@ -38,8 +56,9 @@ MiB = 1024 * 1024
 class LabSource(VMSource):
     kind = "lab"
 
-    def __init__(self, location):
+    def __init__(self, location, freeze_timeout=30.0):
         self.root = Path(location)
+        self.freeze_timeout = freeze_timeout
 
     def inventory(self):
         if not self.root.is_dir():
@@ -65,6 +84,8 @@ class LabSource(VMSource):
         power_state = manifest.get("power_state")
         if power_state not in POWER_STATES:
             raise BadEntry(f"power state must be one of {', '.join(POWER_STATES)}")
+        if manifest.get("extension_state", "ok") not in EXTENSION_STATES:
+            raise BadEntry(f"extension state must be one of {', '.join(EXTENSION_STATES)}")
         disks = manifest.get("disks")
         if not isinstance(disks, list) or not disks:
             raise BadEntry("a VM needs at least one disk")
@@ -98,6 +119,104 @@ class LabSource(VMSource):
         )
 
 
+    # --- Snapshots and restores ------------------------------------------------------
+
+    def _find(self, vm_id):
+        """The VM, its folder and its manifest. The folder is named by the id; the manifest must agree."""
+        folder = self.root / vm_id
+        if not _SAFE_FILE.match(vm_id) or not (folder / MANIFEST).is_file():
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
+        try:
+            vm = self._read_vm(folder)
+        except BadEntry as error:
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id}: {error}") from None
+        if vm.id != vm_id:
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
+        return vm, folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+    @contextlib.contextmanager
+    def _io_paused(self, folder):
+        """Hold the VM's I/O lock exclusively: no write lands while the disks are captured."""
+        with open(folder / IO_LOCK, "a+") as lock:
+            deadline = time.monotonic() + self.freeze_timeout
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SnapshotError(
+                            SnapshotError.SNAPSHOT_TIMEOUT,
+                            f"The VM's writes did not pause within {self.freeze_timeout:.0f} s",
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def snapshot(self, vm_id, folder, since=None):
+        vm, vm_folder, manifest = self._find(vm_id)
+        if vm.power_state != "running":
+            raise SnapshotError(SnapshotError.VM_NOT_RUNNING, f"{vm.name} is {vm.power_state}")
+        extension = manifest.get("extension_state", "ok") if vm.has_backup_extension else None
+        if extension == "unresponsive":
+            raise SnapshotError(SnapshotError.EXTENSION_NOT_ANSWERING, f"The backup extension of {vm.name} did not answer")
+        warnings = []
+        if extension is None:
+            consistency = CRASH
+            warnings.append("The VM has no backup extension: the recovery point is crash-consistent.")
+        elif extension == "freeze_fails":
+            consistency = FILE_SYSTEM
+            warnings.append("The backup extension could not freeze the applications: "
+                            "the recovery point is file-system consistent.")
+        else:
+            consistency = APPLICATION
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        disks = []
+        with self._io_paused(vm_folder):
+            position, changes = _read_change_log(vm_folder, since)
+            for disk in vm.disks:
+                copy = folder / f"{len(disks)}.raw"
+                _capture(Path(disk.path), disk.format, copy)
+                file_name = Path(disk.path).name
+                disks.append(SnapshotDisk(
+                    name=disk.name, format=disk.format, size=disk.virtual_size, path=str(copy),
+                    changed=None if changes is None else changes.get(file_name, []),
+                ))
+        return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
+                        warnings=warnings, change_position=position)
+
+    def create_vm(self, *, name, cloud_service, region, like, disks):
+        vm_id = str(uuid.uuid4())
+        folder = self.root / vm_id
+        folder.mkdir(parents=True)
+        entries = []
+        for index, (disk_name, disk_format, raw_path) in enumerate(disks):
+            file_name = f"disk{index}.{'img' if disk_format == 'raw' else 'qcow2'}"
+            _install_disk(Path(raw_path), disk_format, folder / file_name)
+            entries.append({"name": disk_name, "file": file_name, "format": disk_format})
+        manifest = {
+            "id": vm_id, "name": name, "cloud_service": cloud_service, "region": region,
+            "power_state": "running", "backup_extension": like.has_backup_extension, "disks": entries,
+        }
+        _write_json(folder / MANIFEST, manifest)
+        return vm_id
+
+    def replace_disks(self, vm_id, disks):
+        vm, folder, _manifest = self._find(vm_id)
+        by_name = {disk.name: disk for disk in vm.disks}
+        unknown = set(disks) - set(by_name)
+        if unknown:
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {sorted(unknown)[0]!r}")
+        with self._io_paused(folder):
+            for name, raw_path in disks.items():
+                _install_disk(Path(raw_path), by_name[name].format, Path(by_name[name].path))
+            # The disks changed wholesale: the next backup cannot trust the old change log.
+            (folder / CHANGE_LOG).unlink(missing_ok=True)
+
+
 def virtual_size(path, disk_format):
     """The size the guest sees: the file size for raw, the header's size field for qcow2."""
     if disk_format == "raw":
@@ -107,6 +226,56 @@ def virtual_size(path, disk_format):
     if len(header) < 32 or header[:4] != QCOW2_MAGIC:
         raise BadEntry(f"disk {path.name} is not a qcow2 image")
     return struct.unpack(">Q", header[24:32])[0]
+
+
+def _capture(source, disk_format, target):
+    """A raw, sparse copy of a disk: holes stay holes, qcow2 is converted."""
+    if disk_format == "raw":
+        subprocess.run(["cp", "--sparse=always", str(source), str(target)], check=True)
+    else:
+        subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "64k",
+                        str(source), str(target)], check=True)
+
+
+def _install_disk(raw_path, disk_format, target):
+    """Put a restored raw image in place as `target`, in the disk's own format, atomically."""
+    temporary = target.with_name(f".{target.name}.restoring")
+    if disk_format == "raw":
+        subprocess.run(["cp", "--sparse=always", str(raw_path), str(temporary)], check=True)
+    else:
+        subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw_path), str(temporary)],
+                       check=True)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+
+
+def _write_json(path, value):
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False))
+    os.replace(temporary, path)
+
+
+def _read_change_log(folder, since):
+    """(position now, {disk file: [(offset, length)]} written since `since`, or None if unknown)."""
+    log = folder / CHANGE_LOG
+    if not log.exists():
+        with open(log, "a") as handle:
+            if handle.tell() == 0:
+                handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n")
+    with open(log, "rb") as handle:
+        header = handle.readline().split()
+        log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None
+        if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int):
+            handle.seek(since["offset"])
+            changes = {}
+            for line in handle:
+                file_name, offset, length = line.decode().split()
+                changes.setdefault(file_name, []).append((int(offset), int(length)))
+        else:
+            changes = None
+            handle.seek(0, os.SEEK_END)
+        return {"log": log_id, "offset": handle.tell()}, changes
 
 
 # --- Building lab VMs -------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""Lab snapshots: consistent copies of real disk images, taken while a workload keeps writing."""
+
+import fcntl
+import json
+import subprocess
+import threading
+
+import pytest
+
+from sources import LabSource
+from sources.base import APPLICATION, CRASH, FILE_SYSTEM, SnapshotError
+from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, MiB, create_lab_vm
+from sources.lab_workload import LabWorkload
+
+
+@pytest.fixture
+def lab(tmp_path):
+    return tmp_path / "lab"
+
+
+def make_vm(lab, **options):
+    options.setdefault("disks", [("raw", 2 * MiB), ("qcow2", 2 * MiB)])
+    folder = create_lab_vm(lab, name=options.pop("name", "vm"), cloud_service="svc", region="East US", **options)
+    return folder.name, folder
+
+
+def set_manifest(folder, **changes):
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(changes)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_snapshot_copies_raw_and_qcow2_disks(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    assert snapshot.consistency == APPLICATION and snapshot.warnings == []
+    raw, qcow2 = snapshot.disks
+    assert open(raw.path, "rb").read() == (folder / "disk0.img").read_bytes()
+    converted = tmp_path / "expected.raw"
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(folder / "disk1.qcow2"), str(converted)],
+                   check=True)
+    assert open(qcow2.path, "rb").read() == converted.read_bytes()
+    assert qcow2.size == 2 * MiB
+    snapshot.release()
+    assert not (tmp_path / "snap").exists()
+
+
+def test_the_snapshot_is_one_instant_while_the_workload_writes(lab, tmp_path):
+    vm_id, folder = make_vm(lab, disks=[("raw", 4 * MiB)])
+    workload = LabWorkload(folder, seed=1)
+    workload.write(count=50)
+    stop = threading.Event()
+
+    def keep_writing():
+        while not stop.is_set():
+            workload.write(count=5)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    finally:
+        stop.set()
+        writer.join()
+    # Every 4 KiB block not written after the snapshot must equal the disk as it is now.
+    after = LabSource(lab).snapshot(vm_id, tmp_path / "later", since=snapshot.change_position).disks[0].changed
+    written_after = {offset for offset, _length in after}
+    assert written_after, "the workload kept writing during and after the snapshot"
+    current = (folder / "disk0.img").read_bytes()
+    captured = open(snapshot.disks[0].path, "rb").read()
+    for offset in range(0, len(current), 4096):
+        if offset not in written_after:
+            assert captured[offset:offset + 4096] == current[offset:offset + 4096], offset
+
+
+def test_the_change_log_tells_what_changed_since_the_last_snapshot(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    source = LabSource(lab)
+    first = source.snapshot(vm_id, tmp_path / "one")
+    assert first.disks[0].changed is None, "nothing known before the first snapshot"
+    writes = LabWorkload(folder, seed=3).write(count=7)
+    second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
+    assert sorted(second.disks[0].changed) == sorted((offset, length) for _f, offset, length in writes)
+    assert second.disks[1].changed == [], "the qcow2 disk was not written"
+    third = source.snapshot(vm_id, tmp_path / "three", since={"log": "another-log", "offset": 0})
+    assert third.disks[0].changed is None, "a different log means nothing is known"
+
+
+def test_a_stopped_vm_cannot_be_snapshotted(lab, tmp_path):
+    vm_id, _folder = make_vm(lab, power_state="stopped")
+    with pytest.raises(SnapshotError) as error:
+        LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    assert error.value.code == SnapshotError.VM_NOT_RUNNING
+
+
+def test_without_the_extension_the_point_is_crash_consistent(lab, tmp_path):
+    vm_id, _folder = make_vm(lab, backup_extension=False)
+    snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    assert snapshot.consistency == CRASH and "crash-consistent" in snapshot.warnings[0]
+
+
+def test_an_extension_that_does_not_answer_is_an_error(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    set_manifest(folder, extension_state="unresponsive")
+    with pytest.raises(SnapshotError) as error:
+        LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    assert error.value.code == SnapshotError.EXTENSION_NOT_ANSWERING
+
+
+def test_a_failed_freeze_falls_back_to_file_system_consistency(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    set_manifest(folder, extension_state="freeze_fails")
+    snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+    assert snapshot.consistency == FILE_SYSTEM and "file-system consistent" in snapshot.warnings[0]
+
+
+def test_writes_that_never_pause_time_the_snapshot_out(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    with open(folder / IO_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # a write that never ends
+        with pytest.raises(SnapshotError) as error:
+            LabSource(lab, freeze_timeout=0.3).snapshot(vm_id, tmp_path / "snap")
+    assert error.value.code == SnapshotError.SNAPSHOT_TIMEOUT
+
+
+def test_an_unknown_vm_is_not_found(lab, tmp_path):
+    make_vm(lab)
+    for vm_id in ("no-such-vm", "../../etc"):
+        with pytest.raises(SnapshotError) as error:
+            LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+        assert error.value.code == SnapshotError.VM_NOT_FOUND
+
+
+def test_create_a_vm_and_replace_disks(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    source = LabSource(lab)
+    snapshot = source.snapshot(vm_id, tmp_path / "snap")
+    like = source.get_vm(vm_id)
+    new_id = source.create_vm(name="restored", cloud_service="svc-restored", region="East US", like=like,
+                              disks=[(d.name, d.format, d.path) for d in snapshot.disks])
+    restored = source.get_vm(new_id)
+    assert (restored.name, restored.cloud_service) == ("restored", "svc-restored")
+    assert [d.format for d in restored.disks] == ["raw", "qcow2"]
+    again = source.snapshot(new_id, tmp_path / "again")
+    for original, copy in zip(snapshot.disks, again.disks):
+        assert open(original.path, "rb").read() == open(copy.path, "rb").read()
+
+    LabWorkload(folder, seed=5).write(count=10)
+    source.replace_disks(vm_id, {snapshot.disks[0].name: snapshot.disks[0].path})
+    assert (folder / "disk0.img").read_bytes() == open(snapshot.disks[0].path, "rb").read()
+    assert not (folder / CHANGE_LOG).exists(), "replacing disks resets what the change log knew"
