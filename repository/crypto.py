@@ -7,6 +7,7 @@ another place fails its check instead of decrypting as something else.
 """
 
 import os
+import threading
 
 import blake3
 import zstandard
@@ -32,13 +33,19 @@ class Keys:
         self.id_key = blake3.blake3(vault_key, derive_key_context="vaultline 2026 chunk id").digest()
         enc_key = blake3.blake3(vault_key, derive_key_context="vaultline 2026 encryption").digest()
         self._aead = AESGCM(enc_key)
+        self._local = threading.local()  # zstd contexts are not thread-safe, and costly to make
 
     def chunk_id(self, data):
         return blake3.blake3(data, key=self.id_key, max_threads=1).digest()
 
+    def _zstd(self):
+        if not hasattr(self._local, "compressor"):
+            self._local.compressor = zstandard.ZstdCompressor(level=3)
+            self._local.decompressor = zstandard.ZstdDecompressor()
+        return self._local
+
     def seal(self, data, context, compress=True):
-        # zstd contexts are not thread-safe: one compressor per call costs little at these sizes.
-        payload = zstandard.ZstdCompressor(level=3).compress(data) if compress else data
+        payload = self._zstd().compressor.compress(data) if compress else data
         nonce = os.urandom(NONCE_SIZE)
         return nonce + self._aead.encrypt(nonce, payload, context)
 
@@ -47,4 +54,4 @@ class Keys:
             payload = self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], context)
         except (InvalidTag, ValueError):
             raise DamagedData("an object failed its integrity check (damaged, moved or wrong key)") from None
-        return zstandard.ZstdDecompressor().decompress(payload) if compressed else payload
+        return self._zstd().decompressor.decompress(payload) if compressed else payload

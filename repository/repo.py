@@ -17,12 +17,13 @@ import collections
 import datetime
 import json
 import os
+import queue
 import socket
 import struct
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from repository.crypto import ID_SIZE, ZERO_ID, Keys
@@ -33,7 +34,9 @@ FORMAT_VERSION = 1
 DEFAULT_CHUNK_SIZE = 64 * 1024
 PACK_TARGET_SIZE = 16 * 1024 * 1024
 LOCK_NAME = "locks/writer"
-LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh; a writer refreshes at every pack
+LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
+LOCK_REFRESH = 60  # a writer refreshes its lock this often (at a pack boundary)
+BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
 THREADS = max(2, min(4, os.cpu_count() or 2))
@@ -172,36 +175,55 @@ class Repository:
             sealed = self.storage.read_range(_pack_path(pack), offset, length)
         except ObjectMissing:
             raise DamagedData(f"pack {pack} is missing") from None
+        return self._open_chunk(pack, chunk_id, sealed)
+
+    def _open_chunk(self, pack, chunk_id, sealed):
         data = self.keys.open(sealed, b"chunk" + chunk_id)
         if self.keys.chunk_id(data) != chunk_id:
             raise DamagedData(f"chunk {chunk_id.hex()[:16]} in pack {pack} does not match its id")
         return data
 
-    def _chunks_in_order(self, disk):
-        """(index, bytes or None for a zero chunk), read and checked on a few threads, in order."""
-        ids = self.chunk_ids(disk)
-        with ThreadPoolExecutor(THREADS) as pool:
-            window = collections.deque()
-            for index, chunk_id in enumerate(ids):
-                window.append((index, None if chunk_id == ZERO_ID else pool.submit(self.read_chunk, chunk_id)))
-                if len(window) >= THREADS * 4:
-                    yield _resolved(window.popleft())
-            while window:
-                yield _resolved(window.popleft())
+    def _by_pack(self, chunks):
+        """Group (position, chunk id) by the pack holding each chunk, in the order packs are first needed."""
+        packs = {}
+        for position, chunk_id in chunks:
+            try:
+                pack, offset, length = self.index[chunk_id]
+            except KeyError:
+                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack") from None
+            packs.setdefault(pack, []).append((position, chunk_id, offset, length))
+        return packs
+
+    def _read_pack(self, pack):
+        try:
+            return self.storage.read(_pack_path(pack))
+        except ObjectMissing:
+            raise DamagedData(f"pack {pack} is missing") from None
 
     def restore_disk(self, point_id, disk_name, out_path, progress=None):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
-        checked before it is written; on damage nothing is left at out_path."""
+        checked before it is written; on damage nothing is left at out_path. Each pack is read once,
+        on one of a few threads, and its chunks written straight to their places."""
         disk = self._disk(point_id, disk_name)
+        wanted = [(index, chunk_id) for index, chunk_id in enumerate(self.chunk_ids(disk)) if chunk_id != ZERO_ID]
         temporary = f"{out_path}.partial"
         try:
             with open(temporary, "wb") as out:
                 out.truncate(disk["size"])
-                for index, data in self._chunks_in_order(disk):
-                    if data is not None:
-                        os.pwrite(out.fileno(), data, index * self.chunk_size)
-                    if progress:
-                        progress(min((index + 1) * self.chunk_size, disk["size"]), disk["size"])
+
+                def restore_pack(pack, chunks):
+                    data = memoryview(self._read_pack(pack))
+                    for index, chunk_id, offset, length in chunks:
+                        chunk = self._open_chunk(pack, chunk_id, data[offset:offset + length])
+                        os.pwrite(out.fileno(), chunk, index * self.chunk_size)
+                    return len(chunks) * self.chunk_size
+
+                done = 0
+                with ThreadPoolExecutor(THREADS) as pool:
+                    for written in pool.map(lambda item: restore_pack(*item), self._by_pack(wanted).items()):
+                        done += written
+                        if progress:
+                            progress(min(done, disk["size"]), disk["size"])
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, out_path)
@@ -210,6 +232,18 @@ class Repository:
                 os.unlink(temporary)
             raise
         return disk
+
+    def _chunks_in_order(self, disk):
+        """(index, bytes or None for a zero chunk), in order, checked; the last pack read is kept."""
+        cached_pack, cached = None, None
+        for index, chunk_id in enumerate(self.chunk_ids(disk)):
+            if chunk_id == ZERO_ID:
+                yield index, None
+                continue
+            ((pack, [(_, _, offset, length)]),) = self._by_pack([(index, chunk_id)]).items()
+            if pack != cached_pack:
+                cached_pack, cached = pack, self._read_pack(pack)
+            yield index, self._open_chunk(pack, chunk_id, cached[offset:offset + length])
 
     def stream_disk(self, point_id, disk_name):
         """The disk's bytes as a stream of blocks (zeros included), for a download."""
@@ -248,14 +282,26 @@ class Repository:
                         needed[chunk_id].add(point_id)
         report.points = sorted(manifests)
         affected = set(report.affected_points)
-        for chunk_id, points in needed.items():
+        in_no_pack = [chunk_id for chunk_id in needed if chunk_id not in self.index]
+        if in_no_pack:
+            report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
+            for chunk_id in in_no_pack:
+                affected |= needed[chunk_id]
+        stored = [(chunk_id, chunk_id) for chunk_id in needed if chunk_id in self.index]
+        for pack, chunks in self._by_pack(stored).items():
             try:
-                self.read_chunk(chunk_id)
-                report.chunks_checked += 1
+                data = self._read_pack(pack)
             except DamagedData as error:
-                pack = self.index.get(chunk_id, ("(no pack)",))[0]
-                report.damaged_packs.setdefault(pack, str(error))
-                affected |= points
+                data, report.damaged_packs[pack] = None, str(error)
+            for _, chunk_id, offset, length in chunks:
+                try:
+                    if data is None:
+                        raise DamagedData("missing")
+                    self._open_chunk(pack, chunk_id, data[offset:offset + length])
+                    report.chunks_checked += 1
+                except DamagedData as error:
+                    report.damaged_packs.setdefault(pack, str(error))
+                    affected |= needed[chunk_id]
         report.affected_points = sorted(affected)
         return report
 
@@ -285,9 +331,15 @@ class Repository:
         return self.storage.total_size()
 
 
-def _resolved(entry):
-    index, future = entry
-    return index, (None if future is None else future.result())
+def _batches(items, size):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _now():
@@ -303,13 +355,20 @@ class BackupWriter:
         self.stats = BackupStats()
         self._pack = bytearray()
         self._pack_entries = []
-        self._pending = set()
+        self._pending = set()  # ids appended to a pack this backup: stored, or about to be
+        self._writes = queue.Queue(maxsize=2)  # packs waiting for the writer thread: bounds memory
+        self._write_error = None
+        self._writer = threading.Thread(target=self._write_packs, name="pack-writer", daemon=True)
+        self._lock_refreshed = time.monotonic()
 
     def __enter__(self):
         self._lock()
+        self._writer.start()
         return self
 
     def __exit__(self, *exc_info):
+        self._writes.put(None)
+        self._writer.join()
         self.repo.storage.delete(LOCK_NAME)
 
     # --- The lock ------------------------------------------------------------------------
@@ -335,70 +394,125 @@ class BackupWriter:
 
     # --- Chunks ----------------------------------------------------------------------------
 
-    def _prepare(self, data):
-        """On a worker thread: the chunk's id, and its sealed bytes if the repository lacks it."""
-        if data is None or data.count(0) == len(data):
-            return ZERO_ID, None, data
-        chunk_id = self.keys.chunk_id(data)
-        if chunk_id in self.repo.index or chunk_id in self._pending:
-            return chunk_id, None, data
-        return chunk_id, self.keys.seal(data, b"chunk" + chunk_id), data
-
     def store_disk(self, name, size, chunks, *, base=None, progress=None, **extra):
         """Store a disk from `chunks`: (index, bytes or None) for the chunks read, in order.
 
         With `base` (the same disk's entry in an earlier point), chunks not given keep the earlier
         point's ids: an incremental backup reads only what changed. Returns the disk's manifest entry.
+        Chunks are hashed, compressed and sealed in batches on a few threads (zstd, BLAKE3 and AES
+        release the GIL); packs are written by a writer thread meanwhile.
         """
         count = -(-size // self.repo.chunk_size)
         ids = Repository.chunk_ids(base) if base else [ZERO_ID] * count
         if len(ids) != count:
             ids = (ids + [ZERO_ID] * count)[:count]
         with ThreadPoolExecutor(THREADS) as pool:
-            window = collections.deque()
-            for index, data in chunks:
-                window.append((index, pool.submit(self._prepare, data)))
-                if len(window) >= THREADS * 4:
-                    self._take(ids, *window.popleft(), progress, size)
-            while window:
-                self._take(ids, *window.popleft(), progress, size)
+            # A feeder thread reads the chunks and hands batches to the pool; this thread takes
+            # the results in order. Reading, sealing and bookkeeping then overlap.
+            prepared = queue.Queue(maxsize=THREADS * 2)
+
+            def feed():
+                try:
+                    for batch in _batches(chunks, BATCH):
+                        prepared.put(pool.submit(self._prepare_batch, batch))
+                except BaseException as error:  # noqa: BLE001 - raised again on the taking thread
+                    failed = Future()
+                    failed.set_exception(error)
+                    prepared.put(failed)
+                prepared.put(None)
+
+            feeder = threading.Thread(target=feed, name="chunk-reader", daemon=True)
+            feeder.start()
+            try:
+                while (future := prepared.get()) is not None:
+                    self._take(ids, future.result(), progress, size)
+            finally:
+                while feeder.is_alive():  # let the feeder finish (or fail) before the pool closes
+                    if prepared.get() is None:
+                        break
+                feeder.join()
+        self._check_writer()
         return {"name": name, "size": size, "chunks": base64.b64encode(b"".join(ids)).decode(), **extra}
 
-    def _take(self, ids, index, future, progress, size):
-        chunk_id, sealed, data = future.result()
-        length = len(data) if data is not None else min(self.repo.chunk_size, size - index * self.repo.chunk_size)
-        self.stats.bytes_read += length
-        ids[index] = chunk_id
-        if chunk_id == ZERO_ID:
-            self.stats.zero_bytes += length
-        elif sealed is None or chunk_id in self._pending or chunk_id in self.repo.index:
-            self.stats.reused_chunks += 1
-        else:
-            self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
-            self._pack += sealed
-            self._pending.add(chunk_id)
-            self.stats.new_chunks += 1
-            self.stats.new_bytes += length
-            self.stats.stored_bytes += len(sealed)
-            if len(self._pack) >= PACK_TARGET_SIZE:
-                self.flush()
-        if progress:
-            progress(length)
+    def _prepare_batch(self, batch):
+        """On a worker thread: each chunk's id, and its sealed bytes if the repository lacks it."""
+        prepared = []
+        for index, data in batch:
+            if data is None or data.count(0) == len(data):
+                prepared.append((index, ZERO_ID, None, data))
+                continue
+            chunk_id = self.keys.chunk_id(data)
+            if chunk_id in self.repo.index or chunk_id in self._pending:
+                prepared.append((index, chunk_id, None, data))
+            else:
+                prepared.append((index, chunk_id, self.keys.seal(data, b"chunk" + chunk_id), data))
+        return prepared
 
-    def flush(self):
-        """Write the pending pack, then its index object, so later backups can reuse its chunks."""
-        if not self._pack_entries:
-            return
-        pack = uuid.uuid4().hex
-        header = self.keys.seal(_encode_entries(self._pack_entries), f"pack/{pack}".encode())
-        self.repo.storage.write(_pack_path(pack), bytes(self._pack) + header + struct.pack("<I", len(header)))
-        self.repo.storage.write(f"index/{pack}", self.keys.seal(_encode_entries(self._pack_entries), f"index/{pack}".encode()))
-        for chunk_id, offset, length in self._pack_entries:
-            self.repo.index[chunk_id] = (pack, offset, length)
-        self._pending.clear()
-        self._pack = bytearray()
-        self._pack_entries = []
-        self.repo.storage.write(LOCK_NAME, self._lock_record())  # still alive
+    def _take(self, ids, prepared, progress, size):
+        """On the calling thread, in order: record ids, and append new chunks to the open pack."""
+        done = 0
+        for index, chunk_id, sealed, data in prepared:
+            length = len(data) if data is not None else min(self.repo.chunk_size, size - index * self.repo.chunk_size)
+            done += length
+            ids[index] = chunk_id
+            if chunk_id == ZERO_ID:
+                self.stats.zero_bytes += length
+            elif sealed is None or chunk_id in self._pending or chunk_id in self.repo.index:
+                self.stats.reused_chunks += 1
+            else:
+                self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
+                self._pack += sealed
+                self._pending.add(chunk_id)
+                self.stats.new_chunks += 1
+                self.stats.new_bytes += length
+                self.stats.stored_bytes += len(sealed)
+                if len(self._pack) >= PACK_TARGET_SIZE:
+                    self.flush(wait=False)
+        self.stats.bytes_read += done
+        if progress:
+            progress(done)
+
+    def flush(self, wait=True):
+        """Hand the open pack to the writer thread; with `wait`, until it and its index are stored."""
+        if self._pack_entries:
+            pack = uuid.uuid4().hex
+            entries = _encode_entries(self._pack_entries)
+            header = self.keys.seal(entries, f"pack/{pack}".encode())
+            self._pack += header + struct.pack("<I", len(header))
+            self._check_writer()
+            self._writes.put((pack, bytes(self._pack), self.keys.seal(entries, f"index/{pack}".encode()),
+                              self._pack_entries))
+            self._pack = bytearray()
+            self._pack_entries = []
+        if wait:
+            self._writes.join()
+            self._check_writer()
+
+    def _write_packs(self):
+        """The writer thread: each pack, then its index object; then the chunks count as stored."""
+        storage = self.repo.storage
+        while True:
+            item = self._writes.get()
+            try:
+                if item is None:
+                    return
+                pack, data, index_object, entries = item
+                if self._write_error is None:
+                    storage.write(_pack_path(pack), data)
+                    storage.write(f"index/{pack}", index_object)
+                    for chunk_id, offset, length in entries:
+                        self.repo.index[chunk_id] = (pack, offset, length)
+                    if time.monotonic() - self._lock_refreshed > LOCK_REFRESH:
+                        storage.write(LOCK_NAME, self._lock_record())  # still alive
+                        self._lock_refreshed = time.monotonic()
+            except BaseException as error:  # noqa: BLE001 - handed to the backup's thread
+                self._write_error = error
+            finally:
+                self._writes.task_done()
+
+    def _check_writer(self):
+        if self._write_error is not None:
+            raise self._write_error
 
     def commit(self, manifest):
         """Write the recovery point: last, after every chunk it names is stored. Returns its id."""
