@@ -14,6 +14,15 @@ class ErrorCode(models.TextChoices):
     BROKER_UNAVAILABLE = "BrokerUnavailable", _("Job could not be sent to a worker")
     QUEUE_TIMEOUT = "QueueTimeout", _("No worker picked the job up")
     INTERNAL_ERROR = "InternalError", _("Internal error")
+    VM_NOT_RUNNING = "VMNotRunning", _("VM not in a state to back up")
+    EXTENSION_NOT_ANSWERING = "ExtensionNotAnswering", _("Backup extension not answering")
+    FREEZE_FAILED = "FreezeFailed", _("Freeze failed")
+    EXTENSION_MISSING = "ExtensionMissing", _("Backup extension missing")
+    SNAPSHOT_TIMEOUT = "SnapshotTimeout", _("Snapshot timed out")
+    STORAGE_UNAVAILABLE = "StorageUnavailable", _("Vault storage unreachable or full")
+    RECOVERY_POINT_NOT_FOUND = "RecoveryPointNotFound", _("Recovery point not found")
+    DAMAGED_DATA = "DamagedData", _("Backup data damaged")
+    ITEM_NOT_PROTECTED = "ItemNotProtected", _("Item not protected")
 
 
 # code -> (message, recommended action)
@@ -49,6 +58,42 @@ CATALOGUE = {
     ErrorCode.QUEUE_TIMEOUT: (
         _("The job waited in the queue and no worker picked it up."),
         _("Check that at least one Vaultline worker is running, then run the operation again."),
+    ),
+    ErrorCode.VM_NOT_RUNNING: (
+        _("The VM is not in a state to back up: it is stopped or deleted."),
+        _("Start the VM, then run Backup Now again."),
+    ),
+    ErrorCode.EXTENSION_NOT_ANSWERING: (
+        _("The backup extension in the VM did not answer."),
+        _("Check that the VM is healthy and its backup extension (guest agent) is running, then back up again."),
+    ),
+    ErrorCode.FREEZE_FAILED: (
+        _("The backup extension could not freeze the VM's applications; the recovery point is file-system consistent."),
+        _("Check the applications' writer services in the VM. The recovery point can be restored."),
+    ),
+    ErrorCode.EXTENSION_MISSING: (
+        _("The VM has no backup extension; the recovery point is crash consistent."),
+        _("Install the backup extension (guest agent) in the VM for application-consistent recovery points."),
+    ),
+    ErrorCode.SNAPSHOT_TIMEOUT: (
+        _("The snapshot timed out: the VM's writes did not pause in time."),
+        _("Back up again when the VM is less busy, or raise the snapshot timeout."),
+    ),
+    ErrorCode.STORAGE_UNAVAILABLE: (
+        _("The vault's storage could not be written: it is unreachable or full."),
+        _("Check the vault's storage (folder or bucket), its free space and credentials, then try again."),
+    ),
+    ErrorCode.RECOVERY_POINT_NOT_FOUND: (
+        _("The recovery point was not found in the vault's storage."),
+        _("Choose another recovery point, and run Verify on the vault."),
+    ),
+    ErrorCode.DAMAGED_DATA: (
+        _("Backup data needed by this recovery point is damaged or missing; nothing was written."),
+        _("Run Verify to see which recovery points are affected, and restore from another one."),
+    ),
+    ErrorCode.ITEM_NOT_PROTECTED: (
+        _("The VM is not protected by this vault."),
+        _("Protect the VM with a policy, then back it up."),
     ),
     ErrorCode.INTERNAL_ERROR: (
         _("The job failed because of an unexpected error."),

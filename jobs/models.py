@@ -1,3 +1,4 @@
+import contextlib
 import logging
 import traceback as traceback_module
 
@@ -25,6 +26,8 @@ TASK_FOR_OPERATION = {
     Operation.UNREGISTER: "vaults.tasks.unregister",
     Operation.CONFIGURE_PROTECTION: "vaults.tasks.configure_protection",
     Operation.STOP_PROTECTION: "vaults.tasks.stop_protection",
+    Operation.BACKUP: "vaults.tasks.backup",
+    Operation.RESTORE: "vaults.tasks.restore",
 }
 
 
@@ -56,6 +59,8 @@ class Job(models.Model):
     error_message = models.TextField(_("error message"), blank=True)
     recommended_action = models.TextField(_("recommended action"), blank=True)
     error_detail = models.TextField(_("error detail"), blank=True)
+    # The policy slot a scheduled backup is for: one job per item per slot, however many ticks race.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
     subscription_path = "vault__subscription"
@@ -75,6 +80,11 @@ class Job(models.Model):
                 fields=["vault"],
                 condition=Q(status__in=JobStatus.active()) & Q(operation=Operation.DISCOVERY),
                 name="one_active_discovery_per_vault",
+            ),
+            models.UniqueConstraint(
+                fields=["vm", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="one_backup_per_scheduled_slot",
             ),
         ]
 
@@ -167,10 +177,40 @@ class Job(models.Model):
                 job_finished.send(sender=Job, job=self)
         return bool(ended)
 
+    @contextlib.contextmanager
+    def step(self, name):
+        """A sub-task of this job (e.g. "Take snapshot"): In progress inside the block, then Completed or Failed."""
+        subtask = self.subtasks.create(name=name, status=JobStatus.IN_PROGRESS, started_at=timezone.now())
+        try:
+            yield subtask
+        except BaseException:
+            JobSubtask.objects.filter(pk=subtask.pk).update(status=JobStatus.FAILED, finished_at=timezone.now())
+            raise
+        JobSubtask.objects.filter(pk=subtask.pk).update(status=JobStatus.COMPLETED, finished_at=timezone.now())
+
     def fail_with_exception(self, exc):
         """End as Failed for an unexpected exception, keeping its traceback for the job page."""
         detail = "".join(traceback_module.format_exception(exc))
         return self.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR, error_detail=detail)
+
+
+class JobSubtask(models.Model):
+    """A named step of a job (Take snapshot, Transfer data to vault), with its own status and times."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="subtasks")
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=30, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
 
 
 class JobEvent(models.Model):

@@ -1,8 +1,11 @@
 import logging
+import time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import ErrorCode, JobError
@@ -15,7 +18,7 @@ class JobConflict(Exception):
     """The database refused the job: another operation holds the item (or the vault's discovery)."""
 
 
-def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parameters=None):
+def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parameters=None, scheduled_for=None):
     """Create a queued job and send it to a worker when the surrounding transaction commits."""
     try:
         with transaction.atomic():
@@ -26,6 +29,7 @@ def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parame
                 operation=operation,
                 created_by=user if user and user.is_authenticated else None,
                 parameters=parameters or {},
+                scheduled_for=scheduled_for,
             )
             job.events.create(old_status="", new_status=JobStatus.QUEUED)
     except IntegrityError as error:
@@ -34,14 +38,42 @@ def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parame
     return job
 
 
-def run_job(job_id, work):
+class Progress:
+    """Reports a long job's progress (bytes done of total, rate, time left) as its heartbeat, at most
+    twice a second, so the page's progress bar moves and the reaper knows the worker lives."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, job, total, label):
+        self.job, self.total, self.label = job, total, label
+        self.done = 0
+        self.started = time.monotonic()
+        self.reported = 0.0
+        job.beat(done=0, total=total, message=str(label))
+
+    def advance(self, amount):
+        self.done += amount
+        now = time.monotonic()
+        if now - self.reported >= self.INTERVAL or self.done >= self.total:
+            self.reported = now
+            elapsed = max(now - self.started, 1e-6)
+            rate = self.done / elapsed
+            left = (self.total - self.done) / rate if rate else 0
+            self.job.beat(done=self.done, total=self.total, message=_("%(label)s: %(done)s of %(total)s, %(rate)s/s, %(left)s left") % {
+                "label": self.label, "done": filesizeformat(self.done), "total": filesizeformat(self.total),
+                "rate": filesizeformat(rate), "left": f"{left:.0f} s",
+            })
+
+
+def run_job(job_id, work, atomic=True):
     """The body of every job task: claim the job, run `work(job)`, and end the job.
 
-    `work` returns (status, message) for a normal end. Its changes and the job's end commit
+    `work` returns (status, message[, warning code]) for a normal end. Its changes and the job's end commit
     together, with the job row locked, so a reaper cannot fail the job halfway through and a
-    crash leaves nothing half done. (These jobs are short; a long one must commit its progress
-    as it goes and keep only its final step in such a transaction.) A JobError ends the job
-    Failed with its code; any other exception ends it Failed with the traceback kept.
+    crash leaves nothing half done. With atomic=False (backups, restores: long jobs) the work
+    commits as it goes, so its progress and heartbeat show while it runs; such work keeps its
+    own steps safe to crash between. A JobError ends the job Failed with its code; any other
+    exception ends it Failed with the traceback kept.
     """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
@@ -51,17 +83,25 @@ def run_job(job_id, work):
         log.info("Job %s is not queued (%s); not running it again", job_id, job.status)
         return
     try:
+        if not atomic:  # a long job: its progress must be seen while it runs
+            _finish(job, work(job))
+            return
         with transaction.atomic():
             if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.IN_PROGRESS).exists():
                 log.warning("Job %s ended while it was starting; not running it", job_id)
                 return
-            status, message = work(job)
-            job.finish(status, message=message)
+            _finish(job, work(job))
     except JobError as error:
         job.finish(JobStatus.FAILED, error=error)
     except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its traceback
         log.exception("Job %s failed", job_id)
         job.fail_with_exception(exc)
+
+
+def _finish(job, outcome):
+    """`outcome` is (status, message), or (status, message, warning code) for Completed with warnings."""
+    status, message, *warning = outcome
+    job.finish(status, message=message, error=warning[0] if warning else None)
 
 
 def reap_stale_jobs(now=None):

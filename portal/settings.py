@@ -134,6 +134,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "schedule-backups": {
+        "task": "vaults.tasks.schedule_backups",
+        "schedule": timedelta(seconds=env_int("BACKUP_SCHEDULER_INTERVAL_SECONDS", 60)),
+    },
     "reap-stale-jobs": {
         "task": "jobs.tasks.reap_stale_jobs",
         "schedule": timedelta(seconds=env_int("JOB_REAPER_INTERVAL_SECONDS", 60)),
@@ -149,6 +153,18 @@ JOB_QUEUE_TIMEOUT = timedelta(seconds=env_int("JOB_QUEUE_TIMEOUT_SECONDS", 3600)
 VAULTLINE_REGIONS = env_list("VAULTLINE_REGIONS", ["East US", "West Europe", "Korea Central"])
 LAB_ROOT = Path(env_str("VAULTLINE_LAB_ROOT", str(VAR_DIR / "lab")))
 VAULT_STORAGE_ROOT = Path(env_str("VAULTLINE_STORAGE_ROOT", str(VAR_DIR / "vaults")))
+# For vaults stored in S3-compatible object storage (s3://bucket/prefix): where and how to reach it.
+# Credentials come from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
+VAULTLINE_S3_OPTIONS = {
+    key: value
+    for key, value in {
+        "endpoint_url": env_str("VAULTLINE_S3_ENDPOINT_URL"),
+        "region_name": env_str("VAULTLINE_S3_REGION"),
+    }.items()
+    if value
+}
+# Where backups and restores keep snapshot copies and restored images while they work.
+WORK_ROOT = Path(env_str("VAULTLINE_WORK_ROOT", str(VAR_DIR / "work")))
 
 LOGGING = {
     "version": 1,

@@ -159,9 +159,10 @@ class Repository:
 
     # --- Writing -----------------------------------------------------------------------
 
-    def writer(self):
-        """A BackupWriter holding the repository's writer lock (use it as a context manager)."""
-        return BackupWriter(self)
+    def writer(self, wait=0, on_wait=None):
+        """A BackupWriter holding the repository's writer lock (use it as a context manager).
+        While another process writes, retry for up to `wait` seconds, calling on_wait() meanwhile."""
+        return BackupWriter(self, wait, on_wait)
 
     # --- Reading -----------------------------------------------------------------------
 
@@ -305,9 +306,9 @@ class Repository:
         report.affected_points = sorted(affected)
         return report
 
-    def prune(self):
+    def prune(self, wait=0, on_wait=None):
         """Delete the packs that no recovery point needs any more. Returns the bytes freed."""
-        with self.writer():
+        with self.writer(wait, on_wait):
             needed = {
                 chunk_id
                 for point_id in self.point_ids()
@@ -349,8 +350,9 @@ def _now():
 class BackupWriter:
     """Adds disks to the repository and commits a recovery point. Holds the writer lock."""
 
-    def __init__(self, repository):
+    def __init__(self, repository, wait=0, on_wait=None):
         self.repo = repository
+        self._wait, self._on_wait = wait, on_wait
         self.keys = repository.keys
         self.stats = BackupStats()
         self._pack = bytearray()
@@ -362,7 +364,17 @@ class BackupWriter:
         self._lock_refreshed = time.monotonic()
 
     def __enter__(self):
-        self._lock()
+        deadline = time.monotonic() + self._wait
+        while True:
+            try:
+                self._lock()
+                break
+            except RepositoryLocked:
+                if time.monotonic() >= deadline:
+                    raise
+                if self._on_wait:
+                    self._on_wait()
+                time.sleep(1)
         self._writer.start()
         return self
 

@@ -49,6 +49,12 @@ PROTECTED_ITEM_STATES = [
 ]
 
 
+class Consistency(models.TextChoices):
+    APPLICATION = "application", _("Application consistent")
+    FILE_SYSTEM = "file_system", _("File-system consistent")
+    CRASH = "crash", _("Crash consistent")
+
+
 class Frequency(models.TextChoices):
     DAILY = "daily", _("Daily")
     WEEKLY = "weekly", _("Weekly")

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from vaults.choices import (
     MAX_RECOVERY_POINTS_PER_ITEM,
+    Consistency,
     RETENTION_LIMITS,
     ROLES_FOR_ACTION,
     Frequency,
@@ -39,6 +40,12 @@ class RestrictedQuerySet(models.QuerySet):
                 f"{prefix}memberships__role__in": ROLES_FOR_ACTION[action],
             }
         )
+
+
+def new_vault_key():
+    from repository import new_key
+
+    return new_key().hex()
 
 
 vault_name_validator = RegexValidator(
@@ -115,6 +122,14 @@ class Vault(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     discovered_vms = models.ManyToManyField("VirtualMachine", blank=True, related_name="discovering_vaults")
+    # The repository's key: whoever holds it (and the storage) can read the backups, with or
+    # without this database. Shown to staff in the admin, to keep somewhere safe.
+    encryption_key = models.CharField(_("encryption key"), max_length=64, default=new_vault_key, editable=False)
+    storage_url = models.CharField(
+        _("storage"), max_length=500, blank=True,
+        help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
+    )
+    stored_bytes = models.BigIntegerField(_("storage used"), default=0)
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "subscription"
@@ -134,8 +149,21 @@ class Vault(models.Model):
         return self.name
 
     @property
-    def storage_path(self):
-        return settings.VAULT_STORAGE_ROOT / str(self.uuid)
+    def storage_location(self):
+        return self.storage_url or str(settings.VAULT_STORAGE_ROOT / str(self.uuid))
+
+    def repository(self):
+        """The vault's repository, made on first use."""
+        from repository import Repository, RepositoryError, open_storage
+
+        storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
+        key = bytes.fromhex(self.encryption_key)
+        try:
+            return Repository.open(storage, key)
+        except RepositoryError:
+            if storage.list("config"):
+                raise
+            return Repository.init(storage, key)
 
 
 class VirtualMachine(models.Model):
@@ -241,6 +269,7 @@ class RegisteredItem(models.Model):
     # RESTRICT, not PROTECT: a policy in use cannot be deleted, but a whole vault still can.
     policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.RESTRICT, related_name="items")
     registered_at = models.DateTimeField(default=timezone.now)
+    protected_at = models.DateTimeField(null=True, blank=True)  # scheduled slots count from here
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "vault__subscription"
@@ -291,3 +320,32 @@ class ItemStateChange(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+
+
+class RecoveryPoint(models.Model):
+    """One backup of one VM, as the portal knows it. The repository holds the data and its own
+    copy of the manifest; `point_id` names it there."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="recovery_points")
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="recovery_points")
+    point_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    consistency = models.CharField(_("consistency"), max_length=20, choices=Consistency.choices)
+    disks = models.JSONField(default=list)  # [{"name", "format", "size"}]
+    size = models.BigIntegerField(_("size"), default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    new_bytes = models.BigIntegerField(_("new data"), default=0)
+    stored_bytes = models.BigIntegerField(default=0)
+    change_position = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["vm", "vault", "created_at"])]
+        constraints = [models.UniqueConstraint(fields=["vault", "point_id"], name="point_once_per_vault")]
+
+    def __str__(self):
+        return f"{self.vm} {self.created_at:%Y-%m-%d %H:%M}"

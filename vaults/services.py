@@ -71,7 +71,7 @@ def create_policy(vault, **fields):
 @transaction.atomic
 def delete_policies(vault, policy_ids):
     """Delete the chosen policies of a vault: all of them, or none if any still protects a VM."""
-    policies = _pick(vault.policies.select_for_update(), policy_ids, _("Select a policy of this vault to delete."),
+    policies = pick(vault.policies.select_for_update(), policy_ids, _("Select a policy of this vault to delete."),
                      nothing=_("Select a policy to delete."))
     for policy in policies:
         _delete_unused_policy(policy)
@@ -108,7 +108,7 @@ def registered_unprotected_items(vault):
 # --- Commands from the portal -------------------------------------------------------------
 
 
-def _pick(queryset, ids, refusal, nothing=None):
+def pick(queryset, ids, refusal, nothing=None):
     """The rows of `queryset` with these ids, or Refused if any id is not among them."""
     ids = set(ids)
     if not ids:
@@ -119,7 +119,7 @@ def _pick(queryset, ids, refusal, nothing=None):
     return rows
 
 
-def _job_per_item(vault, operation, user, items, parameters=None):
+def jobs_per_item(vault, operation, user, items, parameters=None):
     try:
         return [
             create_job(vault, operation, user=user, vm=item.vm, parameters=parameters) for item in items
@@ -137,7 +137,7 @@ def start_discovery(vault, user):
 
 @transaction.atomic
 def start_registration(vault, vm_ids, user):
-    vms = _pick(
+    vms = pick(
         registrable_vms(vault),
         vm_ids,
         _("Only discovered VMs that are not registered to a vault can be registered. Run Discover and try again."),
@@ -151,17 +151,17 @@ def start_registration(vault, vm_ids, user):
             raise Refused(_("%(vm)s is already registered to a vault.") % {"vm": vm}) from None
         item.record_state_change("registration_state", UNREGISTERED, item.registration_state, _("Register requested"))
         items.append(item)
-    return _job_per_item(vault, Operation.REGISTER, user, items)
+    return jobs_per_item(vault, Operation.REGISTER, user, items)
 
 
 @transaction.atomic
 def start_unregister(vault, item_ids, user):
-    items = _pick(
+    items = pick(
         registered_unprotected_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be unregistered. Stop protection first."),
     )
-    jobs = _job_per_item(vault, Operation.UNREGISTER, user, items)
+    jobs = jobs_per_item(vault, Operation.UNREGISTER, user, items)
     for item in items:
         item.change_state("registration_state", RegistrationState.UNREGISTERING, _("Unregister requested"))
     return jobs
@@ -176,14 +176,14 @@ def start_protection(vault, item_ids, user, *, policy=None, new_policy=None):
         raise Refused(_("Choose a policy of this vault."))
     # Lock the policy so a concurrent delete waits for this protection to be recorded.
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
-    items = _pick(
+    items = pick(
         registered_unprotected_items(vault),
         item_ids,
         _("Only registered VMs that are not protected can be protected."),
     )
     jobs = []
     for item in items:
-        jobs += _job_per_item(
+        jobs += jobs_per_item(
             vault, Operation.CONFIGURE_PROTECTION, user, [item],
             parameters={"policy": policy.pk, "previous_state": item.protection_state},
         )
@@ -195,12 +195,12 @@ def start_protection(vault, item_ids, user, *, policy=None, new_policy=None):
 
 @transaction.atomic
 def start_stop_protection(vault, item_ids, user):
-    items = _pick(
+    items = pick(
         vault.items.select_related("vm").filter(protection_state__in=STOPPABLE_STATES),
         item_ids,
         _("Only protected VMs can have their protection stopped."),
     )
-    return _job_per_item(vault, Operation.STOP_PROTECTION, user, items)
+    return jobs_per_item(vault, Operation.STOP_PROTECTION, user, items)
 
 
 # --- Jobs, run on a worker ----------------------------------------------------------------
@@ -267,7 +267,7 @@ def _remember_vm(source, found):
     return vm
 
 
-def _item_of(job):
+def item_of(job):
     item = RegisteredItem.objects.filter(vm=job.vm, vault=job.vault).select_related("vm__source").first()
     if item is None:
         raise JobError(ErrorCode.ITEM_NOT_REGISTERED)
@@ -276,7 +276,7 @@ def _item_of(job):
 
 def register(job):
     """Check that the VM still exists in its source, then mark it registered."""
-    item = _item_of(job)
+    item = item_of(job)
     try:
         found = item.vm.source.open().get_vm(item.vm.external_id)
     except SourceUnavailable as error:
@@ -289,17 +289,19 @@ def register(job):
 
 
 def unregister(job):
-    item = _item_of(job)
+    item = item_of(job)
     item.remove(_("Unregister job completed"))
     return JobStatus.COMPLETED, _("%(vm)s is unregistered.") % {"vm": job.vm}
 
 
 def configure_protection(job):
-    item = _item_of(job)
+    item = item_of(job)
     if item.registration_state != RegistrationState.REGISTERED:
         raise JobError(ErrorCode.ITEM_NOT_REGISTERED)
     if item.policy_id is None or item.policy_id != job.parameters.get("policy"):
         raise JobError(ErrorCode.POLICY_NOT_FOUND)
+    item.protected_at = timezone.now()
+    item.save(update_fields=["protected_at"])
     item.change_state("protection_state", ProtectionState.PENDING, _("Configure Protection job completed"))
     return JobStatus.COMPLETED, _("%(vm)s is protected by policy %(policy)s.") % {
         "vm": item.vm, "policy": item.policy.name
@@ -307,7 +309,7 @@ def configure_protection(job):
 
 
 def stop_protection(job):
-    item = _item_of(job)
+    item = item_of(job)
     item.policy = None
     item.save(update_fields=["policy"])
     item.change_state("protection_state", ProtectionState.STOPPED, _("Stop Protection job completed"))
@@ -327,6 +329,8 @@ def settle_after_failure(job):
         item.remove(reason)
     elif job.operation == Operation.UNREGISTER and item.registration_state == RegistrationState.UNREGISTERING:
         item.change_state("registration_state", RegistrationState.REGISTERED, reason)
+    elif job.operation == Operation.BACKUP and item.protection_state in (ProtectionState.PENDING, ProtectionState.PROTECTED):
+        item.change_state("protection_state", ProtectionState.ERROR, reason)
     elif job.operation == Operation.CONFIGURE_PROTECTION and item.protection_state == ProtectionState.CONFIGURING:
         item.policy = None
         item.save(update_fields=["policy"])

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from jobs.services import run_job
-from vaults import services
+from vaults import backups, services
 
 
 @shared_task(name="vaults.tasks.discover")
@@ -29,3 +29,14 @@ def configure_protection(job_id):
 @shared_task(name="vaults.tasks.stop_protection")
 def stop_protection(job_id):
     run_job(job_id, services.stop_protection)
+
+
+@shared_task(name="vaults.tasks.backup")
+def backup(job_id):
+    run_job(job_id, backups.backup, atomic=False)
+
+
+@shared_task(name="vaults.tasks.schedule_backups")
+def schedule_backups():
+    """Celery beat's tick: start the backups the policies make due."""
+    return len(backups.schedule_due_backups())

@@ -1,0 +1,173 @@
+"""Backup Now, scheduled backups and retention, with jobs on a real worker and real disk images."""
+
+import datetime
+import subprocess
+import threading
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from jobs.choices import JobStatus, Operation
+from jobs.errors import ErrorCode
+from jobs.models import Job
+from jobs.services import run_job
+from sources.lab import MANIFEST
+from sources.lab_workload import LabWorkload
+from tests.conftest import wait_for_jobs
+from vaults import backups, services
+from vaults.choices import ProtectionState
+from vaults.models import RecoveryPoint, RegisteredItem
+
+
+def protect(vault, owner, name, cloud_service=None):
+    """Discover (in-process) and register and protect one VM with DefaultPolicy, without a worker."""
+    if not vault.discovered_vms.exists():
+        job = services.start_discovery(vault, owner)
+        run_job(job.pk, services.discover)
+    vms = vault.discovered_vms.filter(name=name)
+    if cloud_service:
+        vms = vms.filter(cloud_service=cloud_service)
+    vm = vms.get()
+    return RegisteredItem.objects.create(
+        vault=vault, vm=vm, registration_state="registered", protection_state=ProtectionState.PENDING,
+        policy=vault.policies.get(), protected_at=timezone.now() - datetime.timedelta(days=2),
+    )
+
+
+def backup(vault, owner, *items):
+    return wait_for_jobs(backups.start_backup(vault, [item.pk for item in items], owner), timeout=60)
+
+
+def disk_bytes(disk):
+    if disk["format"] == "raw":
+        return open(disk["path"], "rb").read()
+    converted = disk["path"] + ".as-raw"
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", disk["path"], converted], check=True)
+    return open(converted, "rb").read()
+
+
+def restored(vault, point, tmp_path):
+    repo = vault.repository()
+    images = []
+    for disk in point.disks:
+        out = tmp_path / f"{point.point_id}-{len(images)}.raw"
+        repo.restore_disk(point.point_id, disk["name"], out)
+        images.append(out.read_bytes())
+    return images
+
+
+def test_backup_now_stores_a_recovery_point_that_restores_byte_for_byte(worker, vault, owner, tmp_path):
+    item = protect(vault, owner, "web01")  # a qcow2 disk
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
+    assert [(s.name, s.status) for s in job.subtasks.all()] == [
+        ("Take snapshot", "completed"), ("Transfer data to vault", "completed"), ("Apply retention", "completed")]
+    assert job.progress_done == job.progress_total > 0
+    item.refresh_from_db()
+    assert item.protection_state == ProtectionState.PROTECTED
+    (point,) = RecoveryPoint.objects.filter(vm=item.vm)
+    assert point.consistency == "application" and point.size == 2 * 1024 * 1024
+    assert restored(vault, point, tmp_path) == [disk_bytes(d) for d in item.vm.disks]
+    vault.refresh_from_db()
+    assert vault.stored_bytes > 0
+
+
+def test_the_next_backup_reads_only_what_the_workload_changed(worker, vault, owner, lab_path, tmp_path):
+    item = protect(vault, owner, "app01", "contoso-app")  # a raw disk
+    backup(vault, owner, item)
+    first = RecoveryPoint.objects.get(vm=item.vm)
+    first_bytes = restored(vault, first, tmp_path)
+    LabWorkload(lab_path / item.vm.external_id, seed=4).write(count=5)
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.COMPLETED
+    newest = RecoveryPoint.objects.filter(vm=item.vm).first()
+    assert newest.bytes_read <= 5 * 64 * 1024, "only the changed chunks were read"
+    assert 0 < newest.new_bytes <= 5 * 64 * 1024
+    assert restored(vault, newest, tmp_path) == [disk_bytes(d) for d in item.vm.disks] != first_bytes
+    # DefaultPolicy keeps one point a day: the morning's point made way for the newer one.
+    assert "Retention removed 1 older point." in job.result_message
+    assert list(RecoveryPoint.objects.filter(vm=item.vm)) == [newest]
+    assert vault.repository().point_ids() == [newest.point_id]
+
+
+def test_a_stopped_vm_fails_with_a_code_and_the_item_shows_an_error(worker, vault, owner):
+    item = protect(vault, owner, "batch01")
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.VM_NOT_RUNNING
+    assert "Start the VM" in job.recommended_action
+    item.refresh_from_db()
+    assert item.protection_state == ProtectionState.ERROR
+    assert not RecoveryPoint.objects.exists()
+
+
+def test_without_the_extension_the_backup_completes_with_warnings(worker, vault, owner):
+    item = protect(vault, owner, "legacy01")
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
+    assert job.error_code == ErrorCode.EXTENSION_MISSING
+    assert RecoveryPoint.objects.get(vm=item.vm).consistency == "crash"
+
+
+def test_an_extension_that_does_not_answer_fails_the_backup(worker, vault, owner, lab_path):
+    import json
+
+    item = protect(vault, owner, "web01")
+    manifest_path = lab_path / item.vm.external_id / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "extension_state": "unresponsive"}))
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.EXTENSION_NOT_ANSWERING
+
+
+def test_backup_now_twice_starts_one_job(worker, vault, owner):
+    item = protect(vault, owner, "web01")
+    worker.control.cancel_consumer("celery", reply=True)
+    try:
+        jobs = backups.start_backup(vault, [item.pk], owner)
+        with pytest.raises(services.Refused, match="Another operation is in progress"):
+            backups.start_backup(vault, [item.pk], owner)
+    finally:
+        worker.control.add_consumer("celery", reply=True)
+    wait_for_jobs(jobs, timeout=60)
+    assert Job.objects.filter(operation=Operation.BACKUP).count() == 1
+
+
+def test_two_scheduler_ticks_at_once_start_one_job_per_item(transactional_db, vault, owner):
+    items = [protect(vault, owner, "web01"), protect(vault, owner, "legacy01")]
+    now = timezone.now()
+    barrier = threading.Barrier(2)
+
+    def tick():
+        barrier.wait()
+        backups.schedule_due_backups(now)
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    backups.schedule_due_backups(now)  # and a late third tick
+    jobs = Job.objects.filter(operation=Operation.BACKUP)
+    assert sorted(job.vm_id for job in jobs) == sorted(item.vm_id for item in items)
+    assert len({job.scheduled_for for job in jobs}) == 1
+
+
+def test_the_latest_slot_follows_the_policy_time_zone_and_days():
+    policy = SimpleNamespace(frequency="daily", weekdays=[], time_of_day=datetime.time(22, 0), time_zone="Asia/Seoul")
+    now = datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)  # 23:00 in Seoul
+    assert backups.latest_slot(policy, now) == datetime.datetime(2026, 11, 25, 13, 0, tzinfo=datetime.timezone.utc)
+    weekly = SimpleNamespace(frequency="weekly", weekdays=[0], time_of_day=datetime.time(1, 0), time_zone="UTC")
+    assert backups.latest_slot(weekly, now) == datetime.datetime(2026, 11, 23, 1, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_retention_keeps_one_point_per_period_and_the_newest():
+    now = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.timezone.utc)
+    points = [SimpleNamespace(pk=hours, created_at=now - datetime.timedelta(hours=hours)) for hours in range(0, 24 * 40, 6)]
+    policy = SimpleNamespace(retain_daily=7, retain_weekly=None, retain_monthly=None, retain_yearly=None, time_zone="UTC")
+    keep = backups.points_to_keep(points, policy, now)
+    kept_days = {(now - datetime.timedelta(hours=pk)).date() for pk in keep}
+    assert len(keep) == 7 and len(kept_days) == 7
+    assert 0 in keep, "the newest point is always kept"
+    policy.retain_weekly = 4
+    assert len(backups.points_to_keep(points, policy, now)) > 7

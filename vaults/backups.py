@@ -1,0 +1,247 @@
+"""Backups, retention and restores: what Backup Now, the scheduler and the Restore wizard start,
+and what their jobs do on a worker.
+
+The repository (see repository/) holds the data; RecoveryPoint rows are the portal's list of it.
+A backup commits its recovery point to the repository before the row is written, so a crash in
+between leaves a point the portal does not list, never a row without data.
+"""
+
+import datetime
+import shutil
+import zoneinfo
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from jobs.choices import JobStatus, Operation
+from jobs.errors import ErrorCode, JobError
+from jobs.services import JobConflict, Progress, create_job
+from repository import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, StorageUnavailable
+from repository.chunking import file_chunks
+from sources import SourceUnavailable
+from sources.base import CRASH, FILE_SYSTEM, SnapshotError
+from vaults.choices import Frequency, ProtectionState
+from vaults.models import RecoveryPoint, RegisteredItem
+from vaults.services import item_of, jobs_per_item, pick
+
+# Protection states an item can be backed up from.
+BACKUP_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
+SNAPSHOT_ERRORS = {
+    SnapshotError.VM_NOT_FOUND: ErrorCode.VM_NOT_FOUND,
+    SnapshotError.VM_NOT_RUNNING: ErrorCode.VM_NOT_RUNNING,
+    SnapshotError.EXTENSION_NOT_ANSWERING: ErrorCode.EXTENSION_NOT_ANSWERING,
+    SnapshotError.SNAPSHOT_TIMEOUT: ErrorCode.SNAPSHOT_TIMEOUT,
+}
+CONSISTENCY_WARNINGS = {CRASH: ErrorCode.EXTENSION_MISSING, FILE_SYSTEM: ErrorCode.FREEZE_FAILED}
+# How long a job waits for the vault's repository while another backup of the same vault writes.
+REPOSITORY_WAIT = 3600
+
+
+# --- Starting backups -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_backup(vault, item_ids, user):
+    """Backup Now: one Backup job per chosen protected item."""
+    items = pick(
+        vault.items.select_related("vm").filter(protection_state__in=BACKUP_STATES),
+        item_ids,
+        _("Only protected VMs can be backed up."),
+    )
+    return jobs_per_item(vault, Operation.BACKUP, user, items, parameters={"trigger": "manual"})
+
+
+def latest_slot(policy, now):
+    """The newest scheduled time of the policy at or before `now` (aware, UTC), or None."""
+    zone = zoneinfo.ZoneInfo(policy.time_zone)
+    local_now = now.astimezone(zone)
+    for days_back in range(0, 8):
+        day = local_now.date() - datetime.timedelta(days=days_back)
+        if policy.frequency == Frequency.WEEKLY and day.weekday() not in policy.weekdays:
+            continue
+        slot = datetime.datetime.combine(day, policy.time_of_day, tzinfo=zone)
+        if slot <= local_now:
+            return slot.astimezone(datetime.timezone.utc)
+    return None
+
+
+def schedule_due_backups(now=None):
+    """Start the Backup jobs the policies make due. Safe to run from racing ticks or workers:
+    the database keeps one job per item per slot. Returns the jobs started."""
+    now = now or timezone.now()
+    started = []
+    items = RegisteredItem.objects.filter(
+        protection_state__in=BACKUP_STATES, policy__isnull=False
+    ).select_related("vm", "vault", "policy")
+    for item in items:
+        slot = latest_slot(item.policy, now)
+        # A slot is due if the item was protected before it; a slot missed by more than a day is skipped.
+        if slot is None or item.protected_at is None or slot < item.protected_at or now - slot > datetime.timedelta(days=1):
+            continue
+        try:
+            with transaction.atomic():
+                started.append(create_job(
+                    item.vault, Operation.BACKUP, vm=item.vm, scheduled_for=slot,
+                    parameters={"trigger": "scheduled", "slot": slot.isoformat()},
+                ))
+        except JobConflict:
+            continue  # this slot already has its job, or the item is busy
+    return started
+
+
+# --- The Backup job ---------------------------------------------------------------------------
+
+
+def backup(job):
+    item = item_of(job)
+    if item.protection_state not in BACKUP_STATES or item.policy is None:
+        raise JobError(ErrorCode.ITEM_NOT_PROTECTED)
+    vm = item.vm
+    previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
+    work = Path(settings.WORK_ROOT) / f"job-{job.pk}"
+    try:
+        with job.step(_("Take snapshot")):
+            job.beat(message=_("Taking a consistent snapshot"))
+            snapshot = _snapshot(vm, work, previous)
+        with job.step(_("Transfer data to vault")):
+            repo = _repository(job.vault)
+            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    point = RecoveryPoint.objects.create(
+        vault=job.vault, vm=vm, point_id=point_id, consistency=snapshot.consistency,
+        disks=[{"name": d["name"], "format": d["format"], "size": d["size"]} for d in manifest["disks"]],
+        size=sum(d["size"] for d in manifest["disks"]), bytes_read=stats.bytes_read,
+        new_bytes=stats.new_bytes, stored_bytes=stats.stored_bytes,
+        change_position=snapshot.change_position, job=job,
+    )
+    item.change_state("protection_state", ProtectionState.PROTECTED, _("Backup job completed"))
+    with job.step(_("Apply retention")):
+        removed = apply_retention(job, repo, item)
+    job.vault.stored_bytes = repo.stored_bytes()
+    job.vault.save(update_fields=["stored_bytes"])
+
+    message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
+        "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
+        "new": _size(stats.new_bytes), "size": _size(stats.bytes_read),
+    }
+    if removed:
+        message += " " + ngettext("Retention removed %(count)d older point.",
+                                  "Retention removed %(count)d older points.", removed) % {"count": removed}
+    if snapshot.warnings:
+        return (JobStatus.COMPLETED_WITH_WARNINGS, message + " " + " ".join(snapshot.warnings),
+                CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED))
+    return JobStatus.COMPLETED, message
+
+
+def _snapshot(vm, work, previous):
+    try:
+        return vm.source.open().snapshot(vm.external_id, work, since=previous.change_position if previous else None)
+    except SnapshotError as error:
+        raise JobError(SNAPSHOT_ERRORS[error.code], str(error)) from None
+    except SourceUnavailable as error:
+        raise JobError(ErrorCode.SOURCE_UNAVAILABLE, str(error)) from None
+
+
+def _repository(vault):
+    try:
+        return vault.repository()
+    except (RepositoryError, OSError) as error:
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+
+
+def _transfer(job, repo, snapshot, previous):
+    """Store the snapshot's disks and commit the recovery point. Incremental where the previous
+    point can serve as the base: only changed chunks are read when the source knows them."""
+    base_disks = {}
+    if previous:
+        try:
+            base_disks = {disk["name"]: disk for disk in repo.load_point(previous.point_id)["disks"]}
+        except (PointNotFound, DamagedData):
+            base_disks = {}  # the previous point is gone: read everything (chunks still dedupe)
+    plan = []
+    for disk in snapshot.disks:
+        base = base_disks.get(disk.name)
+        if base and base["size"] != disk.size:
+            base = None
+        only = _changed_chunks(disk.changed, repo.chunk_size) if base and disk.changed is not None else None
+        plan.append((disk, base, only))
+    total = sum(disk.size if only is None else len(only) * repo.chunk_size for disk, _base, only in plan)
+    progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
+    try:
+        with repo.writer(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage"))) as writer:
+            disks = [
+                writer.store_disk(disk.name, disk.size, file_chunks(disk.path, repo.chunk_size, only),
+                                  base=base, progress=progress.advance, format=disk.format)
+                for disk, base, only in plan
+            ]
+            manifest = {
+                "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
+                       "region": snapshot.vm.region, "id": snapshot.vm.id},
+                "consistency": snapshot.consistency,
+                "disks": disks,
+                "change_position": snapshot.change_position,
+            }
+            point_id = writer.commit(manifest)
+    except RepositoryLocked as error:
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+    except (StorageUnavailable, OSError) as error:
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+    return point_id, writer.stats, manifest
+
+
+def _changed_chunks(extents, chunk_size):
+    return {index for offset, length in extents for index in range(offset // chunk_size, (offset + length - 1) // chunk_size + 1)}
+
+
+def _size(value):
+    from django.template.defaultfilters import filesizeformat
+
+    return filesizeformat(value)
+
+
+# --- Retention --------------------------------------------------------------------------------
+
+
+def points_to_keep(points, policy, now):
+    """The recovery points some retention rule keeps: for each of the last N days (weeks, months,
+    years) in the policy's time zone, the newest point of that period. The newest point is always kept."""
+    zone = zoneinfo.ZoneInfo(policy.time_zone)
+    points = sorted(points, key=lambda point: point.created_at, reverse=True)
+    keep = {points[0].pk} if points else set()
+    for count, period in (
+        (policy.retain_daily, lambda d: d.toordinal()),
+        (policy.retain_weekly, lambda d: (d.toordinal() - d.weekday()) // 7),
+        (policy.retain_monthly, lambda d: d.year * 12 + d.month),
+        (policy.retain_yearly, lambda d: d.year),
+    ):
+        if not count:
+            continue
+        current, seen = period(now.astimezone(zone).date()), set()
+        for point in points:
+            bucket = period(point.created_at.astimezone(zone).date())
+            if current - bucket >= count:
+                break
+            if bucket not in seen:
+                seen.add(bucket)
+                keep.add(point.pk)
+    return keep
+
+
+def apply_retention(job, repo, item, now=None):
+    """Forget the item's recovery points that no rule keeps, then free the packs nothing needs."""
+    now = now or timezone.now()
+    points = list(RecoveryPoint.objects.filter(vault=item.vault, vm=item.vm))
+    keep = points_to_keep(points, item.policy, now)
+    doomed = [point for point in points if point.pk not in keep]
+    for point in doomed:
+        repo.delete_point(point.point_id)  # the repository first: a listed point always has its data
+        point.delete()
+    if doomed:
+        repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
+    return len(doomed)
