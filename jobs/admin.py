@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, JobSubtask
 
 
 class JobEventInline(admin.TabularInline):
@@ -16,6 +16,12 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["entity_name"]
     list_select_related = ["vault"]
     inlines = [JobEventInline]
+
+
+@admin.register(JobSubtask)
+class JobSubtaskAdmin(admin.ModelAdmin):
+    list_display = ["job", "name", "status", "started_at", "finished_at"]
+    list_select_related = ["job"]
 
 
 @admin.register(JobEvent)

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from vaults.models import (
     ItemStateChange,
+    RecoveryPoint,
     Membership,
     Policy,
     RegisteredItem,
@@ -40,6 +41,8 @@ class VaultAdmin(admin.ModelAdmin):
     list_filter = ["region"]
     search_fields = ["name"]
     filter_horizontal = ["discovered_vms"]
+    # The key reads the vault's repository without the portal: staff keep a copy somewhere safe.
+    readonly_fields = ["uuid", "encryption_key", "stored_bytes"]
 
 
 @admin.register(VirtualMachine)
@@ -65,3 +68,11 @@ class RegisteredItemAdmin(admin.ModelAdmin):
 class ItemStateChangeAdmin(admin.ModelAdmin):
     list_display = ["at", "vm", "field", "old", "new", "reason"]
     list_select_related = ["vm"]
+
+
+@admin.register(RecoveryPoint)
+class RecoveryPointAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes"]
+    list_filter = ["consistency"]
+    list_select_related = ["vm", "vault"]
+    readonly_fields = ["point_id", "change_position", "job"]
