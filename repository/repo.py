@@ -214,17 +214,16 @@ class Repository:
 
                 def restore_pack(pack, chunks):
                     data = memoryview(self._read_pack(pack))
+                    written = 0
                     for index, chunk_id, offset, length in chunks:
                         chunk = self._open_chunk(pack, chunk_id, data[offset:offset + length])
-                        os.pwrite(out.fileno(), chunk, index * self.chunk_size)
-                    return len(chunks) * self.chunk_size
+                        written += os.pwrite(out.fileno(), chunk, index * self.chunk_size)
+                    return written
 
-                done = 0
                 with ThreadPoolExecutor(THREADS) as pool:
                     for written in pool.map(lambda item: restore_pack(*item), self._by_pack(wanted).items()):
-                        done += written
                         if progress:
-                            progress(min(done, disk["size"]), disk["size"])
+                            progress(written)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, out_path)
@@ -245,6 +244,21 @@ class Repository:
             if pack != cached_pack:
                 cached_pack, cached = pack, self._read_pack(pack)
             yield index, self._open_chunk(pack, chunk_id, cached[offset:offset + length])
+
+    def matches(self, point_id, disk_name, path):
+        """True if the raw image at `path` holds exactly the recovery point's disk: every chunk's
+        keyed id is computed again and compared with the manifest's."""
+        from repository.chunking import file_chunks
+
+        disk = self._disk(point_id, disk_name)
+        if os.path.getsize(path) != disk["size"]:
+            return False
+        expected = self.chunk_ids(disk)
+        for index, data in file_chunks(path, self.chunk_size):
+            actual = ZERO_ID if data is None or data.count(0) == len(data) else self.keys.chunk_id(data)
+            if actual != expected[index]:
+                return False
+        return True
 
     def stream_disk(self, point_id, disk_name):
         """The disk's bytes as a stream of blocks (zeros included), for a download."""

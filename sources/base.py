@@ -140,5 +140,9 @@ class VMSource(ABC):
         """Create a new VM like `like` (a VM) with these disks: [(name, format, raw image path)]. Returns its id."""
 
     @abstractmethod
+    def export_disk(self, vm_id, disk_name, target):
+        """Write the disk as it is now, as a raw image, to `target` (to check a restore)."""
+
+    @abstractmethod
     def replace_disks(self, vm_id, disks):
         """Replace the VM's disks with these raw images: {disk name: path}."""

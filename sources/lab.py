@@ -204,6 +204,14 @@ class LabSource(VMSource):
         _write_json(folder / MANIFEST, manifest)
         return vm_id
 
+    def export_disk(self, vm_id, disk_name, target):
+        vm, folder, _manifest = self._find(vm_id)
+        disk = next((disk for disk in vm.disks if disk.name == disk_name), None)
+        if disk is None:
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {disk_name!r}")
+        with self._io_paused(folder):
+            _capture(Path(disk.path), disk.format, Path(target))
+
     def replace_disks(self, vm_id, disks):
         vm, folder, _manifest = self._find(vm_id)
         by_name = {disk.name: disk for disk in vm.disks}

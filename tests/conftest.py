@@ -40,6 +40,13 @@ class PortalClient(Client):
         return super().post(path, data, **extra)
 
 
+@pytest.fixture(autouse=True)
+def vault_storage(settings, tmp_path):
+    """Every test's vault repositories and work folders live in its own temporary folder."""
+    settings.VAULT_STORAGE_ROOT = tmp_path / "vaults"
+    settings.WORK_ROOT = tmp_path / "work"
+
+
 @pytest.fixture
 def subscription(db):
     return SubscriptionFactory(name="Contoso")

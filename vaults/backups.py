@@ -7,9 +7,11 @@ between leaves a point the portal does not list, never a row without data.
 """
 
 import datetime
+import re
 import shutil
 import zoneinfo
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +28,7 @@ from sources import SourceUnavailable
 from sources.base import CRASH, FILE_SYSTEM, SnapshotError
 from vaults.choices import Frequency, ProtectionState
 from vaults.models import RecoveryPoint, RegisteredItem
-from vaults.services import item_of, jobs_per_item, pick
+from vaults.services import Refused, item_of, jobs_per_item, pick
 
 # Protection states an item can be backed up from.
 BACKUP_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
@@ -245,3 +247,85 @@ def apply_retention(job, repo, item, now=None):
     if doomed:
         repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
     return len(doomed)
+
+
+# --- Restores ---------------------------------------------------------------------------------
+
+RESTORE_NEW_VM, RESTORE_REPLACE = "new_vm", "replace"
+VM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+
+
+@transaction.atomic
+def start_restore(vault, point, user, *, mode, name="", cloud_service=""):
+    """A Restore job for one recovery point of this vault: as a new VM, or over the original VM's disks."""
+    if point.vault_id != vault.pk:
+        raise Refused(_("That recovery point belongs to another vault."))
+    parameters = {"point": point.pk, "mode": mode}
+    if mode == RESTORE_NEW_VM:
+        for label, value in ((_("VM name"), name), (_("Cloud service"), cloud_service)):
+            if not VM_NAME.match(value or ""):
+                raise Refused(_("%(label)s must have 1 to 64 characters: letters, digits and hyphens, "
+                                "starting with a letter.") % {"label": label})
+        parameters.update(name=name, cloud_service=cloud_service)
+    elif mode != RESTORE_REPLACE:
+        raise Refused(_("Choose how to restore: as a new VM, or by replacing the disks of the existing VM."))
+    try:
+        return create_job(vault, Operation.RESTORE, user=user, vm=point.vm, parameters=parameters)
+    except JobConflict:
+        raise Refused(_("Another operation is in progress on this VM. Try again when it ends.")) from None
+
+
+def restore(job):
+    """Write the recovery point's disks out of the vault, install them, and check what was installed
+    against the recovery point, chunk by chunk."""
+    point = RecoveryPoint.objects.filter(vault=job.vault, pk=job.parameters.get("point")).select_related("vm__source").first()
+    if point is None:
+        raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND)
+    source = point.vm.source.open()
+    repo = _repository(job.vault)
+    work = Path(settings.WORK_ROOT) / f"job-{job.pk}"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        with job.step(_("Restore data from vault")):
+            progress = Progress(job, max(point.size, 1), _("Restoring data from the vault"))
+            images = []
+            for index, disk in enumerate(point.disks):
+                image = work / f"{index}.raw"
+                try:
+                    repo.restore_disk(point.point_id, disk["name"], image, progress=progress.advance)
+                except DamagedData as error:
+                    raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
+                except PointNotFound as error:
+                    raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND, str(error)) from None
+                images.append((disk, image))
+        try:
+            if job.parameters["mode"] == RESTORE_NEW_VM:
+                with job.step(_("Create VM")):
+                    like = source.get_vm(point.vm.external_id) or SimpleNamespace(
+                        has_backup_extension=point.vm.has_backup_extension)
+                    vm_id = source.create_vm(
+                        name=job.parameters["name"], cloud_service=job.parameters["cloud_service"],
+                        region=point.vm.region, like=like,
+                        disks=[(disk["name"], disk["format"], str(image)) for disk, image in images],
+                    )
+                    target = _("new VM %(name)s (%(service)s)") % {
+                        "name": job.parameters["name"], "service": job.parameters["cloud_service"]}
+            else:
+                with job.step(_("Replace disks")):
+                    vm_id = point.vm.external_id
+                    source.replace_disks(vm_id, {disk["name"]: str(image) for disk, image in images})
+                    target = _("the disks of %(vm)s") % {"vm": point.vm}
+            with job.step(_("Verify restored disks")):
+                for index, (disk, _image) in enumerate(images):
+                    installed = work / f"installed-{index}.raw"
+                    source.export_disk(vm_id, disk["name"], installed)
+                    if not repo.matches(point.point_id, disk["name"], installed):
+                        raise JobError(ErrorCode.DAMAGED_DATA, f"{disk['name']} differs from the recovery point")
+        except SnapshotError as error:
+            raise JobError(SNAPSHOT_ERRORS[error.code], str(error)) from None
+        except SourceUnavailable as error:
+            raise JobError(ErrorCode.SOURCE_UNAVAILABLE, str(error)) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return JobStatus.COMPLETED, _("Restored the recovery point of %(time)s to %(target)s; every disk checked.") % {
+        "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"), "target": target}

@@ -40,3 +40,8 @@ def backup(job_id):
 def schedule_backups():
     """Celery beat's tick: start the backups the policies make due."""
     return len(backups.schedule_due_backups())
+
+
+@shared_task(name="vaults.tasks.restore")
+def restore(job_id):
+    run_job(job_id, backups.restore, atomic=False)

@@ -1,0 +1,74 @@
+"""Restore a recovery point as a new VM or over the original's disks, checked against the point."""
+
+from pathlib import Path
+
+import pytest
+
+from jobs.choices import JobStatus
+from jobs.errors import ErrorCode
+from sources import LabSource
+from sources.lab_workload import LabWorkload
+from tests.conftest import wait_for_jobs
+from tests.test_backups import backup, disk_bytes, protect
+from vaults import backups, services
+from vaults.models import RecoveryPoint
+
+
+def restore(vault, owner, point, **options):
+    return wait_for_jobs([backups.start_restore(vault, point, owner, **options)], timeout=60)[0]
+
+
+def test_restore_as_a_new_vm(worker, vault, owner, lab_path):
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    job = restore(vault, owner, point, mode="new_vm", name="web01-copy", cloud_service="restore-test")
+    assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
+    assert [s.name for s in job.subtasks.all()] == [
+        "Restore data from vault", "Create VM", "Verify restored disks"]
+    assert "every disk checked" in job.result_message
+    copy = next(vm for vm in LabSource(lab_path).inventory().vms if vm.name == "web01-copy")
+    assert copy.cloud_service == "restore-test" and copy.region == item.vm.region
+    original = LabSource(lab_path).get_vm(item.vm.external_id)
+    for restored_disk, original_disk in zip(copy.disks, original.disks):
+        assert restored_disk.format == original_disk.format == "qcow2"
+        assert disk_bytes(vars(restored_disk)) == disk_bytes(vars(original_disk))
+
+
+def test_restore_replaces_the_disks_of_the_existing_vm(worker, vault, owner, lab_path):
+    item = protect(vault, owner, "app01", "contoso-app")
+    disk = item.vm.disks[0]
+    before = open(disk["path"], "rb").read()
+    backup(vault, owner, item)
+    LabWorkload(lab_path / item.vm.external_id, seed=8).write(count=20)
+    assert open(disk["path"], "rb").read() != before
+    job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="replace")
+    assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
+    assert open(disk["path"], "rb").read() == before
+
+
+@pytest.mark.parametrize("name, service", [("", "svc"), ("bad name", "svc"), ("ok", "<b>x</b>"), ("x" * 65, "svc")])
+def test_a_bad_new_vm_name_is_refused(db, vault, owner, name, service):
+    from tests.factories import VirtualMachineFactory
+
+    point = RecoveryPoint.objects.create(vault=vault, vm=VirtualMachineFactory(source__subscription=vault.subscription),
+                                         point_id="p", consistency="crash")
+    with pytest.raises(services.Refused, match="letters, digits and hyphens"):
+        backups.start_restore(vault, point, owner, mode="new_vm", name=name, cloud_service=service)
+    assert not point.vault.jobs.exists()
+
+
+def test_a_damaged_recovery_point_fails_loudly_and_installs_nothing(worker, vault, owner, lab_path):
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    repo = vault.repository()
+    for pack in (Path(vault.storage_location) / "packs").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[100] ^= 0xFF
+            pack.write_bytes(bytes(data))
+    assert not repo.verify().ok
+    job = restore(vault, owner, point, mode="new_vm", name="should-not-exist", cloud_service="svc")
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.DAMAGED_DATA
+    assert not any(vm.name == "should-not-exist" for vm in LabSource(lab_path).inventory().vms)
