@@ -29,7 +29,8 @@ def job_list(request, pk):
 @vary_on_headers("HX-Request")
 def job_detail(request, pk):
     job = get_object_or_404(Job.objects.restrict(request.user).select_related("created_by"), pk=pk)
-    context = vault_context(request, get_vault(request, job.vault_id), "jobs", job=job, events=job.events.all())
+    context = vault_context(request, get_vault(request, job.vault_id), "jobs", job=job, events=job.events.all(),
+                            subtasks=job.subtasks.all())
     response = render_page(request, "jobs/detail.html", "jobs/partials/job_summary.html", context)
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING

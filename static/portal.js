@@ -13,14 +13,15 @@
   }
 
   // A command that needs a selection is enabled when every selected row allows it.
-  // Rows carry data-registration / data-protection / data-usage; buttons list the values they accept.
+  // Rows carry data-registration / data-protection / data-usage / data-points; buttons list the
+  // values they accept, and data-selection says "required" (one or more), "single" or "optional".
   function refreshCommands() {
     const checked = Array.from(document.querySelectorAll("#selection input[name=selected]:checked"));
     const rows = checked.map((box) => box.closest("tr"));
     document.querySelectorAll(".commands [data-selection]").forEach((button) => {
-      const required = button.dataset.selection === "required";
-      let allowed = !(required && rows.length === 0);
-      for (const key of ["registration", "protection", "usage"]) {
+      const mode = button.dataset.selection;
+      let allowed = !(mode === "required" && rows.length === 0) && !(mode === "single" && rows.length !== 1);
+      for (const key of ["registration", "protection", "usage", "points"]) {
         const accepted = button.dataset["allow" + key.charAt(0).toUpperCase() + key.slice(1)];
         if (!accepted) continue;
         const values = accepted.split(" ");

@@ -6,7 +6,9 @@ A backup commits its recovery point to the repository before the row is written,
 between leaves a point the portal does not list, never a row without data.
 """
 
+import calendar
 import datetime
+import logging
 import re
 import shutil
 import zoneinfo
@@ -15,6 +17,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -29,6 +32,8 @@ from sources.base import CRASH, FILE_SYSTEM, SnapshotError
 from vaults.choices import Frequency, ProtectionState
 from vaults.models import RecoveryPoint, RegisteredItem
 from vaults.services import Refused, item_of, jobs_per_item, pick
+
+log = logging.getLogger(__name__)
 
 # Protection states an item can be backed up from.
 BACKUP_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
@@ -329,3 +334,53 @@ def restore(job):
         shutil.rmtree(work, ignore_errors=True)
     return JobStatus.COMPLETED, _("Restored the recovery point of %(time)s to %(target)s; every disk checked.") % {
         "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"), "target": target}
+
+
+# --- For the pages ----------------------------------------------------------------------------
+
+
+def with_recovery_points(items):
+    """Items with `point_count` and `newest_point`: the vault's recovery points of each VM."""
+    in_vault = Q(vm__recovery_points__vault=F("vault"))
+    return items.annotate(
+        point_count=Count("vm__recovery_points", filter=in_vault),
+        newest_point=Max("vm__recovery_points__created_at", filter=in_vault),
+    )
+
+
+class RecoveryCalendar:
+    """A month of the Restore wizard's calendar: the days that have recovery points are marked;
+    the chosen day (by default the newest point's) lists its points, newest first."""
+
+    def __init__(self, points, month=None, day=None):
+        self.points = points
+        newest = points.first()
+        today = timezone.localdate()
+        self.day = _parse_date(day) or (timezone.localtime(newest.created_at).date() if newest else today)
+        shown = _parse_date(f"{month}-01") if month else None
+        self.month = shown or self.day.replace(day=1)
+        marked = {value for value in points.dates("created_at", "day")}
+        weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(self.month.year, self.month.month)
+        self.weeks = [[(date, date in marked, date.month == self.month.month) for date in week] for week in weeks]
+        self.previous = (self.month - datetime.timedelta(days=1)).strftime("%Y-%m")
+        self.next = (self.month + datetime.timedelta(days=32)).strftime("%Y-%m")
+        start = timezone.make_aware(datetime.datetime.combine(self.day, datetime.time.min))
+        self.day_points = list(points.filter(created_at__gte=start, created_at__lt=start + datetime.timedelta(days=1)))
+        self.newest = newest
+
+
+def _parse_date(value):
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def stream_disk(vault, point, disk_name):
+    """The disk's bytes for a download. A damaged chunk ends the stream early (the size then
+    does not match, so the browser reports the download failed) and is logged."""
+    try:
+        yield from vault.repository().stream_disk(point.point_id, disk_name)
+    except (RepositoryError, OSError):
+        log.exception("Download of %s from recovery point %s stopped", disk_name, point.pk)
+        raise

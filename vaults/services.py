@@ -10,7 +10,7 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -351,7 +351,15 @@ def dashboard_counts(vault, since):
         protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
         errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
     )
-    return {"recent": recent, "items": items}
+    points = vault.recovery_points.aggregate(count=Count("pk"), protected=Sum("size"), new=Sum("new_bytes"))
+    protected = points["protected"] or 0
+    storage = {
+        "points": points["count"],
+        "protected": protected,  # what all recovery points would take as plain disk images
+        "used": vault.stored_bytes,
+        "saved_percent": round(100 * (1 - vault.stored_bytes / protected)) if protected else 0,
+    }
+    return {"recent": recent, "items": items, "storage": storage}
 
 
 def policy_usage(vault):

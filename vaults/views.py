@@ -4,10 +4,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -15,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.models import Job
 from jobs.tray import tray_context
 from portal.htmx import parse_ids, render_page, selected_ids, trigger, wants_partial
-from vaults import services
+from vaults import backups, services
 from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.forms import PolicyForm, VaultForm
 from vaults.models import Policy, Vault
@@ -120,7 +121,9 @@ def registered_items(request, pk):
 @vary_on_headers("HX-Request")
 def protected_items(request, pk):
     vault = get_vault(request, pk)
-    items = vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
+    items = backups.with_recovery_points(
+        vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
+    )
     return _items_tab(request, vault, "protected_items", items, "protected_table")
 
 
@@ -195,6 +198,76 @@ def unregister(request, pk):
 @require_POST
 def stop_protection(request, pk):
     return _item_command(request, pk, services.start_stop_protection, "protected_items")
+
+
+@require_POST
+def backup_now(request, pk):
+    return _item_command(request, pk, backups.start_backup, "protected_items")
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def item_detail(request, pk, item_pk):
+    """One protected item: its state and its recovery points."""
+    vault = get_vault(request, pk)
+    item = get_object_or_404(backups.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
+    page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    context = vault_context(request, vault, "protected_items", item=item, page=page, settling=item.is_settling)
+    return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def restore(request, pk):
+    """The Restore wizard: 1 a recovery point (newest, or a day on the calendar), 2 where to restore it."""
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request) or []
+    item = vault.items.select_related("vm").filter(pk=ids[0] if len(ids) == 1 else None).first()
+    if item is None:
+        return command_response(request, vault, "protected_items", error=_("Select one protected VM to restore."))
+    points = vault.recovery_points.filter(vm=item.vm)
+    if request.method == "POST" and request.POST.get("step") == "2":
+        point = points.filter(pk=_whole_number(request.POST.get("point"))).first()
+        try:
+            if point is None:
+                raise services.Refused(_("Choose a recovery point."))
+            job = backups.start_restore(
+                vault, point, request.user, mode=request.POST.get("mode", ""),
+                name=request.POST.get("name", "").strip(), cloud_service=request.POST.get("cloud_service", "").strip(),
+            )
+        except services.Refused as refusal:
+            return _restore_wizard(request, vault, item, points, "2", point, error=str(refusal), status=400)
+        return command_response(request, vault, "protected_items", jobs=[job])
+    if request.method == "POST":
+        point = points.filter(pk=_whole_number(request.POST.get("point"))).first()
+        if point is None:
+            return _restore_wizard(request, vault, item, points, "1", None, error=_("Choose a recovery point."), status=400)
+        return _restore_wizard(request, vault, item, points, "2", point)
+    return _restore_wizard(request, vault, item, points, "1", None)
+
+
+def _restore_wizard(request, vault, item, points, step, point, error=None, status=200):
+    calendar = backups.RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
+    context = {
+        "vault": vault, "item": item, "step": step, "point": point, "error": error, "calendar": calendar,
+        "suggested_name": f"{item.vm.name}-restored"[:64] if backups.VM_NAME.match(item.vm.name) else "restored-vm",
+        "form": request.POST,
+    }
+    return render_page(request, "vaults/restore.html", "vaults/partials/restore_wizard.html", context, status)
+
+
+@require_GET
+def download_disk(request, pk, point_pk, disk_index):
+    """A disk of a recovery point as a raw image, streamed from the vault (never built in memory)."""
+    vault = get_vault(request, pk, "change")
+    point = get_object_or_404(vault.recovery_points.select_related("vm"), pk=point_pk)
+    if not 0 <= disk_index < len(point.disks):
+        raise Http404(_("That recovery point has no such disk."))
+    disk = point.disks[disk_index]
+    response = StreamingHttpResponse(backups.stream_disk(vault, point, disk["name"]), content_type="application/octet-stream")
+    response["Content-Length"] = str(disk["size"])
+    filename = slugify(f"{point.vm.name}-{disk['name']}-{point.created_at:%Y%m%d-%H%M}") or "disk"
+    response["Content-Disposition"] = f'attachment; filename="{filename}.raw"'
+    return response
 
 
 @require_http_methods(["GET", "POST"])
