@@ -113,3 +113,43 @@ def test_create_discover_register_and_protect(signed_in, live_server, worker):
     page.locator("nav.tabs").get_by_role("link", name="Dashboard", exact=True).click()
     expect(page.locator("[data-counter=protected]")).to_have_text("2")
     expect(page.locator("[data-counter=completed]")).to_have_text("5")
+
+
+def test_backup_now_then_restore(signed_in, live_server, worker, vault, owner):
+    """Backup Now, watch the job's progress bar reach 100%, see the recovery point, restore it."""
+    from tests.test_backups import protect
+
+    page = signed_in
+    item = protect(vault, owner, "web01")
+    page.goto(f"{live_server.url}/vaults/{vault.pk}/protected/")
+    row = page.locator("#selection tbody tr", has_text="web01")
+    expect(row).to_contain_text("Protected (initial backup pending)")
+    row.locator("input[name=selected]").check()
+    worker.control.cancel_consumer("celery", reply=True)
+    try:
+        page.locator(".commands").get_by_role("button", name="Backup Now", exact=True).click()
+        tray = page.locator("#tray")
+        expect(tray).to_contain_text("Backup of 'web01 (contoso-web)' is in progress")
+        tray.get_by_role("link", name="View Job").click()
+        bar = page.get_by_role("progressbar")
+        expect(bar).to_have_attribute("aria-valuenow", "0")
+    finally:
+        worker.control.add_consumer("celery", reply=True)
+    expect(bar).to_have_attribute("aria-valuenow", "100", timeout=30_000)
+    expect(page.locator("[data-job-status]")).to_have_text("Completed")
+    expect(page.locator("[data-subtask='Take snapshot']")).to_contain_text("Completed")
+    expect(page.locator("[data-subtask='Transfer data to vault']")).to_contain_text("Completed")
+
+    page.goto(f"{live_server.url}/vaults/{vault.pk}/items/{item.pk}/")
+    expect(page.locator("#recovery-points tbody tr")).to_have_count(1)
+    expect(page.locator("#recovery-points")).to_contain_text("Application consistent")
+    page.locator(".commands").get_by_role("button", name="Restore", exact=True).click()
+    dialog = page.locator("#modal")
+    expect(dialog.locator("td.has-points")).to_have_count(1)  # today is marked on the calendar
+    expect(dialog.get_by_text("(newest)")).to_be_visible()
+    dialog.get_by_role("button", name="Next").click()
+    page.fill("#restore-name", "web01-copy")
+    page.fill("#restore-service", "restored-web")
+    dialog.get_by_role("button", name="Restore").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#tray")).to_contain_text("every disk checked", timeout=30_000)
