@@ -1,0 +1,109 @@
+"""A worker killed with SIGKILL in the middle of a backup: the job fails clearly, the repository
+stays clean with no half recovery point, and the next backup reuses the chunks already stored."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from jobs.choices import JobStatus
+from jobs.errors import ErrorCode
+from jobs.models import Job
+from jobs.services import reap_stale_jobs, run_job
+from portal.celery import app
+from tests.test_backups import protect
+from vaults import backups
+from vaults.choices import ProtectionState
+from vaults.models import RecoveryPoint
+
+QUEUE = "crash-test"
+MiB = 1024 * 1024
+
+
+def database_url():
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def crash_worker(transactional_db, tmp_path):
+    """A real worker in its own process, on its own queue, sharing the test database and storage."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "VAULTLINE_STORAGE_ROOT": str(settings.VAULT_STORAGE_ROOT),
+        "VAULTLINE_WORK_ROOT": str(settings.WORK_ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "-Q", QUEUE,
+         "-n", f"crash-{os.getpid()}@%h", "--loglevel", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not any(f"crash-{os.getpid()}@" in name for reply in app.control.ping(timeout=0.5) for name in reply):
+        assert time.monotonic() < deadline, "the crash-test worker did not start"
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path):
+    item = protect(vault, owner, "app01", "contoso-app")
+    # Make the disk big and incompressible, so the transfer takes long enough to be interrupted.
+    disk = item.vm.disks[0]
+    with open(disk["path"], "wb") as image:
+        for _ in range(384):
+            image.write(os.urandom(MiB))
+    item.vm.disks = [{**disk, "virtual_size": 384 * MiB}]
+    item.vm.save()
+
+    # The job goes to the crash-test worker's own queue (the suite's in-process worker serves the default one).
+    job = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation="backup")
+    app.send_task("vaults.tasks.backup", args=[job.pk], queue=QUEUE)
+    deadline = time.monotonic() + 60
+    while True:
+        job.refresh_from_db()
+        transferring = job.subtasks.filter(name="Transfer data to vault", status=JobStatus.IN_PROGRESS).exists()
+        if transferring and 48 * MiB < job.progress_done < job.progress_total:  # a few packs in
+            break
+        assert job.status in JobStatus.active(), f"the backup ended before it could be interrupted: {job.status}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(crash_worker.pid, signal.SIGKILL)
+    crash_worker.wait()
+
+    # The reaper notices the silent job and fails it with a clear message.
+    reap_stale_jobs(timezone.now() + settings.JOB_HEARTBEAT_TIMEOUT + timezone.timedelta(seconds=1))
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.WORKER_LOST
+    assert "stopped answering" in job.error_message and job.recommended_action
+    item.refresh_from_db()
+    assert item.protection_state == ProtectionState.ERROR
+
+    repo = vault.repository()
+    assert repo.point_ids() == [] and not RecoveryPoint.objects.exists(), "no half recovery point"
+    assert repo.verify().ok
+    stored_before = repo.stored_bytes()
+    assert len(repo.index) > 0, f"the packs written before the crash are there ({stored_before} bytes)"
+
+    # The next backup (here run in this process) breaks the dead worker's lock and reuses those chunks.
+    retry = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation="backup")
+    run_job(retry.pk, backups.backup, atomic=False)
+    retry.refresh_from_db()
+    assert retry.status == JobStatus.COMPLETED, retry.error_detail or retry.error_message
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    assert point.bytes_read == 384 * MiB
+    assert point.new_bytes < point.bytes_read, "chunks stored before the crash were reused"
+    assert vault.repository().verify().ok
