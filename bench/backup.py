@@ -112,7 +112,7 @@ def restic(work, day1, day2):
 
 
 def borg(work, day1, day2):
-    borg_bin = shutil.which("borg") or str(Path(sys.executable).parent / "borg")
+    borg_bin = os.environ.get("BORG") or shutil.which("borg") or str(Path(sys.executable).parent / "borg")
     repo = work / "borg"
     env = {**os.environ, "BORG_PASSPHRASE": PASSWORD, "BORG_BASE_DIR": str(work / "borg-home")}
     names = iter(("day1", "day2"))
@@ -194,7 +194,8 @@ def main():
     if args.step:
         return vaultline_step(args)
 
-    missing = [tool for tool in ("restic",) if not shutil.which(tool)]
+    borg_bin = os.environ.get("BORG") or shutil.which("borg")
+    missing = [tool for tool, path in (("restic", shutil.which("restic")), ("borg", borg_bin)) if not path]
     if missing:
         raise SystemExit(f"missing: {missing} (make bench installs them)")
     size = args.size_mib * MiB

@@ -345,7 +345,7 @@ def with_recovery_points(items):
     return items.annotate(
         point_count=Count("vm__recovery_points", filter=in_vault),
         newest_point=Max("vm__recovery_points__created_at", filter=in_vault),
-    )
+    ).order_by("vm__name", "vm__cloud_service", "pk")  # an aggregate drops Meta.ordering
 
 
 class RecoveryCalendar:
