@@ -33,8 +33,8 @@ bench: $(INSTALLED)
 		scripts/ensure-debian-packages /usr/include/lz4.h:liblz4-dev /usr/include/zstd.h:libzstd-dev \
 			/usr/include/xxhash.h:libxxhash-dev /usr/include/acl/libacl.h:libacl1-dev /usr/include/openssl/ssl.h:libssl-dev; \
 		$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet borgbackup; }
-	BORG=.venv-bench/bin/borg $(PY) bench/chunking.py
-	BORG=.venv-bench/bin/borg $(PY) bench/backup.py
+	$(PY) bench/chunking.py
+	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
 	$(PY) bench/pages.py
 
 # Refresh requirements.lock from the ranges in pyproject.toml.
