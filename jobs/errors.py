@@ -23,6 +23,7 @@ class ErrorCode(models.TextChoices):
     RECOVERY_POINT_NOT_FOUND = "RecoveryPointNotFound", _("Recovery point not found")
     DAMAGED_DATA = "DamagedData", _("Backup data damaged")
     ITEM_NOT_PROTECTED = "ItemNotProtected", _("Item not protected")
+    RESTORE_MISMATCH = "RestoreMismatch", _("Restored disk differs from the recovery point")
 
 
 # code -> (message, recommended action)
@@ -90,6 +91,10 @@ CATALOGUE = {
     ErrorCode.DAMAGED_DATA: (
         _("Backup data needed by this recovery point is damaged or missing; nothing was written."),
         _("Run Verify to see which recovery points are affected, and restore from another one."),
+    ),
+    ErrorCode.RESTORE_MISMATCH: (
+        _("A restored disk, read back after it was installed, differs from the recovery point."),
+        _("Check the VM's storage for errors, then restore again; do not start the VM on these disks."),
     ),
     ErrorCode.ITEM_NOT_PROTECTED: (
         _("The VM is not protected by this vault."),

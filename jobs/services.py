@@ -1,8 +1,10 @@
+import contextlib
 import logging
+import threading
 import time
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -84,7 +86,9 @@ def run_job(job_id, work, atomic=True):
         return
     try:
         if not atomic:  # a long job: its progress must be seen while it runs
-            _finish(job, work(job))
+            with heartbeat(job):
+                outcome = work(job)
+            _finish(job, outcome)
             return
         with transaction.atomic():
             if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.IN_PROGRESS).exists():
@@ -101,7 +105,33 @@ def run_job(job_id, work, atomic=True):
 def _finish(job, outcome):
     """`outcome` is (status, message), or (status, message, warning code) for Completed with warnings."""
     status, message, *warning = outcome
-    job.finish(status, message=message, error=warning[0] if warning else None)
+    if not job.finish(status, message=message, error=warning[0] if warning else None):
+        log.warning("Job %s had already ended (%s) when its work finished: %s", job.pk, job.status, message)
+
+
+@contextlib.contextmanager
+def heartbeat(job):
+    """Beat for a long job on a timer thread, whatever its work is doing (a long copy, a prune),
+    so the reaper fails it only if the worker itself is gone."""
+    stop = threading.Event()
+    interval = max(1.0, settings.JOB_HEARTBEAT_TIMEOUT.total_seconds() / 5)
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
+        except Exception:  # noqa: BLE001 - a missed beat must not kill the job; the reaper judges
+            log.exception("Heartbeat of job %s stopped", job.pk)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def reap_stale_jobs(now=None):

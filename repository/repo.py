@@ -35,7 +35,7 @@ DEFAULT_CHUNK_SIZE = 64 * 1024
 PACK_TARGET_SIZE = 16 * 1024 * 1024
 LOCK_NAME = "locks/writer"
 LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
-LOCK_REFRESH = 60  # a writer refreshes its lock this often (at a pack boundary)
+LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
@@ -84,6 +84,7 @@ class Repository:
         self.chunk_size = config["chunk_size"]
         self._index = None
         self._index_lock = threading.Lock()
+        self.damaged_index_objects = []  # index objects that failed their check (packs' own headers used)
 
     # --- Opening ----------------------------------------------------------------------
 
@@ -127,11 +128,25 @@ class Repository:
                 index = {}
                 for name in self.storage.list("index/"):
                     pack = name.split("/", 1)[1]
-                    data = self.keys.open(self.storage.read(name), f"index/{pack}".encode())
+                    try:
+                        data = self.keys.open(self.storage.read(name), f"index/{pack}".encode())
+                    except (DamagedData, ObjectMissing):
+                        # The pack carries a sealed copy of the same list at its end: use that.
+                        self.damaged_index_objects.append(name)
+                        try:
+                            data = self._pack_header(pack)
+                        except (DamagedData, ObjectMissing, struct.error):
+                            continue  # its chunks are then in no pack: verify names the points affected
                     for chunk_id, offset, length in _decode_entries(data):
                         index[chunk_id] = (pack, offset, length)
                 self._index = index
         return self._index
+
+    def _pack_header(self, pack):
+        path = _pack_path(pack)
+        data = self.storage.read(path)
+        (length,) = struct.unpack("<I", data[-4:])
+        return self.keys.open(data[-4 - length:-4], f"pack/{pack}".encode())
 
     # --- Recovery points ---------------------------------------------------------------
 
@@ -234,16 +249,17 @@ class Repository:
         return disk
 
     def _chunks_in_order(self, disk):
-        """(index, bytes or None for a zero chunk), in order, checked; the last pack read is kept."""
-        cached_pack, cached = None, None
-        for index, chunk_id in enumerate(self.chunk_ids(disk)):
-            if chunk_id == ZERO_ID:
-                yield index, None
-                continue
-            ((pack, [(_, _, offset, length)]),) = self._by_pack([(index, chunk_id)]).items()
-            if pack != cached_pack:
-                cached_pack, cached = pack, self._read_pack(pack)
-            yield index, self._open_chunk(pack, chunk_id, cached[offset:offset + length])
+        """(index, bytes or None for a zero chunk), in order, each read on its own (a ranged read)
+        and checked, a few ahead on worker threads."""
+        with ThreadPoolExecutor(THREADS) as pool:
+            window = collections.deque()
+            for index, chunk_id in enumerate(self.chunk_ids(disk)):
+                window.append((index, None if chunk_id == ZERO_ID else pool.submit(self.read_chunk, chunk_id)))
+                if len(window) > THREADS * 4:
+                    index, future = window.popleft()
+                    yield index, future and future.result()
+            for index, future in window:
+                yield index, future and future.result()
 
     def matches(self, point_id, disk_name, path):
         """True if the raw image at `path` holds exactly the recovery point's disk: every chunk's
@@ -297,6 +313,9 @@ class Repository:
                         needed[chunk_id].add(point_id)
         report.points = sorted(manifests)
         affected = set(report.affected_points)
+        self.index  # noqa: B018 - loads the index, noting damaged index objects
+        for name in self.damaged_index_objects:
+            report.damaged_packs[name] = "the index object is damaged (the pack's own header was used)"
         in_no_pack = [chunk_id for chunk_id in needed if chunk_id not in self.index]
         if in_no_pack:
             report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
@@ -375,7 +394,9 @@ class BackupWriter:
         self._writes = queue.Queue(maxsize=2)  # packs waiting for the writer thread: bounds memory
         self._write_error = None
         self._writer = threading.Thread(target=self._write_packs, name="pack-writer", daemon=True)
-        self._lock_refreshed = time.monotonic()
+        self._token = uuid.uuid4().hex
+        self._held = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_lock, name="lock-refresher", daemon=True)
 
     def __enter__(self):
         deadline = time.monotonic() + self._wait
@@ -390,33 +411,58 @@ class BackupWriter:
                     self._on_wait()
                 time.sleep(1)
         self._writer.start()
+        self._refresher.start()
         return self
 
     def __exit__(self, *exc_info):
         self._writes.put(None)
         self._writer.join()
-        self.repo.storage.delete(LOCK_NAME)
+        self._held.set()  # stops the refresher
+        self._refresher.join()
+        if self._lock_is_ours():
+            self.repo.storage.delete(LOCK_NAME)
 
     # --- The lock ------------------------------------------------------------------------
+    # The lock object names its holder and a random token; the holder refreshes it on a timer
+    # for as long as it writes, and removes or rewrites it only while the token is its own.
 
     def _lock_record(self):
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}).encode()
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time(),
+                           "token": self._token}).encode()
+
+    def _read_lock(self):
+        try:
+            return json.loads(self.repo.storage.read(LOCK_NAME))
+        except ObjectMissing:
+            return None
+        except ValueError:
+            return {}  # unreadable: judged by its age like any other (see _lock_is_stale)
+
+    def _lock_is_ours(self):
+        holder = self._read_lock()
+        return bool(holder) and holder.get("token") == self._token
 
     def _lock(self):
         storage = self.repo.storage
         if storage.create_exclusive(LOCK_NAME, self._lock_record()):
             return
-        try:
-            holder = json.loads(storage.read(LOCK_NAME))
-        except (ObjectMissing, ValueError):
-            holder = {}
-        if _lock_is_stale(holder):
+        holder = self._read_lock()
+        if holder is not None and _lock_is_stale(holder) and self._read_lock() == holder:
             storage.delete(LOCK_NAME)
             if storage.create_exclusive(LOCK_NAME, self._lock_record()):
                 return
+        holder = holder or {}
         raise RepositoryLocked(
             f"The repository is being written by process {holder.get('pid')} on {holder.get('host')}"
         )
+
+    def _refresh_lock(self):
+        """On a timer thread while the lock is held: keep it fresh, and notice if it was taken."""
+        while not self._held.wait(LOCK_REFRESH):
+            if not self._lock_is_ours():
+                self._write_error = RepositoryLocked("The repository's writer lock was taken by another process")
+                return
+            self.repo.storage.write(LOCK_NAME, self._lock_record())
 
     # --- Chunks ----------------------------------------------------------------------------
 
@@ -436,10 +482,13 @@ class BackupWriter:
             # A feeder thread reads the chunks and hands batches to the pool; this thread takes
             # the results in order. Reading, sealing and bookkeeping then overlap.
             prepared = queue.Queue(maxsize=THREADS * 2)
+            stop = threading.Event()  # set when the taking side fails: stop reading the disk
 
             def feed():
                 try:
                     for batch in _batches(chunks, BATCH):
+                        if stop.is_set():
+                            break
                         prepared.put(pool.submit(self._prepare_batch, batch))
                 except BaseException as error:  # noqa: BLE001 - raised again on the taking thread
                     failed = Future()
@@ -453,6 +502,7 @@ class BackupWriter:
                 while (future := prepared.get()) is not None:
                     self._take(ids, future.result(), progress, size)
             finally:
+                stop.set()
                 while feeder.is_alive():  # let the feeder finish (or fail) before the pool closes
                     if prepared.get() is None:
                         break
@@ -528,9 +578,6 @@ class BackupWriter:
                     storage.write(f"index/{pack}", index_object)
                     for chunk_id, offset, length in entries:
                         self.repo.index[chunk_id] = (pack, offset, length)
-                    if time.monotonic() - self._lock_refreshed > LOCK_REFRESH:
-                        storage.write(LOCK_NAME, self._lock_record())  # still alive
-                        self._lock_refreshed = time.monotonic()
             except BaseException as error:  # noqa: BLE001 - handed to the backup's thread
                 self._write_error = error
             finally:
@@ -543,6 +590,8 @@ class BackupWriter:
     def commit(self, manifest):
         """Write the recovery point: last, after every chunk it names is stored. Returns its id."""
         self.flush()
+        if not self._lock_is_ours():  # another writer broke in: a prune may have removed our packs
+            raise RepositoryLocked("The repository's writer lock was lost before the recovery point was written")
         point_id = manifest.setdefault("id", uuid.uuid4().hex)
         manifest.setdefault("created", _now())
         manifest["chunk_size"] = self.repo.chunk_size
@@ -551,14 +600,17 @@ class BackupWriter:
 
 
 def _lock_is_stale(holder):
-    """A lock is stale if its process is gone (same host) or it was not refreshed for a long time."""
-    if not holder:
-        return True
+    """On this host: stale exactly when its process is gone. Elsewhere: when it was not refreshed
+    for LOCK_STALE_AFTER (its holder refreshes every LOCK_REFRESH while alive)."""
     if holder.get("host") == socket.gethostname():
         try:
             os.kill(int(holder.get("pid", 0)), 0)
         except ProcessLookupError:
             return True
-        except (PermissionError, ValueError):
-            pass
-    return time.time() - float(holder.get("at", 0)) > LOCK_STALE_AFTER
+        except (PermissionError, ValueError, OverflowError):
+            return False
+        return int(holder.get("pid", 0)) <= 0
+    try:
+        return time.time() - float(holder.get("at", 0)) > LOCK_STALE_AFTER
+    except (TypeError, ValueError):
+        return True

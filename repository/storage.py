@@ -28,6 +28,13 @@ class Storage(ABC):
     def write(self, name, data):
         """Write the whole object atomically (replacing one of the same name)."""
 
+    def exists(self, name):
+        try:
+            self.read_range(name, 0, 1)
+        except ObjectMissing:
+            return False
+        return True
+
     @abstractmethod
     def create_exclusive(self, name, data):
         """Write the object only if none of that name exists; True if this call created it."""
@@ -70,7 +77,7 @@ class LocalStorage(Storage):
 
     def write(self, name, data):
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(path.parent)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -84,16 +91,34 @@ class LocalStorage(Storage):
         _fsync_dir(path.parent)
 
     def create_exclusive(self, name, data):
+        # Written whole to a temporary file, then hard-linked into place: link() fails if the name
+        # exists, and a reader never sees the object half written.
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(path.parent)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            os.fsync(handle.fileno())
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return False
+        finally:
+            os.unlink(temporary)
+        _fsync_dir(path.parent)
         return True
+
+    def _make_dirs(self, folder):
+        """Create missing folders, and fsync each parent whose entries changed, for crash safety."""
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+            _fsync_dir(created.parent)
 
     def delete(self, name):
         self._path(name).unlink(missing_ok=True)
@@ -157,6 +182,13 @@ class S3Storage(Storage):
 
     def write(self, name, data):
         self._call("put_object", Key=self._key(name), Body=data)
+
+    def exists(self, name):
+        try:
+            self._call("head_object", Key=self._key(name))
+        except ObjectMissing:
+            return False
+        return True
 
     def create_exclusive(self, name, data):
         try:

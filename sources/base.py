@@ -141,8 +141,10 @@ class VMSource(ABC):
 
     @abstractmethod
     def export_disk(self, vm_id, disk_name, target):
-        """Write the disk as it is now, as a raw image, to `target` (to check a restore)."""
+        """Write the disk as it is now, as a raw image, to `target` (to check a restore). Returns the path."""
 
     @abstractmethod
-    def replace_disks(self, vm_id, disks):
-        """Replace the VM's disks with these raw images: {disk name: path}."""
+    def replace_disks(self, vm_id, disks, export_to=None):
+        """Replace the VM's disks with these raw images: {disk name: path}. With `export_to`, also read
+        each installed disk back as a raw image into that folder, before the VM writes again, and
+        return {disk name: path}."""

@@ -183,7 +183,8 @@ class LabSource(VMSource):
                 file_name = Path(disk.path).name
                 disks.append(SnapshotDisk(
                     name=disk.name, format=disk.format, size=disk.virtual_size, path=str(copy),
-                    changed=None if changes is None else changes.get(file_name, []),
+                    # The log covers the raw disks the workload writes; anything else is unknown.
+                    changed=None if changes is None or disk.format != "raw" else changes.get(file_name, []),
                 ))
         return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
                         warnings=warnings, change_position=position)
@@ -211,18 +212,24 @@ class LabSource(VMSource):
             raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {disk_name!r}")
         with self._io_paused(folder):
             _capture(Path(disk.path), disk.format, Path(target))
+        return Path(target)
 
-    def replace_disks(self, vm_id, disks):
+    def replace_disks(self, vm_id, disks, export_to=None):
         vm, folder, _manifest = self._find(vm_id)
         by_name = {disk.name: disk for disk in vm.disks}
         unknown = set(disks) - set(by_name)
         if unknown:
             raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {sorted(unknown)[0]!r}")
+        exported = {}
         with self._io_paused(folder):
-            for name, raw_path in disks.items():
+            for index, (name, raw_path) in enumerate(disks.items()):
                 _install_disk(Path(raw_path), by_name[name].format, Path(by_name[name].path))
+                if export_to is not None:
+                    exported[name] = Path(export_to) / f"installed-{index}.raw"
+                    _capture(Path(by_name[name].path), by_name[name].format, exported[name])
             # The disks changed wholesale: the next backup cannot trust the old change log.
             (folder / CHANGE_LOG).unlink(missing_ok=True)
+        return exported
 
 
 def virtual_size(path, disk_format):
@@ -239,7 +246,8 @@ def virtual_size(path, disk_format):
 def _capture(source, disk_format, target):
     """A raw, sparse copy of a disk: holes stay holes, qcow2 is converted."""
     if disk_format == "raw":
-        subprocess.run(["cp", "--sparse=always", str(source), str(target)], check=True)
+        # A reflink clone where the file system can (instant, whatever the size); else a sparse copy.
+        subprocess.run(["cp", "--reflink=auto", "--sparse=always", str(source), str(target)], check=True)
     else:
         subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "64k",
                         str(source), str(target)], check=True)
@@ -264,13 +272,18 @@ def _write_json(path, value):
     os.replace(temporary, path)
 
 
+def start_change_log(handle):
+    """Give a new (empty) change log its header: a fresh id, so positions in an older log never match it."""
+    if handle.tell() == 0:
+        handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n")
+
+
 def _read_change_log(folder, since):
     """(position now, {disk file: [(offset, length)]} written since `since`, or None if unknown)."""
     log = folder / CHANGE_LOG
     if not log.exists():
-        with open(log, "a") as handle:
-            if handle.tell() == 0:
-                handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n")
+        with open(log, "a", encoding="ascii") as handle:
+            start_change_log(handle)
     with open(log, "rb") as handle:
         header = handle.readline().split()
         log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None

@@ -11,7 +11,7 @@ import random
 import time
 from pathlib import Path
 
-from sources.lab import CHANGE_LOG, CHANGE_LOG_HEADER, IO_LOCK, MANIFEST
+from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, start_change_log
 
 
 class LabWorkload:
@@ -31,8 +31,7 @@ class LabWorkload:
             fcntl.flock(lock, fcntl.LOCK_SH)
             try:
                 with open(self.folder / CHANGE_LOG, "a", encoding="ascii") as log:
-                    if log.tell() == 0:
-                        log.write(f"{CHANGE_LOG_HEADER} {self.rng.getrandbits(128):032x}\n")
+                    start_change_log(log)
                     for _ in range(count):
                         disk = self.rng.choice(self.disks)
                         size = disk.stat().st_size

@@ -153,6 +153,25 @@ def test_two_scheduler_ticks_at_once_start_one_job_per_item(transactional_db, va
     assert len({job.scheduled_for for job in jobs}) == 1
 
 
+def test_the_scheduler_skips_slots_before_protection_and_long_missed_ones(db, vault, owner):
+    item = protect(vault, owner, "web01")
+    now = timezone.now()
+    slot = backups.latest_slot(item.policy, now)
+    item.protected_at = slot + datetime.timedelta(minutes=1)  # protected after the latest slot
+    item.save()
+    assert backups.schedule_due_backups(now) == []
+    item.protected_at = slot - datetime.timedelta(days=7)
+    item.save()
+    # A weekly policy whose only day was three days ago: that slot is missed by more than a day.
+    policy = item.policy
+    policy.frequency, policy.weekdays = "weekly", [(now - datetime.timedelta(days=3)).weekday()]
+    policy.save()
+    assert backups.schedule_due_backups(now) == []
+    policy.frequency, policy.weekdays = "daily", []
+    policy.save()
+    assert len(backups.schedule_due_backups(now)) == 1
+
+
 def test_the_latest_slot_follows_the_policy_time_zone_and_days():
     policy = SimpleNamespace(frequency="daily", weekdays=[], time_of_day=datetime.time(22, 0), time_zone="Asia/Seoul")
     now = datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)  # 23:00 in Seoul

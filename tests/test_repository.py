@@ -122,22 +122,26 @@ def test_known_changed_blocks_read_only_those(tmp_path, repo):
 
 
 def test_an_interrupted_backup_leaves_no_point_and_its_chunks_are_reused(tmp_path, repo, key):
-    image = make_image(tmp_path / "disk.img", size=32 * MiB)
+    image = tmp_path / "random.img"
+    image.write_bytes(os.urandom(48 * MiB))  # incompressible, every chunk different: packs fill up
 
     def chunks_then_crash():
         for number, chunk in enumerate(file_chunks(image, repo.chunk_size)):
-            if number == 400:
-                raise KeyboardInterrupt("the worker died")
+            if number == 600:  # ~37 MiB in: two 16 MiB packs are out
+                raise RuntimeError("the worker died")
             yield chunk
 
-    with pytest.raises(KeyboardInterrupt), repo.writer() as writer:
+    with pytest.raises(RuntimeError), repo.writer() as writer:
         writer.store_disk("disk0", os.path.getsize(image), chunks_then_crash())
-        writer.flush()
     assert repo.point_ids() == []
-    repo.storage.delete(LOCK_NAME)  # what the stale-lock check does for a dead worker
+    assert len(repo.storage.list("packs/")) >= 2, "packs written before the interruption stay"
     fresh = Repository.open(repo.storage, key)
     point, stats = backup(fresh, image)
-    assert stats.reused_chunks > 0
+    total = os.path.getsize(image) // repo.chunk_size
+    assert stats.reused_chunks >= 500 and stats.new_chunks <= total - 500
+    out = tmp_path / "after.img"
+    fresh.restore_disk(point, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
     assert fresh.verify().ok
 
 
@@ -180,6 +184,45 @@ def test_one_writer_at_a_time(repo):
                 pass
     with repo.writer():  # released
         pass
+
+
+def test_a_live_lock_is_never_broken_however_old(repo):
+    import json
+    import socket
+
+    record = {"host": socket.gethostname(), "pid": os.getpid(), "at": 0, "token": "someone-else"}
+    repo.storage.write(LOCK_NAME, json.dumps(record).encode())
+    with pytest.raises(RepositoryLocked):
+        with repo.writer():
+            pass
+    assert json.loads(repo.storage.read(LOCK_NAME))["token"] == "someone-else"
+
+
+def test_a_writer_whose_lock_was_taken_does_not_commit(tmp_path, repo):
+    import json
+
+    image = make_image(tmp_path / "disk.img")
+    with pytest.raises(RepositoryLocked, match="lost"):
+        with repo.writer() as writer:
+            disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size))
+            holder = json.loads(repo.storage.read(LOCK_NAME))
+            repo.storage.write(LOCK_NAME, json.dumps({**holder, "token": "intruder"}).encode())
+            writer.commit({"disks": [disk]})
+    assert repo.point_ids() == []
+    assert json.loads(repo.storage.read(LOCK_NAME))["token"] == "intruder", "not ours to remove"
+
+
+def test_a_damaged_index_object_is_reported_and_the_packs_still_serve(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    (index_object,) = (tmp_path / "repo" / "index").iterdir()
+    index_object.write_bytes(b"garbage" + index_object.read_bytes()[7:])
+    reopened = Repository.open(LocalStorage(tmp_path / "repo"), key)
+    report = reopened.verify()
+    assert f"index/{index_object.name}" in report.damaged_packs and report.affected_points == []
+    out = tmp_path / "restored.img"
+    reopened.restore_disk(point, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
 
 
 def test_a_stale_lock_of_a_dead_process_is_broken(repo):

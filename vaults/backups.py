@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
+from jobs.models import Job
 from jobs.services import JobConflict, Progress, create_job
 from repository import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, StorageUnavailable
 from repository.chunking import file_chunks
@@ -84,10 +85,14 @@ def schedule_due_backups(now=None):
     items = RegisteredItem.objects.filter(
         protection_state__in=BACKUP_STATES, policy__isnull=False
     ).select_related("vm", "vault", "policy")
+    # Slots that already have their job (the usual case, tick after tick): skip them without an insert.
+    taken = set(Job.objects.filter(scheduled_for__gte=now - datetime.timedelta(days=1)).values_list("vm_id", "scheduled_for"))
     for item in items:
         slot = latest_slot(item.policy, now)
         # A slot is due if the item was protected before it; a slot missed by more than a day is skipped.
         if slot is None or item.protected_at is None or slot < item.protected_at or now - slot > datetime.timedelta(days=1):
+            continue
+        if (item.vm_id, slot) in taken:
             continue
         try:
             with transaction.atomic():
@@ -114,9 +119,12 @@ def backup(job):
         with job.step(_("Take snapshot")):
             job.beat(message=_("Taking a consistent snapshot"))
             snapshot = _snapshot(vm, work, previous)
-        with job.step(_("Transfer data to vault")):
-            repo = _repository(job.vault)
-            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+        try:
+            with job.step(_("Transfer data to vault")):
+                repo = _repository(job.vault)
+                point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+        finally:
+            snapshot.release()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -128,8 +136,12 @@ def backup(job):
         change_position=snapshot.change_position, job=job,
     )
     item.change_state("protection_state", ProtectionState.PROTECTED, _("Backup job completed"))
-    with job.step(_("Apply retention")):
-        removed = apply_retention(job, repo, item)
+    retention_warning = None
+    try:
+        with job.step(_("Apply retention")):
+            removed = apply_retention(job, repo, item)
+    except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
+        removed, retention_warning = 0, _("Retention could not run: %(error)s") % {"error": error}
     job.vault.stored_bytes = repo.stored_bytes()
     job.vault.save(update_fields=["stored_bytes"])
 
@@ -143,6 +155,8 @@ def backup(job):
     if snapshot.warnings:
         return (JobStatus.COMPLETED_WITH_WARNINGS, message + " " + " ".join(snapshot.warnings),
                 CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED))
+    if retention_warning:
+        return JobStatus.COMPLETED_WITH_WARNINGS, f"{message} {retention_warning}", ErrorCode.STORAGE_UNAVAILABLE
     return JobStatus.COMPLETED, message
 
 
@@ -246,9 +260,10 @@ def apply_retention(job, repo, item, now=None):
     points = list(RecoveryPoint.objects.filter(vault=item.vault, vm=item.vm))
     keep = points_to_keep(points, item.policy, now)
     doomed = [point for point in points if point.pk not in keep]
+    # The rows go first: a crash in between leaves an unlisted manifest, never a listed point without data.
+    RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
     for point in doomed:
-        repo.delete_point(point.point_id)  # the repository first: a listed point always has its data
-        point.delete()
+        repo.delete_point(point.point_id)
     if doomed:
         repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
     return len(doomed)
@@ -315,17 +330,20 @@ def restore(job):
                     )
                     target = _("new VM %(name)s (%(service)s)") % {
                         "name": job.parameters["name"], "service": job.parameters["cloud_service"]}
+                installed = {
+                    disk["name"]: source.export_disk(vm_id, disk["name"], work / f"installed-{index}.raw")
+                    for index, (disk, _image) in enumerate(images)
+                }
             else:
                 with job.step(_("Replace disks")):
-                    vm_id = point.vm.external_id
-                    source.replace_disks(vm_id, {disk["name"]: str(image) for disk, image in images})
+                    # Installed and read back in one pause of the VM's writes, so the check sees what was installed.
+                    installed = source.replace_disks(
+                        point.vm.external_id, {disk["name"]: str(image) for disk, image in images}, export_to=work)
                     target = _("the disks of %(vm)s") % {"vm": point.vm}
             with job.step(_("Verify restored disks")):
-                for index, (disk, _image) in enumerate(images):
-                    installed = work / f"installed-{index}.raw"
-                    source.export_disk(vm_id, disk["name"], installed)
-                    if not repo.matches(point.point_id, disk["name"], installed):
-                        raise JobError(ErrorCode.DAMAGED_DATA, f"{disk['name']} differs from the recovery point")
+                for disk, _image in images:
+                    if not repo.matches(point.point_id, disk["name"], installed[disk["name"]]):
+                        raise JobError(ErrorCode.RESTORE_MISMATCH, f"{disk['name']} differs from the recovery point")
         except SnapshotError as error:
             raise JobError(SNAPSHOT_ERRORS[error.code], str(error)) from None
         except SourceUnavailable as error:

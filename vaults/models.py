@@ -153,17 +153,18 @@ class Vault(models.Model):
         return self.storage_url or str(settings.VAULT_STORAGE_ROOT / str(self.uuid))
 
     def repository(self):
-        """The vault's repository, made on first use."""
+        """The vault's repository, made on first use. A vault that has recovery points never gets a
+        new empty repository: a missing one means its storage is not there (unmounted, wrong bucket)."""
         from repository import Repository, RepositoryError, open_storage
 
         storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
         key = bytes.fromhex(self.encryption_key)
-        try:
+        if storage.exists("config") or self.recovery_points.exists():
             return Repository.open(storage, key)
-        except RepositoryError:
-            if storage.list("config"):
-                raise
+        try:
             return Repository.init(storage, key)
+        except RepositoryError:  # another job made it a moment ago
+            return Repository.open(storage, key)
 
 
 class VirtualMachine(models.Model):
