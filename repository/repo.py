@@ -216,10 +216,11 @@ class Repository:
         except ObjectMissing:
             raise DamagedData(f"pack {pack} is missing") from None
 
-    def restore_disk(self, point_id, disk_name, out_path, progress=None):
+    def restore_disk(self, point_id, disk_name, out_path, progress=None, durable=True):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
         checked before it is written; on damage nothing is left at out_path. Each pack is read once,
-        on one of a few threads, and its chunks written straight to their places."""
+        on one of a few threads, and its chunks written straight to their places. With `durable`
+        (the default) the file is fsynced before it is renamed into place."""
         disk = self._disk(point_id, disk_name)
         wanted = [(index, chunk_id) for index, chunk_id in enumerate(self.chunk_ids(disk)) if chunk_id != ZERO_ID]
         temporary = f"{out_path}.partial"
@@ -240,7 +241,8 @@ class Repository:
                         if progress:
                             progress(written)
                 out.flush()
-                os.fsync(out.fileno())
+                if durable:
+                    os.fsync(out.fileno())
             os.replace(temporary, out_path)
         except BaseException:
             if os.path.exists(temporary):
