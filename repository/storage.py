@@ -78,12 +78,8 @@ class LocalStorage(Storage):
     def write(self, name, data):
         path = self._path(name)
         self._make_dirs(path.parent)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        temporary = _write_temporary(path.parent, data)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -95,16 +91,11 @@ class LocalStorage(Storage):
         # exists, and a reader never sees the object half written.
         path = self._path(name)
         self._make_dirs(path.parent)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        temporary = _write_temporary(path.parent, data)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                return False
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
         finally:
             os.unlink(temporary)
         _fsync_dir(path.parent)
@@ -135,6 +126,20 @@ class LocalStorage(Storage):
 
     def total_size(self):
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
+
+
+def _write_temporary(folder, data):
+    """Write data to a new temporary file in `folder`, fsynced; returns its path."""
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 def _fsync_dir(folder):
