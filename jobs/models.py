@@ -28,6 +28,7 @@ TASK_FOR_OPERATION = {
     Operation.STOP_PROTECTION: "vaults.tasks.stop_protection",
     Operation.BACKUP: "vaults.tasks.backup",
     Operation.RESTORE: "vaults.tasks.restore",
+    Operation.VERIFY: "vaults.tasks.verify",
 }
 
 

@@ -402,3 +402,31 @@ def stream_disk(vault, point, disk_name):
     except (RepositoryError, OSError):
         log.exception("Download of %s from recovery point %s stopped", disk_name, point.pk)
         raise
+
+
+# --- Verify -----------------------------------------------------------------------------------
+
+
+def start_verify(vault, user):
+    return create_job(vault, Operation.VERIFY, user=user)
+
+
+def verify(job):
+    """Read and check every chunk the vault's recovery points need; name the points any damage affects."""
+    repo = _repository(job.vault)
+    job.beat(message=_("Reading every chunk the recovery points need"))
+    report = repo.verify()
+    listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
+    if report.ok:
+        return JobStatus.COMPLETED, ngettext(
+            "%(count)d recovery point verified: %(chunks)d chunks read and checked.",
+            "%(count)d recovery points verified: %(chunks)d chunks read and checked.",
+            len(report.points),
+        ) % {"count": len(report.points), "chunks": report.chunks_checked}
+    affected = [
+        f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
+        for point_id in report.affected_points if point_id in listed
+    ]
+    detail = "; ".join(f"{pack}: {reason}" for pack, reason in sorted(report.damaged_packs.items()))
+    raise JobError(ErrorCode.DAMAGED_DATA, _("Affected recovery points: %(points)s. Damage: %(detail)s") % {
+        "points": ", ".join(affected) or _("none listed"), "detail": detail})

@@ -45,3 +45,8 @@ def schedule_backups():
 @shared_task(name="vaults.tasks.restore")
 def restore(job_id):
     run_job(job_id, backups.restore, atomic=False)
+
+
+@shared_task(name="vaults.tasks.verify")
+def verify(job_id):
+    run_job(job_id, backups.verify, atomic=False)

@@ -201,6 +201,12 @@ def stop_protection(request, pk):
 
 
 @require_POST
+def verify(request, pk):
+    vault = get_vault(request, pk, "change")
+    return command_response(request, vault, "dashboard", jobs=[backups.start_verify(vault, request.user)])
+
+
+@require_POST
 def backup_now(request, pk):
     return _item_command(request, pk, backups.start_backup, "protected_items")
 
