@@ -149,3 +149,11 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
     source.replace_disks(vm_id, {snapshot.disks[0].name: snapshot.disks[0].path})
     assert (folder / "disk0.img").read_bytes() == open(snapshot.disks[0].path, "rb").read()
     assert not (folder / CHANGE_LOG).exists(), "replacing disks resets what the change log knew"
+
+
+def test_the_labworkload_command_writes_and_logs(lab_path):
+    from django.core.management import call_command
+
+    call_command("labworkload", lab=str(lab_path), vm=["app01"], seconds=0.3, rate=50, stdout=open("/dev/null", "w"))
+    logs = [path for path in lab_path.glob("*/" + CHANGE_LOG) if path.read_text().count("\n") > 1]
+    assert len(logs) == 2, "both app01 VMs (raw disks) were written and their writes logged"
