@@ -209,9 +209,7 @@ def _transfer(job, repo, snapshot, previous):
                 "change_position": snapshot.change_position,
             }
             point_id = writer.commit(manifest)
-    except RepositoryLocked as error:
-        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
-    except (StorageUnavailable, OSError) as error:
+    except (RepositoryLocked, StorageUnavailable, OSError) as error:
         raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
     return point_id, writer.stats, manifest
 
