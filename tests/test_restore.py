@@ -90,3 +90,12 @@ def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, va
     (damaged,) = wait_for_jobs([vault.jobs.filter(operation="verify").order_by("-pk").first()], timeout=60)
     assert damaged.status == JobStatus.FAILED and damaged.error_code == ErrorCode.DAMAGED_DATA
     assert "web01 (contoso-web)" in damaged.error_detail
+
+
+def test_verify_warns_about_points_the_portal_does_not_list(worker, vault, owner):
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    RecoveryPoint.objects.filter(vm=item.vm).delete()  # as if the worker died before recording it
+    job = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)[0]
+    assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
+    assert "1 of them is not listed in the portal" in job.result_message

@@ -415,12 +415,21 @@ def verify(job):
     job.beat(message=_("Reading every chunk the recovery points need"))
     report = repo.verify()
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
+    # A backup that died between committing its point and recording it leaves a point the portal does not list.
+    unlisted = [point_id for point_id in report.points if point_id not in listed]
     if report.ok:
-        return JobStatus.COMPLETED, ngettext(
+        message = ngettext(
             "%(count)d recovery point verified: %(chunks)d chunks read and checked.",
             "%(count)d recovery points verified: %(chunks)d chunks read and checked.",
             len(report.points),
         ) % {"count": len(report.points), "chunks": report.chunks_checked}
+        if unlisted:
+            return JobStatus.COMPLETED_WITH_WARNINGS, message + " " + ngettext(
+                "%(count)d of them is not listed in the portal (a backup stopped before recording it).",
+                "%(count)d of them are not listed in the portal (backups stopped before recording them).",
+                len(unlisted),
+            ) % {"count": len(unlisted)}
+        return JobStatus.COMPLETED, message
     affected = [
         f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
         for point_id in report.affected_points if point_id in listed
