@@ -131,3 +131,9 @@ def test_a_table_refresh_keeps_the_ticked_rows(owner_client, vault):
     html = owner_client.get(f"/vaults/{vault.pk}/registered/?selected={second.pk}", HTTP_HX_REQUEST="true").content.decode()
     assert f'value="{second.pk}" checked' in html
     assert f'value="{first.pk}" checked' not in html
+
+
+def test_names_are_escaped_in_the_restore_wizard_and_item_page(owner_client, vault, odd_item):
+    for url in (f"/vaults/{vault.pk}/restore/?selected={odd_item.pk}", f"/vaults/{vault.pk}/items/{odd_item.pk}/"):
+        html = owner_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert ODD_ESCAPED in html and ODD not in html, url
