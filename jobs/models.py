@@ -29,6 +29,7 @@ TASK_FOR_OPERATION = {
     Operation.BACKUP: "vaults.tasks.backup",
     Operation.RESTORE: "vaults.tasks.restore",
     Operation.VERIFY: "vaults.tasks.verify",
+    Operation.DELETE_BACKUP_DATA: "vaults.tasks.delete_backup_data",
 }
 
 

@@ -99,3 +99,18 @@ def test_verify_warns_about_points_the_portal_does_not_list(worker, vault, owner
     job = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)[0]
     assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
     assert "1 of them is not listed in the portal" in job.result_message
+
+
+def test_stop_protection_then_delete_backup_data(worker, vault, owner):
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    with pytest.raises(services.Refused, match="protection is stopped"):
+        backups.start_delete_backup_data(vault, [item.pk], owner)
+    wait_for_jobs(services.start_stop_protection(vault, [item.pk], owner))
+    assert RecoveryPoint.objects.filter(vm=item.vm).exists(), "stopping protection keeps the data"
+    (job,) = wait_for_jobs(backups.start_delete_backup_data(vault, [item.pk], owner))
+    assert job.status == JobStatus.COMPLETED and "Deleted 1 recovery point" in job.result_message
+    assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
+    repo = vault.repository()
+    assert point.point_id not in repo.point_ids() and repo.storage.list("packs/") == []

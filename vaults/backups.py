@@ -437,3 +437,39 @@ def verify(job):
     detail = "; ".join(f"{pack}: {reason}" for pack, reason in sorted(report.damaged_packs.items()))
     raise JobError(ErrorCode.DAMAGED_DATA, _("Affected recovery points: %(points)s. Damage: %(detail)s") % {
         "points": ", ".join(affected) or _("none listed"), "detail": detail})
+
+
+# --- Delete backup data -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_delete_backup_data(vault, item_ids, user):
+    """After Stop Protection: delete every recovery point of the chosen items (a job per item)."""
+    items = pick(
+        vault.items.select_related("vm").filter(protection_state=ProtectionState.STOPPED),
+        item_ids,
+        _("Backup data can be deleted only for VMs whose protection is stopped."),
+    )
+    return jobs_per_item(vault, Operation.DELETE_BACKUP_DATA, user, items)
+
+
+def delete_backup_data(job):
+    item = item_of(job)
+    if item.protection_state != ProtectionState.STOPPED:
+        raise JobError(ErrorCode.ITEM_NOT_PROTECTED, _("Stop protection before deleting backup data."))
+    repo = _repository(job.vault)
+    points = list(RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm))
+    RecoveryPoint.objects.filter(pk__in=[point.pk for point in points]).delete()  # rows first, as in retention
+    for point in points:
+        repo.delete_point(point.point_id)
+    try:
+        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
+    except (RepositoryError, OSError) as error:
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+    job.vault.stored_bytes = repo.stored_bytes()
+    job.vault.save(update_fields=["stored_bytes"])
+    return JobStatus.COMPLETED, ngettext(
+        "Deleted %(count)d recovery point of %(vm)s; %(freed)s freed.",
+        "Deleted %(count)d recovery points of %(vm)s; %(freed)s freed.",
+        len(points),
+    ) % {"count": len(points), "vm": item.vm, "freed": _size(freed)}

@@ -50,3 +50,8 @@ def restore(job_id):
 @shared_task(name="vaults.tasks.verify")
 def verify(job_id):
     run_job(job_id, backups.verify, atomic=False)
+
+
+@shared_task(name="vaults.tasks.delete_backup_data")
+def delete_backup_data(job_id):
+    run_job(job_id, backups.delete_backup_data, atomic=False)

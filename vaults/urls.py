@@ -19,6 +19,7 @@ urlpatterns = [
     path("<int:pk>/stop-protection/", views.stop_protection, name="stop_protection"),
     path("<int:pk>/backup/", views.backup_now, name="backup_now"),
     path("<int:pk>/verify/", views.verify, name="verify"),
+    path("<int:pk>/delete-backup-data/", views.delete_backup_data, name="delete_backup_data"),
     path("<int:pk>/items/<int:item_pk>/", views.item_detail, name="item"),
     path("<int:pk>/restore/", views.restore, name="restore"),
     path("<int:pk>/points/<int:point_pk>/disks/<int:disk_index>/", views.download_disk, name="download_disk"),

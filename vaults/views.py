@@ -207,6 +207,11 @@ def verify(request, pk):
 
 
 @require_POST
+def delete_backup_data(request, pk):
+    return _item_command(request, pk, backups.start_delete_backup_data, "protected_items")
+
+
+@require_POST
 def backup_now(request, pk):
     return _item_command(request, pk, backups.start_backup, "protected_items")
 
