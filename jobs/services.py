@@ -117,13 +117,13 @@ def heartbeat(job):
     interval = max(1.0, settings.JOB_HEARTBEAT_TIMEOUT.total_seconds() / 5)
 
     def beat():
-        try:
-            while not stop.wait(interval):
+        while not stop.wait(interval):
+            try:
                 Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
-        except Exception:  # noqa: BLE001 - a missed beat must not kill the job; the reaper judges
-            log.exception("Heartbeat of job %s stopped", job.pk)
-        finally:
-            connections.close_all()
+            except Exception:  # noqa: BLE001 - one missed beat (a locked or dropped database) is not the end
+                log.warning("Heartbeat of job %s missed", job.pk, exc_info=True)
+                connections.close_all()
+        connections.close_all()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
     thread.start()

@@ -130,12 +130,14 @@ class Repository:
                     pack = name.split("/", 1)[1]
                     try:
                         data = self.keys.open(self.storage.read(name), f"index/{pack}".encode())
-                    except (DamagedData, ObjectMissing):
+                    except ObjectMissing:
+                        continue  # pruned while we listed
+                    except DamagedData:
                         # The pack carries a sealed copy of the same list at its end: use that.
                         self.damaged_index_objects.append(name)
                         try:
                             data = self._pack_header(pack)
-                        except (DamagedData, ObjectMissing, struct.error):
+                        except (DamagedData, ObjectMissing, struct.error, ValueError):
                             continue  # its chunks are then in no pack: verify names the points affected
                     for chunk_id, offset, length in _decode_entries(data):
                         index[chunk_id] = (pack, offset, length)
@@ -305,6 +307,8 @@ class Repository:
         for point_id in self.point_ids():
             try:
                 manifests[point_id] = self.load_point(point_id)
+            except PointNotFound:
+                continue  # deleted (retention) while verify ran
             except DamagedData as error:
                 report.damaged_packs[f"points/{point_id}"] = str(error)
                 report.affected_points.append(point_id)
@@ -343,7 +347,7 @@ class Repository:
 
     def prune(self, wait=0, on_wait=None):
         """Delete the packs that no recovery point needs any more. Returns the bytes freed."""
-        with self.writer(wait, on_wait):
+        with self.writer(wait, on_wait) as writer:
             needed = {
                 chunk_id
                 for point_id in self.point_ids()
@@ -356,6 +360,7 @@ class Repository:
             freed = 0
             for pack, chunks in packs.items():
                 if not any(chunk_id in needed for chunk_id, _ in chunks):
+                    writer.check_lock()
                     self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
                     self.storage.delete(_pack_path(pack))
                     freed += sum(length for _, length in chunks)
@@ -429,8 +434,8 @@ class BackupWriter:
     # for as long as it writes, and removes or rewrites it only while the token is its own.
 
     def _lock_record(self):
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time(),
-                           "token": self._token}).encode()
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid()),
+                           "at": time.time(), "token": self._token}).encode()
 
     def _read_lock(self):
         try:
@@ -449,9 +454,10 @@ class BackupWriter:
         if storage.create_exclusive(LOCK_NAME, self._lock_record()):
             return
         holder = self._read_lock()
-        if holder is not None and _lock_is_stale(holder) and self._read_lock() == holder:
-            storage.delete(LOCK_NAME)
-            if storage.create_exclusive(LOCK_NAME, self._lock_record()):
+        if holder is not None and _lock_is_stale(holder):
+            # Remove exactly the stale lock that was judged, never one another writer just made.
+            if storage.delete_if_unchanged(LOCK_NAME, json.dumps(holder).encode() if holder else None) and \
+                    storage.create_exclusive(LOCK_NAME, self._lock_record()):
                 return
         holder = holder or {}
         raise RepositoryLocked(
@@ -460,11 +466,25 @@ class BackupWriter:
 
     def _refresh_lock(self):
         """On a timer thread while the lock is held: keep it fresh, and notice if it was taken."""
+        failures = 0
         while not self._held.wait(LOCK_REFRESH):
-            if not self._lock_is_ours():
-                self._write_error = RepositoryLocked("The repository's writer lock was taken by another process")
-                return
-            self.repo.storage.write(LOCK_NAME, self._lock_record())
+            try:
+                if not self._lock_is_ours():
+                    self._write_error = RepositoryLocked("The repository's writer lock was taken by another process")
+                    return
+                self.repo.storage.write(LOCK_NAME, self._lock_record())
+                failures = 0
+            except Exception as error:  # noqa: BLE001 - a passing storage error; give up only if it stays
+                failures += 1
+                if failures * LOCK_REFRESH >= LOCK_STALE_AFTER / 3:
+                    self._write_error = error
+                    return
+
+    def check_lock(self):
+        """Raise if the lock is no longer ours (a prune checks before each delete)."""
+        self._check_writer()
+        if not self._lock_is_ours():
+            raise RepositoryLocked("The repository's writer lock was lost")
 
     # --- Chunks ----------------------------------------------------------------------------
 
@@ -601,18 +621,31 @@ class BackupWriter:
         return point_id
 
 
-def _lock_is_stale(holder):
-    """On this host: stale exactly when its process is gone. Elsewhere: when it was not refreshed
-    for LOCK_STALE_AFTER (its holder refreshes every LOCK_REFRESH while alive)."""
-    if holder.get("host") == socket.gethostname():
-        try:
-            os.kill(int(holder.get("pid", 0)), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, ValueError, OverflowError):
-            return False
-        return int(holder.get("pid", 0)) <= 0
+def _process_start(pid):
+    """The boot and start time of a process: a pid reused by another process gives other values."""
     try:
-        return time.time() - float(holder.get("at", 0)) > LOCK_STALE_AFTER
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            boot_id = boot.read().strip()
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            start = stat.read().rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks
+        return f"{boot_id}:{start}"
+    except (OSError, IndexError):
+        return None
+
+
+def _lock_is_stale(holder):
+    """Stale when its holder was not refreshed for LOCK_STALE_AFTER (a live holder refreshes every
+    LOCK_REFRESH on a timer thread), or, on this host, when its process is gone or its pid now
+    belongs to another process."""
+    try:
+        if time.time() - float(holder.get("at", 0)) > LOCK_STALE_AFTER:
+            return True
     except (TypeError, ValueError):
         return True
+    if holder.get("host") != socket.gethostname():
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    started = _process_start(pid)
+    return started is None or (holder.get("started") is not None and started != holder["started"])

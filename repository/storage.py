@@ -4,8 +4,10 @@ Object names are relative paths such as "packs/3f/3f…", "index/3f…", "points
 Writes are atomic: a reader sees the whole object or none of it.
 """
 
+import errno
 import os
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,6 +35,18 @@ class Storage(ABC):
             self.read_range(name, 0, 1)
         except ObjectMissing:
             return False
+        return True
+
+    def delete_if_unchanged(self, name, expected):
+        """Delete the object if it still holds `expected` (None: if it is unreadable or gone).
+        True if it is gone afterwards. Object stores offer no compare-and-delete: a short race remains."""
+        try:
+            current = self.read(name)
+        except ObjectMissing:
+            return True
+        if expected is not None and _normal(current) != _normal(expected):
+            return False
+        self.delete(name)
         return True
 
     @abstractmethod
@@ -96,6 +110,16 @@ class LocalStorage(Storage):
             os.link(temporary, path)
         except FileExistsError:
             return False
+        except OSError as error:  # no hard links here (vfat, some network mounts): create exclusively
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                os.fsync(handle.fileno())
         finally:
             os.unlink(temporary)
         _fsync_dir(path.parent)
@@ -114,6 +138,25 @@ class LocalStorage(Storage):
     def delete(self, name):
         self._path(name).unlink(missing_ok=True)
 
+    def delete_if_unchanged(self, name, expected):
+        # Rename it aside first (atomic): only one of two breakers gets this very file, and a file
+        # that turns out not to be the expected one is put back.
+        path = self._path(name)
+        aside = path.with_name(f".tmp-broken-{uuid.uuid4().hex}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return True
+        if expected is not None and _normal(aside.read_bytes()) != _normal(expected):
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass  # someone locked meanwhile: theirs stands
+            aside.unlink()
+            return False
+        aside.unlink()
+        return True
+
     def list(self, prefix):
         base = self._path(prefix) if prefix else self.root
         if not base.exists():
@@ -126,6 +169,16 @@ class LocalStorage(Storage):
 
     def total_size(self):
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
+
+
+def _normal(data):
+    """JSON compared by value, anything else byte for byte."""
+    import json
+
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
 
 
 def _write_temporary(folder, data):

@@ -190,3 +190,15 @@ def test_retention_keeps_one_point_per_period_and_the_newest():
     assert 0 in keep, "the newest point is always kept"
     policy.retain_weekly = 4
     assert len(backups.points_to_keep(points, policy, now)) > 7
+
+
+def test_a_vault_whose_storage_went_missing_is_not_made_anew(worker, vault, owner, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    shutil.move(vault.storage_location, tmp_path / "unmounted")
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.STORAGE_UNAVAILABLE
+    assert not Path(vault.storage_location).exists(), "no empty repository made in its place"

@@ -186,16 +186,24 @@ def test_one_writer_at_a_time(repo):
         pass
 
 
-def test_a_live_lock_is_never_broken_however_old(repo):
+def test_a_live_lock_is_not_broken_but_a_reused_pid_is_seen_through(repo):
     import json
     import socket
+    import time
 
-    record = {"host": socket.gethostname(), "pid": os.getpid(), "at": 0, "token": "someone-else"}
-    repo.storage.write(LOCK_NAME, json.dumps(record).encode())
+    from repository.repo import _process_start
+
+    alive = {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid()),
+             "at": time.time(), "token": "someone-else"}
+    repo.storage.write(LOCK_NAME, json.dumps(alive).encode())
     with pytest.raises(RepositoryLocked):
         with repo.writer():
             pass
     assert json.loads(repo.storage.read(LOCK_NAME))["token"] == "someone-else"
+    # The same pid, but started at another time: the holder died and its pid went to someone else.
+    repo.storage.write(LOCK_NAME, json.dumps({**alive, "started": "another-boot:1"}).encode())
+    with repo.writer():
+        pass
 
 
 def test_a_writer_whose_lock_was_taken_does_not_commit(tmp_path, repo):

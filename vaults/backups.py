@@ -140,10 +140,10 @@ def backup(job):
     try:
         with job.step(_("Apply retention")):
             removed = apply_retention(job, repo, item)
+        job.vault.stored_bytes = repo.stored_bytes()
+        job.vault.save(update_fields=["stored_bytes"])
     except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
         removed, retention_warning = 0, _("Retention could not run: %(error)s") % {"error": error}
-    job.vault.stored_bytes = repo.stored_bytes()
-    job.vault.save(update_fields=["stored_bytes"])
 
     message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
         "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
@@ -413,7 +413,10 @@ def verify(job):
     """Read and check every chunk the vault's recovery points need; name the points any damage affects."""
     repo = _repository(job.vault)
     job.beat(message=_("Reading every chunk the recovery points need"))
-    report = repo.verify()
+    try:
+        report = repo.verify()
+    except (RepositoryError, OSError) as error:
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     # A backup that died between committing its point and recording it leaves a point the portal does not list.
     unlisted = [point_id for point_id in report.points if point_id not in listed]
@@ -430,6 +433,9 @@ def verify(job):
                 len(unlisted),
             ) % {"count": len(unlisted)}
         return JobStatus.COMPLETED, message
+    if not report.affected_points:  # only index objects damaged: the packs' own headers serve
+        return JobStatus.COMPLETED_WITH_WARNINGS, _("Every chunk checked, but some index objects are damaged: %(names)s") % {
+            "names": ", ".join(sorted(report.damaged_packs))}
     affected = [
         f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
         for point_id in report.affected_points if point_id in listed
@@ -458,18 +464,19 @@ def delete_backup_data(job):
     if item.protection_state != ProtectionState.STOPPED:
         raise JobError(ErrorCode.ITEM_NOT_PROTECTED, _("Stop protection before deleting backup data."))
     repo = _repository(job.vault)
-    points = list(RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm))
-    RecoveryPoint.objects.filter(pk__in=[point.pk for point in points]).delete()  # rows first, as in retention
-    for point in points:
-        repo.delete_point(point.point_id)
+    RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).delete()  # rows first, as in retention
     try:
+        # Every manifest of this VM in the repository, listed or not: a retry finishes what a crash left.
+        doomed = [point["id"] for point in repo.points() if point.get("vm", {}).get("id") == item.vm.external_id]
+        for point_id in doomed:
+            repo.delete_point(point_id)
         freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
+        job.vault.stored_bytes = repo.stored_bytes()
+        job.vault.save(update_fields=["stored_bytes"])
     except (RepositoryError, OSError) as error:
         raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
-    job.vault.stored_bytes = repo.stored_bytes()
-    job.vault.save(update_fields=["stored_bytes"])
     return JobStatus.COMPLETED, ngettext(
         "Deleted %(count)d recovery point of %(vm)s; %(freed)s freed.",
         "Deleted %(count)d recovery points of %(vm)s; %(freed)s freed.",
-        len(points),
-    ) % {"count": len(points), "vm": item.vm, "freed": _size(freed)}
+        len(doomed),
+    ) % {"count": len(doomed), "vm": item.vm, "freed": _size(freed)}

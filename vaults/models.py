@@ -130,6 +130,7 @@ class Vault(models.Model):
         help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
     )
     stored_bytes = models.BigIntegerField(_("storage used"), default=0)
+    repository_id = models.CharField(max_length=64, blank=True, editable=False)  # set when its repository is made
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "subscription"
@@ -153,18 +154,25 @@ class Vault(models.Model):
         return self.storage_url or str(settings.VAULT_STORAGE_ROOT / str(self.uuid))
 
     def repository(self):
-        """The vault's repository, made on first use. A vault that has recovery points never gets a
-        new empty repository: a missing one means its storage is not there (unmounted, wrong bucket)."""
+        """The vault's repository, made on first use. A vault whose repository was made never gets a
+        new empty one: a missing config means its storage is not there (unmounted, wrong bucket)."""
         from repository import Repository, RepositoryError, open_storage
 
         storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
         key = bytes.fromhex(self.encryption_key)
-        if storage.exists("config") or self.recovery_points.exists():
-            return Repository.open(storage, key)
-        try:
-            return Repository.init(storage, key)
-        except RepositoryError:  # another job made it a moment ago
-            return Repository.open(storage, key)
+        if self.repository_id or storage.exists("config"):
+            repo = Repository.open(storage, key)
+        else:
+            try:
+                repo = Repository.init(storage, key)
+            except RepositoryError:  # another job made it a moment ago
+                repo = Repository.open(storage, key)
+        if self.repository_id and repo.config["id"] != self.repository_id:
+            raise RepositoryError("The vault's storage holds another repository than the one it made")
+        if not self.repository_id:
+            Vault.objects.filter(pk=self.pk, repository_id="").update(repository_id=repo.config["id"])
+            self.repository_id = repo.config["id"]
+        return repo
 
 
 class VirtualMachine(models.Model):
