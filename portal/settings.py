@@ -147,6 +147,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Vaultline
 # A running job whose heartbeat is older than this is taken to have lost its worker.
 JOB_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 300))
+# A backup, restore or verify still running after this long is stopped (see vaults/tasks.py).
+LONG_JOB_TIME_LIMIT = timedelta(seconds=env_int("LONG_JOB_TIME_LIMIT_SECONDS", 24 * 3600))
 # A queued job no worker picked up in this long lost its message (or every worker is down).
 JOB_QUEUE_TIMEOUT = timedelta(seconds=env_int("JOB_QUEUE_TIMEOUT_SECONDS", 3600))
 # Regions a vault can be created in; VM sources report their VMs' regions in the same words.

@@ -1,9 +1,17 @@
 """Thin Celery tasks: each loads its job by id and runs one service through run_job."""
 
 from celery import shared_task
+from django.conf import settings
 
 from jobs.services import run_job
 from vaults import backups, services
+
+# Long jobs beat from a thread whatever their work does, so a job stuck in I/O would never be reaped:
+# past the soft limit it ends Failed (run_job keeps the traceback); past the hard limit the pool kills it.
+LONG_JOB_LIMITS = {
+    "soft_time_limit": settings.LONG_JOB_TIME_LIMIT.total_seconds(),
+    "time_limit": settings.LONG_JOB_TIME_LIMIT.total_seconds() + 300,
+}
 
 
 @shared_task(name="vaults.tasks.discover")
@@ -31,7 +39,7 @@ def stop_protection(job_id):
     run_job(job_id, services.stop_protection)
 
 
-@shared_task(name="vaults.tasks.backup")
+@shared_task(name="vaults.tasks.backup", **LONG_JOB_LIMITS)
 def backup(job_id):
     run_job(job_id, backups.backup, atomic=False)
 
@@ -42,16 +50,16 @@ def schedule_backups():
     return len(backups.schedule_due_backups())
 
 
-@shared_task(name="vaults.tasks.restore")
+@shared_task(name="vaults.tasks.restore", **LONG_JOB_LIMITS)
 def restore(job_id):
     run_job(job_id, backups.restore, atomic=False)
 
 
-@shared_task(name="vaults.tasks.verify")
+@shared_task(name="vaults.tasks.verify", **LONG_JOB_LIMITS)
 def verify(job_id):
     run_job(job_id, backups.verify, atomic=False)
 
 
-@shared_task(name="vaults.tasks.delete_backup_data")
+@shared_task(name="vaults.tasks.delete_backup_data", **LONG_JOB_LIMITS)
 def delete_backup_data(job_id):
     run_job(job_id, backups.delete_backup_data, atomic=False)
