@@ -1,3 +1,4 @@
+import contextlib
 import os
 import time
 
@@ -130,6 +131,16 @@ def celery_session_worker():
 def worker(transactional_db, celery_session_worker):
     """Tests that use this run their jobs on a real worker, so their rows must be committed."""
     return celery_session_worker
+
+
+@contextlib.contextmanager
+def held_queue(worker):
+    """Keep the worker from taking jobs inside the block (to see them queued), then let it go."""
+    worker.control.cancel_consumer("celery", reply=True)
+    try:
+        yield
+    finally:
+        worker.control.add_consumer("celery", reply=True)
 
 
 def wait_for_jobs(jobs, timeout=30):

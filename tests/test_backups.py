@@ -14,7 +14,7 @@ from jobs.models import Job
 from jobs.services import run_job
 from sources.lab import MANIFEST
 from sources.lab_workload import LabWorkload
-from tests.conftest import wait_for_jobs
+from tests.conftest import held_queue, wait_for_jobs
 from vaults import backups, services
 from vaults.choices import ProtectionState
 from vaults.models import RecoveryPoint, RegisteredItem
@@ -122,13 +122,10 @@ def test_an_extension_that_does_not_answer_fails_the_backup(worker, vault, owner
 
 def test_backup_now_twice_starts_one_job(worker, vault, owner):
     item = protect(vault, owner, "web01")
-    worker.control.cancel_consumer("celery", reply=True)
-    try:
+    with held_queue(worker):
         jobs = backups.start_backup(vault, [item.pk], owner)
         with pytest.raises(services.Refused, match="Another operation is in progress"):
             backups.start_backup(vault, [item.pk], owner)
-    finally:
-        worker.control.add_consumer("celery", reply=True)
     wait_for_jobs(jobs, timeout=60)
     assert Job.objects.filter(operation=Operation.BACKUP).count() == 1
 

@@ -3,6 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import held_queue
+
 from jobs.models import Job
 from vaults.models import RegisteredItem
 
@@ -60,16 +62,13 @@ def test_create_discover_register_and_protect(signed_in, live_server, worker):
     rows.nth(0).locator("input").check()
     rows.nth(1).locator("input").check()
     # Hold the worker for a moment, to see what a person sees while the jobs wait and run.
-    worker.control.cancel_consumer("celery", reply=True)
-    try:
+    with held_queue(worker):
         dialog.locator("button[type=submit]").click()
         expect(dialog).to_be_hidden()
         expect(tray).to_contain_text("Register: 2 jobs, 0 completed…")
         expect(tray.locator(".busy-dots")).to_be_visible()
         table = page.locator("#selection")
         expect(table.locator("tbody tr", has_text="Registering")).to_have_count(2)
-    finally:
-        worker.control.add_consumer("celery", reply=True)
     expect(tray).to_contain_text("Register: 2 completed, 0 failed.", timeout=20_000)
     expect(table.locator("tr", has_text="contoso-app")).to_contain_text("Registered")
     expect(table.locator("tr", has_text="fabrikam-app")).to_contain_text("Registered")
@@ -134,16 +133,13 @@ def test_backup_now_then_restore(signed_in, live_server, worker, vault, owner):
     row = page.locator("#selection tbody tr", has_text="web01")
     expect(row).to_contain_text("Protected (initial backup pending)")
     row.locator("input[name=selected]").check()
-    worker.control.cancel_consumer("celery", reply=True)
-    try:
+    with held_queue(worker):
         page.locator(".commands").get_by_role("button", name="Backup Now", exact=True).click()
         tray = page.locator("#tray")
         expect(tray).to_contain_text("Backup of 'web01 (contoso-web)' is in progress")
         tray.get_by_role("link", name="View Job").click()
         bar = page.get_by_role("progressbar")
         expect(bar).to_have_attribute("aria-valuenow", "0")
-    finally:
-        worker.control.add_consumer("celery", reply=True)
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=30_000)
     expect(page.locator("[data-job-status]")).to_have_text("Completed")
     job = Job.objects.get(operation="backup")

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode
-from tests.conftest import wait_for_jobs
+from tests.conftest import held_queue, wait_for_jobs
 from vaults import services
 from vaults.choices import ProtectionState, RegistrationState
 from vaults.models import ItemStateChange, RegisteredItem, VirtualMachine
@@ -59,15 +59,12 @@ def test_discovery_fails_with_a_code_when_the_source_is_gone(worker, vault, owne
 
 
 def test_one_discovery_at_a_time_per_vault(worker, vault, owner):
-    worker.control.cancel_consumer("celery", reply=True)  # hold the job in the queue
-    try:
+    with held_queue(worker):
         first = services.start_discovery(vault, owner)
         with pytest.raises(services.Refused, match="Another Discovery operation is already in progress"):
             services.start_discovery(vault, owner)
         other_vault = services.create_vault(subscription=vault.subscription, name="other", region="East US", user=owner)
         other = services.start_discovery(other_vault, owner)  # another vault may discover meanwhile
-    finally:
-        worker.control.add_consumer("celery", reply=True)
     assert [job.status for job in wait_for_jobs([first, other])] == [JobStatus.COMPLETED] * 2
 
 
@@ -150,14 +147,11 @@ def test_another_operation_on_the_same_item_is_refused(worker, vault, owner):
     register(vault, owner, "web01")
     item = vault.items.get()
     wait_for_jobs(services.start_protection(vault, [item.pk], owner, policy=vault.policies.get()))
-    worker.control.cancel_consumer("celery", reply=True)
-    try:
+    with held_queue(worker):
         jobs = services.start_stop_protection(vault, [item.pk], owner)
         # The item is still Protected, so only the database's one-active-job rule can refuse this.
         with pytest.raises(services.Refused, match="Another operation is in progress"):
             services.start_stop_protection(vault, [item.pk], owner)
-    finally:
-        worker.control.add_consumer("celery", reply=True)
     assert [job.status for job in wait_for_jobs(jobs)] == [JobStatus.COMPLETED]
 
 

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Max, Q
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -147,7 +148,7 @@ def backup(job):
 
     message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
         "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
-        "new": _size(stats.new_bytes), "size": _size(stats.bytes_read),
+        "new": filesizeformat(stats.new_bytes), "size": filesizeformat(stats.bytes_read),
     }
     if removed:
         message += " " + ngettext("Retention removed %(count)d older point.",
@@ -216,12 +217,6 @@ def _transfer(job, repo, snapshot, previous):
 
 def _changed_chunks(extents, chunk_size):
     return {index for offset, length in extents for index in range(offset // chunk_size, (offset + length - 1) // chunk_size + 1)}
-
-
-def _size(value):
-    from django.template.defaultfilters import filesizeformat
-
-    return filesizeformat(value)
 
 
 # --- Retention --------------------------------------------------------------------------------
@@ -479,4 +474,4 @@ def delete_backup_data(job):
         "Deleted %(count)d recovery point of %(vm)s; %(freed)s freed.",
         "Deleted %(count)d recovery points of %(vm)s; %(freed)s freed.",
         len(doomed),
-    ) % {"count": len(doomed), "vm": item.vm, "freed": _size(freed)}
+    ) % {"count": len(doomed), "vm": item.vm, "freed": filesizeformat(freed)}

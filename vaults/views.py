@@ -161,16 +161,9 @@ def discover(request, pk):
 
 @require_http_methods(["GET", "POST"])
 def register(request, pk):
-    vault = get_vault(request, pk, "change")
     if request.method == "POST":
-        ids = selected_ids(request)
-        try:
-            if ids is None:
-                raise services.Refused(_("The selection is not valid."))
-            jobs = services.start_registration(vault, ids, request.user)
-        except services.Refused as refusal:
-            return command_response(request, vault, "registered_items", error=str(refusal))
-        return command_response(request, vault, "registered_items", jobs=jobs)
+        return _item_command(request, pk, services.start_registration, "registered_items")
+    vault = get_vault(request, pk, "change")
     candidates = services.registrable_vms(vault).select_related("source")
     return render_page(
         request, "vaults/register.html", "vaults/partials/register_dialog.html",
