@@ -71,7 +71,7 @@ def vaultline_step(args):
         base, only = None, None
         if args.base:
             base = repo.load_point(args.base)["disks"][0]
-            only = set(json.loads(Path(args.changed).read_text())) if args.changed else None
+            only = json.loads(Path(args.changed).read_text()) if args.changed else None  # sorted indexes
         with repo.writer() as writer:
             disk = writer.store_disk("disk0", os.path.getsize(args.image),
                                      file_chunks(args.image, repo.chunk_size, only), base=base)

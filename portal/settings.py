@@ -165,6 +165,8 @@ VAULTLINE_S3_OPTIONS = {
     }.items()
     if value
 }
+# Each vault repository's chunk index, kept between jobs (a cache: rebuilt from the repository if lost).
+VAULTLINE_CACHE_DIR = Path(env_str("VAULTLINE_CACHE_DIR", str(VAR_DIR / "cache")))
 # Where backups and restores keep snapshot copies and restored images while they work.
 WORK_ROOT = Path(env_str("VAULTLINE_WORK_ROOT", str(VAR_DIR / "work")))
 

@@ -1,40 +1,61 @@
-"""Cutting a disk image into fixed-size aligned chunks, skipping what the file system says is a hole."""
+"""Cutting a disk image into fixed-size aligned chunks, skipping what the file system says is a hole.
+
+Everything here walks the file lazily, so memory does not grow with the disk's size.
+"""
 
 import os
 
 
 def data_extents(fd, size):
-    """(start, end) of the regions of a file that hold data; holes (reading as zeros) are left out."""
-    extents, offset = [], 0
+    """(start, end) of the regions of a file that hold data, in order; holes (reading as zeros) are left out."""
+    offset = 0
     while offset < size:
         try:
             start = os.lseek(fd, offset, os.SEEK_DATA)
         except OSError:  # ENXIO: only a hole remains
-            break
+            return
         end = os.lseek(fd, start, os.SEEK_HOLE)
-        extents.append((start, min(end, size)))
+        yield start, min(end, size)
         offset = end
-    return extents
+
+
+def changed_chunks(extents, chunk_size):
+    """The chunk indexes that (offset, length) writes touched, in increasing order, each once."""
+    last = -1
+    for start, end in sorted((offset // chunk_size, (offset + length - 1) // chunk_size) for offset, length in extents
+                             if length > 0):
+        for index in range(max(start, last + 1), end + 1):
+            yield index
+        last = max(last, end)
 
 
 def file_chunks(path, chunk_size, only=None):
-    """(index, bytes or None) for every chunk of the file, None where the chunk lies wholly in a hole.
+    """(index, bytes or None) for every chunk of the file, in order, None where the chunk lies wholly
+    in a hole.
 
-    With `only` (a set of chunk indexes, e.g. from a changed-block log), just those are read and
-    yielded; the rest are taken from the previous recovery point.
+    With `only` (chunk indexes in increasing order, e.g. from a changed-block log), just those are
+    read and yielded; the rest are taken from the previous recovery point.
     """
     with open(path, "rb") as image:
         fd = image.fileno()
         size = os.fstat(fd).st_size
         count = -(-size // chunk_size)
-        has_data = bytearray(count)
+
+        def read(index):
+            return os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
+
+        if only is not None:
+            for index in only:
+                if index < count:
+                    yield index, read(index)  # a hole reads as zeros, which are stored as such
+            return
+        position = 0  # the next chunk to yield
         for start, end in data_extents(fd, size):
-            for index in range(start // chunk_size, (end - 1) // chunk_size + 1):
-                has_data[index] = 1
-        for index in sorted(only) if only is not None else range(count):
-            if index >= count:
-                continue
-            if has_data[index]:
-                yield index, os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
-            else:
+            first, last = start // chunk_size, (end - 1) // chunk_size
+            for index in range(position, first):  # wholly inside the hole before this extent
                 yield index, None
+            for index in range(max(position, first), last + 1):
+                yield index, read(index)
+            position = max(position, last + 1)
+        for index in range(position, count):
+            yield index, None

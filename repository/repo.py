@@ -2,37 +2,50 @@
 
     config                 format, chunk size, and a sealed key check (plain JSON: says how to read the rest)
     packs/<xx>/<pack>      sealed chunks, then a sealed header listing them, then the header's length
-    index/<pack>           a sealed copy of that pack's header, read at open to know every stored chunk
-    points/<point>         a sealed recovery-point manifest: VM configuration, disks and their chunk lists
+    index/<pack>           a sealed copy of that pack's header: which chunks the pack holds, and where
+    lists/<list>           a sealed piece of a disk's chunk list: the ids of up to SEGMENT_CHUNKS chunks
+    points/<point>         a sealed recovery-point manifest: VM configuration, disks, their chunk lists' names
     locks/writer           who is writing (host, pid, when)
 
-A backup writes packs, then each pack's index, then the manifest last: a crash leaves no half
-recovery point, only packs whose chunks the next backup finds in the index and reuses.
+A backup writes packs, then each pack's index, then the chunk lists, then the manifest last: a crash
+leaves no half recovery point, only packs whose chunks the next backup finds in the index and reuses.
 Disks are cut into fixed-size aligned chunks (see bench/chunking.py for why); an all-zero chunk
 is stored nowhere and restored as a hole.
+
+Memory stays flat whatever the disk size: a disk's chunk list is kept in pieces of SEGMENT_CHUNKS ids
+(a piece no chunk changed is shared with the previous point, as it is), and the index of stored chunks
+is a SQLite file (index.py), not a dict. Work goes one piece of the chunk list at a time.
 """
 
 import base64
 import collections
 import datetime
+import itertools
 import json
 import os
 import queue
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from repository.crypto import ID_SIZE, ZERO_ID, Keys
 from repository.errors import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, WrongKey
+from repository.index import ChunkIndex
 from repository.storage import ObjectMissing
 
 FORMAT_VERSION = 1
 DEFAULT_CHUNK_SIZE = 64 * 1024
 PACK_TARGET_SIZE = 16 * 1024 * 1024
+SEGMENT_CHUNKS = 16384  # ids per chunk-list piece: 512 KiB of ids for 1 GiB of disk
+READ_GAP = 1024 * 1024  # chunks of one pack this close together are fetched in one ranged read
 LOCK_NAME = "locks/writer"
 LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
 LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
@@ -56,7 +69,7 @@ class BackupStats:
 class VerifyReport:
     points: list = field(default_factory=list)
     chunks_checked: int = 0
-    damaged_packs: dict = field(default_factory=dict)  # pack -> reason
+    damaged_packs: dict = field(default_factory=dict)  # damaged object (pack, index, list, point) -> reason
     affected_points: list = field(default_factory=list)
 
     @property
@@ -72,24 +85,30 @@ def _decode_entries(data):
     return [ENTRY.unpack_from(data, at) for at in range(0, len(data), ENTRY.size)]
 
 
+def _split_ids(data):
+    return [data[at:at + ID_SIZE] for at in range(0, len(data), ID_SIZE)]
+
+
 def _pack_path(pack):
     return f"packs/{pack[:2]}/{pack}"
 
 
 class Repository:
-    def __init__(self, storage, keys, config):
+    def __init__(self, storage, keys, config, cache_dir=None):
+        """`cache_dir` keeps the chunk index between uses (one SQLite file per repository); without
+        one, the index is rebuilt in a temporary folder that goes with this object."""
         self.storage = storage
         self.keys = keys
         self.config = config
         self.chunk_size = config["chunk_size"]
+        self._cache_dir = cache_dir
         self._index = None
         self._index_lock = threading.Lock()
-        self.damaged_index_objects = []  # index objects that failed their check (packs' own headers used)
 
     # --- Opening ----------------------------------------------------------------------
 
     @classmethod
-    def init(cls, storage, vault_key, chunk_size=DEFAULT_CHUNK_SIZE):
+    def init(cls, storage, vault_key, chunk_size=DEFAULT_CHUNK_SIZE, cache_dir=None):
         keys = Keys(vault_key)
         config = {
             "format": FORMAT_VERSION,
@@ -100,10 +119,10 @@ class Repository:
         }
         if not storage.create_exclusive("config", json.dumps(config, indent=2).encode()):
             raise RepositoryError("A repository already exists there")
-        return cls(storage, keys, config)
+        return cls(storage, keys, config, cache_dir)
 
     @classmethod
-    def open(cls, storage, vault_key):
+    def open(cls, storage, vault_key, cache_dir=None):
         try:
             config = json.loads(storage.read("config"))
         except ObjectMissing:
@@ -115,34 +134,56 @@ class Repository:
             keys.open(base64.b64decode(config["key_check"]), b"config", compressed=False)
         except DamagedData:
             raise WrongKey("This key does not open the repository") from None
-        return cls(storage, keys, config)
+        return cls(storage, keys, config, cache_dir)
 
     # --- The index of stored chunks ----------------------------------------------------
 
     @property
     def index(self):
-        """chunk id -> (pack, offset, length), from every pack's index object. Loaded once, whole,
-        before any thread can see it."""
+        """The ChunkIndex, brought up to date with the storage on first use."""
         with self._index_lock:
             if self._index is None:
-                index = {}
-                for name in self.storage.list("index/"):
-                    pack = name.split("/", 1)[1]
-                    try:
-                        data = self.keys.open(self.storage.read(name), f"index/{pack}".encode())
-                    except ObjectMissing:
-                        continue  # pruned while we listed
-                    except DamagedData:
-                        # The pack carries a sealed copy of the same list at its end: use that.
-                        self.damaged_index_objects.append(name)
-                        try:
-                            data = self._pack_header(pack)
-                        except (DamagedData, ObjectMissing, struct.error, ValueError):
-                            continue  # its chunks are then in no pack: verify names the points affected
-                    for chunk_id, offset, length in _decode_entries(data):
-                        index[chunk_id] = (pack, offset, length)
-                self._index = index
+                self._index = self._open_index()
+                self._sync_index()
         return self._index
+
+    def refresh_index(self):
+        """Bring the index up to date again: packs another process added or removed since."""
+        self.index  # noqa: B018 - opens it (and syncs) if this is the first use
+        with self._index_lock:
+            self._sync_index()
+
+    def _open_index(self):
+        if self._cache_dir is None:
+            folder = tempfile.mkdtemp(prefix="vaultline-index-")
+            weakref.finalize(self, shutil.rmtree, folder, True)
+        else:
+            folder = Path(self._cache_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+        return ChunkIndex(Path(folder) / f"{self.config['id']}.sqlite3")
+
+    def _sync_index(self):
+        """Add the packs the storage lists and the cache lacks; drop those the storage no longer lists."""
+        listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
+        known = set(self._index.pack_names())
+        self._index.remove_packs(known - listed)
+        with ThreadPoolExecutor(THREADS) as pool:
+            for pack, (entries, from_header) in zip(new := sorted(listed - known), pool.map(self._pack_entries, new)):
+                if entries is not None:
+                    self._index.add_pack(pack, entries, from_header)
+
+    def _pack_entries(self, pack):
+        """(entries, from_header): a pack's chunks from its index object, or from the sealed copy at the
+        pack's own end when the index object is damaged. (None, …) if neither can be read."""
+        try:
+            return _decode_entries(self.keys.open(self.storage.read(f"index/{pack}"), f"index/{pack}".encode())), False
+        except ObjectMissing:
+            return None, False  # pruned while we listed
+        except DamagedData:
+            try:
+                return _decode_entries(self._pack_header(pack)), True
+            except (DamagedData, ObjectMissing, struct.error, ValueError):
+                return None, True  # its chunks are then in no pack: verify names the points affected
 
     def _pack_header(self, pack):
         path = _pack_path(pack)
@@ -169,10 +210,39 @@ class Repository:
     def delete_point(self, point_id):
         self.storage.delete(f"points/{point_id}")
 
-    @staticmethod
-    def chunk_ids(disk):
-        raw = base64.b64decode(disk["chunks"])
-        return [raw[at:at + ID_SIZE] for at in range(0, len(raw), ID_SIZE)]
+    # --- Chunk lists -------------------------------------------------------------------
+
+    def segment_count(self, disk):
+        return -(-(-(-disk["size"] // self.chunk_size)) // SEGMENT_CHUNKS)
+
+    def segment(self, disk, number):
+        """The chunk ids of one piece of a disk's chunk list."""
+        if "lists" not in disk:  # the first development versions kept the whole list in the manifest
+            ids = _split_ids(base64.b64decode(disk["chunks"]))
+            return ids[number * SEGMENT_CHUNKS:(number + 1) * SEGMENT_CHUNKS]
+        list_id = disk["lists"][number]
+        try:
+            sealed = self.storage.read(f"lists/{list_id}")
+        except ObjectMissing:
+            raise DamagedData(f"chunk list {list_id} is missing") from None
+        return _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
+
+    def segments(self, disk):
+        """(index of its first chunk, chunk ids) for each piece of a disk's chunk list, in order."""
+        for number in range(self.segment_count(disk)):
+            yield number * SEGMENT_CHUNKS, self.segment(disk, number)
+
+    def chunk_ids(self, disk):
+        """Every chunk id of a disk, in order (ZERO_ID for an all-zero chunk)."""
+        for _first, ids in self.segments(disk):
+            yield from ids
+
+    def write_list(self, ids):
+        """Store one piece of a chunk list under a name derived from its content; returns the name."""
+        data = b"".join(ids)
+        list_id = self.keys.chunk_id(data).hex()
+        self.storage.write(f"lists/{list_id}", self.keys.seal(data, f"lists/{list_id}".encode()))
+        return list_id
 
     # --- Writing -----------------------------------------------------------------------
 
@@ -183,12 +253,13 @@ class Repository:
 
     # --- Reading -----------------------------------------------------------------------
 
-    def read_chunk(self, chunk_id):
-        """The chunk's bytes, checked against its id. DamagedData if anything is off."""
-        try:
-            pack, offset, length = self.index[chunk_id]
-        except KeyError:
-            raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack") from None
+    def read_chunk(self, chunk_id, location=None):
+        """The chunk's bytes, checked against its id. DamagedData if anything is off.
+        `location` (pack, offset, length) saves looking it up."""
+        location = location or self.index.locate([chunk_id]).get(chunk_id)
+        if location is None:
+            raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
+        pack, offset, length = location
         try:
             sealed = self.storage.read_range(_pack_path(pack), offset, length)
         except ObjectMissing:
@@ -201,47 +272,62 @@ class Repository:
             raise DamagedData(f"chunk {chunk_id.hex()[:16]} in pack {pack} does not match its id")
         return data
 
-    def _by_pack(self, chunks):
-        """Group (position, chunk id) by the pack holding each chunk, in the order packs are first needed."""
-        packs = {}
-        for position, chunk_id in chunks:
-            try:
-                pack, offset, length = self.index[chunk_id]
-            except KeyError:
-                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack") from None
-            packs.setdefault(pack, []).append((position, chunk_id, offset, length))
-        return packs
+    def _locate(self, chunk_ids):
+        """{chunk id: location} for every id given; DamagedData naming the first that no pack holds."""
+        found = self.index.locate(chunk_ids)
+        for chunk_id in chunk_ids:
+            if chunk_id not in found:
+                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
+        return found
 
-    def _read_pack(self, pack):
+    def _reads(self, first, ids):
+        """For one piece of a chunk list: (pack, [(offset, length, chunk index, chunk id)]) runs of
+        chunks lying close together in one pack, each run to be fetched with one ranged read."""
+        wanted = [(first + at, chunk_id) for at, chunk_id in enumerate(ids) if chunk_id != ZERO_ID]
+        where = self._locate([chunk_id for _index, chunk_id in wanted])
+        by_pack = collections.defaultdict(list)
+        for index, chunk_id in wanted:
+            pack, offset, length = where[chunk_id]
+            by_pack[pack].append((offset, length, index, chunk_id))
+        for pack, entries in by_pack.items():
+            for run in _runs(sorted(entries)):
+                yield pack, run
+
+    def _read_run(self, pack, run):
+        """Fetch one run with a ranged read; (chunk index, checked bytes, chunk id) for each chunk in it."""
+        start = run[0][0]
+        end = max(offset + length for offset, length, _index, _chunk_id in run)
         try:
-            return self.storage.read(_pack_path(pack))
+            data = memoryview(self.storage.read_range(_pack_path(pack), start, end - start))
         except ObjectMissing:
             raise DamagedData(f"pack {pack} is missing") from None
+        return [(index, self._open_chunk(pack, chunk_id, data[offset - start:offset - start + length]), chunk_id)
+                for offset, length, index, chunk_id in run]
 
     def restore_disk(self, point_id, disk_name, out_path, progress=None, durable=True):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
-        checked before it is written; on damage nothing is left at out_path. Each pack is read once,
-        on one of a few threads, and its chunks written straight to their places. With `durable`
-        (the default) the file is fsynced before it is renamed into place."""
+        checked before it is written; on damage nothing is left at out_path. One piece of the chunk
+        list at a time, its chunks fetched a run of a pack at a time on a few threads and written
+        straight to their places. With `durable` (the default) the file is fsynced before it is
+        renamed into place."""
         disk = self._disk(point_id, disk_name)
-        wanted = [(index, chunk_id) for index, chunk_id in enumerate(self.chunk_ids(disk)) if chunk_id != ZERO_ID]
         temporary = f"{out_path}.partial"
         try:
             with open(temporary, "wb") as out:
                 out.truncate(disk["size"])
 
-                def restore_pack(pack, chunks):
-                    data = memoryview(self._read_pack(pack))
-                    written = 0
-                    for index, chunk_id, offset, length in chunks:
-                        chunk = self._open_chunk(pack, chunk_id, data[offset:offset + length])
-                        written += os.pwrite(out.fileno(), chunk, index * self.chunk_size)
-                    return written
+                def restore_run(pack, run):
+                    return sum(os.pwrite(out.fileno(), data, index * self.chunk_size)
+                               for index, data, _chunk_id in self._read_run(pack, run))
 
                 with ThreadPoolExecutor(THREADS) as pool:
-                    for written in pool.map(lambda item: restore_pack(*item), self._by_pack(wanted).items()):
-                        if progress:
-                            progress(written)
+                    running = collections.deque()  # the next piece's reads are queued while these run
+                    for first, ids in self.segments(disk):
+                        running.extend(pool.submit(restore_run, *read) for read in self._reads(first, ids))
+                        while len(running) > THREADS * 2:
+                            _report(progress, running.popleft().result())
+                    for future in running:
+                        _report(progress, future.result())
                 out.flush()
                 if durable:
                     os.fsync(out.fileno())
@@ -257,11 +343,14 @@ class Repository:
         and checked, a few ahead on worker threads."""
         with ThreadPoolExecutor(THREADS) as pool:
             window = collections.deque()
-            for index, chunk_id in enumerate(self.chunk_ids(disk)):
-                window.append((index, None if chunk_id == ZERO_ID else pool.submit(self.read_chunk, chunk_id)))
-                if len(window) > THREADS * 4:
-                    index, future = window.popleft()
-                    yield index, future and future.result()
+            for first, ids in self.segments(disk):
+                where = self._locate([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
+                for index, chunk_id in enumerate(ids, first):
+                    window.append((index, None if chunk_id == ZERO_ID
+                                   else pool.submit(self.read_chunk, chunk_id, where[chunk_id])))
+                    if len(window) > THREADS * 4:
+                        index, future = window.popleft()
+                        yield index, future and future.result()
             for index, future in window:
                 yield index, future and future.result()
 
@@ -273,10 +362,9 @@ class Repository:
         disk = self._disk(point_id, disk_name)
         if os.path.getsize(path) != disk["size"]:
             return False
-        expected = self.chunk_ids(disk)
-        for index, data in file_chunks(path, self.chunk_size):
+        for (_index, data), expected in zip(file_chunks(path, self.chunk_size), self.chunk_ids(disk), strict=True):
             actual = ZERO_ID if data is None or data.count(0) == len(data) else self.keys.chunk_id(data)
-            if actual != expected[index]:
+            if actual != expected:
                 return False
         return True
 
@@ -299,77 +387,139 @@ class Repository:
 
     # --- Checking ----------------------------------------------------------------------
 
-    def verify(self):
-        """Read every chunk every recovery point needs; name the damaged packs and the points they affect."""
-        report = VerifyReport()
-        needed = collections.defaultdict(set)  # chunk id -> points
-        manifests = {}
+    def _needed_chunks(self, on_damage):
+        """Batches of the (non-zero) chunk ids of every recovery point, a piece of a chunk list at a
+        time; on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read."""
         for point_id in self.point_ids():
             try:
-                manifests[point_id] = self.load_point(point_id)
+                disks = self.load_point(point_id)["disks"]
             except PointNotFound:
-                continue  # deleted (retention) while verify ran
+                continue  # deleted (retention) while we looked
             except DamagedData as error:
-                report.damaged_packs[f"points/{point_id}"] = str(error)
-                report.affected_points.append(point_id)
+                on_damage(point_id, f"points/{point_id}", str(error))
                 continue
-            for disk in manifests[point_id]["disks"]:
-                for chunk_id in self.chunk_ids(disk):
-                    if chunk_id != ZERO_ID:
-                        needed[chunk_id].add(point_id)
-        report.points = sorted(manifests)
-        affected = set(report.affected_points)
-        self.index  # noqa: B018 - loads the index, noting damaged index objects
-        for name in self.damaged_index_objects:
-            report.damaged_packs[name] = "the index object is damaged (the pack's own header was used)"
-        in_no_pack = [chunk_id for chunk_id in needed if chunk_id not in self.index]
-        if in_no_pack:
-            report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
-            for chunk_id in in_no_pack:
-                affected |= needed[chunk_id]
-        stored = [(chunk_id, chunk_id) for chunk_id in needed if chunk_id in self.index]
-        for pack, chunks in self._by_pack(stored).items():
+            for disk in disks:
+                for number in range(self.segment_count(disk)):
+                    try:
+                        ids = self.segment(disk, number)
+                    except DamagedData as error:
+                        on_damage(point_id, f"lists/{disk['lists'][number]}", str(error))
+                        continue
+                    yield point_id, [chunk_id for chunk_id in ids if chunk_id != ZERO_ID]
+
+    def verify(self):
+        """Read every chunk every recovery point needs; name the damaged objects and the points they affect."""
+        report = VerifyReport()
+        affected = set()
+
+        def damaged(point_id, name, reason):
+            report.damaged_packs[name] = reason
+            affected.add(point_id)
+
+        self.refresh_index()
+        for name in self.storage.list("index/"):  # read again: the cache may predate the damage
             try:
-                data = self._read_pack(pack)
-            except DamagedData as error:
-                data, report.damaged_packs[pack] = None, str(error)
-            for _, chunk_id, offset, length in chunks:
-                try:
-                    if data is None:
-                        raise DamagedData("missing")
-                    self._open_chunk(pack, chunk_id, data[offset:offset + length])
-                    report.chunks_checked += 1
-                except DamagedData as error:
-                    report.damaged_packs.setdefault(pack, str(error))
-                    affected |= needed[chunk_id]
+                self.keys.open(self.storage.read(name), name.encode())
+            except ObjectMissing:
+                continue
+            except DamagedData:
+                report.damaged_packs[name] = "the index object is damaged (the pack's own header was used)"
+        report.points = sorted(self.point_ids())
+        bad_chunks = set()
+        with self.index.temporary_set(ids for _point, ids in self._needed_chunks(damaged)) as needed:
+            in_no_pack = [chunk_id for (chunk_id,) in self.index.query(
+                f"SELECT value FROM {needed} WHERE value NOT IN (SELECT id FROM chunk)")]
+            if in_no_pack:
+                report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
+                bad_chunks.update(in_no_pack)
+            rows = self.index.query(
+                f"SELECT pack.name, chunk.offset, chunk.length, chunk.id FROM {needed}"
+                f" JOIN chunk ON chunk.id = {needed}.value JOIN pack ON pack.number = chunk.pack"
+                " ORDER BY pack.name, chunk.offset")
+            with ThreadPoolExecutor(THREADS) as pool:
+                checking = collections.deque()
+                for pack, entries in itertools.groupby(rows, key=lambda row: row[0]):
+                    checking.append(pool.submit(self._check_pack, pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries]))
+                    while len(checking) > THREADS * 2:
+                        self._note_check(report, bad_chunks, *checking.popleft().result())
+                for future in checking:
+                    self._note_check(report, bad_chunks, *future.result())
+        if bad_chunks:
+            for point_id, ids in self._needed_chunks(lambda *_: None):
+                if point_id not in affected and not bad_chunks.isdisjoint(ids):
+                    affected.add(point_id)
         report.affected_points = sorted(affected)
         return report
 
+    def _check_pack(self, pack, entries):
+        """(pack, chunks checked, {damaged chunk id: reason}) for the given chunks of one pack."""
+        checked, bad = 0, {}
+        for run in _runs(entries):
+            try:
+                checked += len(self._read_run(pack, run))
+            except DamagedData:
+                for entry in run:  # which of the run's chunks: each on its own
+                    try:
+                        checked += len(self._read_run(pack, [entry]))
+                    except DamagedData as error:
+                        bad[entry[3]] = str(error)
+        return pack, checked, bad
+
+    @staticmethod
+    def _note_check(report, bad_chunks, pack, checked, bad):
+        report.chunks_checked += checked
+        if bad:
+            report.damaged_packs.setdefault(pack, next(iter(bad.values())))
+            bad_chunks.update(bad)
+
     def prune(self, wait=0, on_wait=None):
-        """Delete the packs that no recovery point needs any more. Returns the bytes freed."""
+        """Delete the packs and chunk lists that no recovery point needs any more. Returns the bytes freed."""
+        def unreadable(_point, name, reason):
+            raise DamagedData(f"{name}: {reason}")  # what a damaged manifest needs is unknown: delete nothing
+
         with self.writer(wait, on_wait) as writer:
-            needed = {
-                chunk_id
-                for point_id in self.point_ids()
-                for disk in self.load_point(point_id)["disks"]
-                for chunk_id in self.chunk_ids(disk)
-            }
-            packs = collections.defaultdict(list)
-            for chunk_id, (pack, _offset, length) in self.index.items():
-                packs[pack].append((chunk_id, length))
-            freed = 0
-            for pack, chunks in packs.items():
-                if not any(chunk_id in needed for chunk_id, _ in chunks):
+            index = self.index
+            lists = (disk.get("lists", []) for point_id in self.point_ids() for disk in self.load_point(point_id)["disks"])
+            with index.temporary_set(lists) as needed_lists, \
+                    index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable)) as needed:
+                live = {name for (name,) in index.query(
+                    f"SELECT DISTINCT pack.name FROM {needed} JOIN chunk ON chunk.id = {needed}.value"
+                    " JOIN pack ON pack.number = chunk.pack")}
+                freed = 0
+                for pack in index.pack_names():
+                    if pack not in live:
+                        writer.check_lock()
+                        self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
+                        self.storage.delete(_pack_path(pack))
+                        freed += sum(length for _chunk_id, length in index.pack_chunks(pack))
+                        index.remove_packs([pack])
+                for name in self.storage.list("lists/"):
+                    if index.query(f"SELECT 1 FROM {needed_lists} WHERE value = ?", (name.split("/", 1)[1],)).fetchone():
+                        continue
                     writer.check_lock()
-                    self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
-                    self.storage.delete(_pack_path(pack))
-                    freed += sum(length for _, length in chunks)
-                    for chunk_id, _ in chunks:
-                        del self.index[chunk_id]
+                    self.storage.delete(name)
             return freed
 
     def stored_bytes(self):
         return self.storage.total_size()
+
+
+def _runs(entries):
+    """Split (offset, length, …) entries of one pack, sorted by offset, into runs that lie close
+    enough together to fetch with one ranged read each."""
+    run = []
+    for entry in entries:
+        if run and entry[0] - (run[-1][0] + run[-1][1]) > READ_GAP:
+            yield run
+            run = []
+        run.append(entry)
+    if run:
+        yield run
+
+
+def _report(progress, done):
+    if progress:
+        progress(done)
 
 
 def _batches(items, size):
@@ -397,7 +547,7 @@ class BackupWriter:
         self.stats = BackupStats()
         self._pack = bytearray()
         self._pack_entries = []
-        self._pending = set()  # ids appended to a pack this backup: stored, or about to be
+        self._pending = set()  # ids appended to a pack not yet in the index: about to be stored
         self._writes = queue.Queue(maxsize=2)  # packs waiting for the writer thread: bounds memory
         self._write_error = None
         self._writer = threading.Thread(target=self._write_packs, name="pack-writer", daemon=True)
@@ -417,6 +567,7 @@ class BackupWriter:
                 if self._on_wait:
                     self._on_wait()
                 time.sleep(1)
+        self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
         self._writer.start()
         self._refresher.start()
         return self
@@ -496,10 +647,9 @@ class BackupWriter:
         Chunks are hashed, compressed and sealed in batches on a few threads (zstd, BLAKE3 and AES
         release the GIL); packs are written by a writer thread meanwhile.
         """
-        count = -(-size // self.repo.chunk_size)
-        ids = Repository.chunk_ids(base) if base else [ZERO_ID] * count
-        if len(ids) != count:
-            ids = (ids + [ZERO_ID] * count)[:count]
+        if base is not None and base["size"] != size:
+            base = None
+        chunk_list = _ChunkList(self.repo, size, base)
         with ThreadPoolExecutor(THREADS) as pool:
             # A feeder thread reads the chunks and hands batches to the pool; this thread takes
             # the results in order. Reading, sealing and bookkeeping then overlap.
@@ -522,7 +672,7 @@ class BackupWriter:
             feeder.start()
             try:
                 while (future := prepared.get()) is not None:
-                    self._take(ids, future.result(), progress, size)
+                    self._take(chunk_list, future.result(), progress, size)
             finally:
                 stop.set()
                 while feeder.is_alive():  # let the feeder finish (or fail) before the pool closes
@@ -530,32 +680,33 @@ class BackupWriter:
                         break
                 feeder.join()
         self._check_writer()
-        return {"name": name, "size": size, "chunks": base64.b64encode(b"".join(ids)).decode(), **extra}
+        return {"name": name, "size": size, "lists": chunk_list.finish(), **extra}
 
     def _prepare_batch(self, batch):
         """On a worker thread: each chunk's id, and its sealed bytes if the repository lacks it."""
+        ids = [None if data is None or data.count(0) == len(data) else self.keys.chunk_id(data) for _index, data in batch]
+        pending = {chunk_id for chunk_id in ids if chunk_id in self._pending}  # checked before the index: see _write_packs
+        stored = self.repo.index.stored([chunk_id for chunk_id in ids if chunk_id is not None])
         prepared = []
-        for index, data in batch:
-            if data is None or data.count(0) == len(data):
+        for (index, data), chunk_id in zip(batch, ids):
+            if chunk_id is None:
                 prepared.append((index, ZERO_ID, None, data))
-                continue
-            chunk_id = self.keys.chunk_id(data)
-            if chunk_id in self.repo.index or chunk_id in self._pending:
+            elif chunk_id in pending or chunk_id in stored:
                 prepared.append((index, chunk_id, None, data))
             else:
                 prepared.append((index, chunk_id, self.keys.seal(data, b"chunk" + chunk_id), data))
         return prepared
 
-    def _take(self, ids, prepared, progress, size):
+    def _take(self, chunk_list, prepared, progress, size):
         """On the calling thread, in order: record ids, and append new chunks to the open pack."""
         done = 0
         for index, chunk_id, sealed, data in prepared:
             length = len(data) if data is not None else min(self.repo.chunk_size, size - index * self.repo.chunk_size)
             done += length
-            ids[index] = chunk_id
+            chunk_list.set(index, chunk_id)
             if chunk_id == ZERO_ID:
                 self.stats.zero_bytes += length
-            elif sealed is None or chunk_id in self._pending or chunk_id in self.repo.index:
+            elif sealed is None or chunk_id in self._pending:
                 self.stats.reused_chunks += 1
             else:
                 self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
@@ -598,8 +749,11 @@ class BackupWriter:
                 if self._write_error is None:
                     storage.write(_pack_path(pack), data)
                     storage.write(f"index/{pack}", index_object)
-                    for chunk_id, offset, length in entries:
-                        self.repo.index[chunk_id] = (pack, offset, length)
+                    # Into the index, then out of the pending set: a batch that finds a chunk in
+                    # neither (it looked at the set first) can only have raced a whole pack write,
+                    # and then stores a second copy: space lost, nothing wrong.
+                    self.repo.index.add_pack(pack, entries)
+                    self._pending.difference_update([chunk_id for chunk_id, _offset, _length in entries])
             except BaseException as error:  # noqa: BLE001 - handed to the backup's thread
                 self._write_error = error
             finally:
@@ -619,6 +773,46 @@ class BackupWriter:
         manifest["chunk_size"] = self.repo.chunk_size
         self.repo.storage.write(f"points/{point_id}", self.keys.seal(json.dumps(manifest).encode(), f"points/{point_id}".encode()))
         return point_id
+
+
+class _ChunkList:
+    """A disk's chunk list, built a piece (SEGMENT_CHUNKS ids) at a time as ids arrive in disk order.
+    A piece is written when the ids move past it; a piece no chunk touched keeps the base point's
+    list object as it is."""
+
+    def __init__(self, repo, size, base):
+        self.repo, self.base = repo, base
+        self.count = -(-size // repo.chunk_size)
+        self.lists = []  # names of the finished pieces
+        self.piece = None  # ids of the open piece, number len(self.lists)
+
+    def set(self, index, chunk_id):
+        number = index // SEGMENT_CHUNKS
+        if number < len(self.lists):
+            raise ValueError("chunks must come in disk order")
+        while len(self.lists) < number:
+            self._close()
+        if self.piece is None:
+            self.piece = self._start(number)
+        self.piece[index - number * SEGMENT_CHUNKS] = chunk_id
+
+    def finish(self):
+        while len(self.lists) * SEGMENT_CHUNKS < self.count:
+            self._close()
+        return self.lists
+
+    def _start(self, number):
+        if self.base is not None:
+            return self.repo.segment(self.base, number)
+        return [ZERO_ID] * min(SEGMENT_CHUNKS, self.count - number * SEGMENT_CHUNKS)
+
+    def _close(self):
+        number = len(self.lists)
+        if self.piece is None and self.base is not None and "lists" in self.base:
+            self.lists.append(self.base["lists"][number])  # untouched: shared with the base point
+            return
+        self.lists.append(self.repo.write_list(self.piece if self.piece is not None else self._start(number)))
+        self.piece = None
 
 
 def _process_start(pid):

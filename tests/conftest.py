@@ -43,8 +43,9 @@ class PortalClient(Client):
 
 @pytest.fixture(autouse=True)
 def vault_storage(settings, tmp_path):
-    """Every test's vault repositories and work folders live in its own temporary folder."""
+    """Every test's vault repositories, their index caches and work folders live in its own temporary folder."""
     settings.VAULT_STORAGE_ROOT = tmp_path / "vaults"
+    settings.VAULTLINE_CACHE_DIR = tmp_path / "cache"
     settings.WORK_ROOT = tmp_path / "work"
 
 

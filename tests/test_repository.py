@@ -114,10 +114,109 @@ def test_known_changed_blocks_read_only_those(tmp_path, repo):
     first, _ = backup(repo, image)
     touched = scribble(image)
     base = repo.load_point(first)["disks"][0]
-    second, stats = backup(repo, image, base=base, only=touched)
+    second, stats = backup(repo, image, base=base, only=sorted(touched))
     assert stats.bytes_read <= len(touched) * repo.chunk_size
     out = tmp_path / "second.img"
     repo.restore_disk(second, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Chunk lists cut into pieces of 16 ids, so an 8 MiB image is 8 pieces (as a 8 GiB disk is)."""
+    monkeypatch.setattr("repository.repo.SEGMENT_CHUNKS", 16)
+
+
+def test_a_disk_is_listed_in_pieces_and_an_incremental_shares_the_untouched_ones(tmp_path, repo, small_pieces):
+    image = make_image(tmp_path / "disk.img")
+    first, _ = backup(repo, image)
+    before = image.read_bytes()
+    first_lists = repo.load_point(first)["disks"][0]["lists"]
+    assert len(first_lists) == 8
+    touched = scribble(image, writes=3)
+    second, stats = backup(repo, image, base=repo.load_point(first)["disks"][0], only=sorted(touched))
+    second_lists = repo.load_point(second)["disks"][0]["lists"]
+    changed_pieces = {index // 16 for index in touched}
+    assert [number for number in range(8) if first_lists[number] != second_lists[number]] == sorted(changed_pieces)
+    for point, expected in ((first, before), (second, image.read_bytes())):
+        out = tmp_path / f"{point}.img"
+        repo.restore_disk(point, "disk0", out)
+        assert out.read_bytes() == expected
+        assert b"".join(repo.stream_disk(point, "disk0")) == expected
+
+    repo.delete_point(first)
+    repo.prune()
+    assert sorted(name.split("/")[1] for name in repo.storage.list("lists/")) == sorted(set(second_lists))
+    assert repo.verify().ok
+    out = tmp_path / "after-prune.img"
+    repo.restore_disk(second, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_pieces):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    list_id = repo.load_point(point)["disks"][0]["lists"][3]
+    repo.storage.delete(f"lists/{list_id}")
+    report = repo.verify()
+    assert f"lists/{list_id}" in report.damaged_packs and report.affected_points == [point]
+    with pytest.raises(DamagedData, match="chunk list"):
+        repo.restore_disk(point, "disk0", tmp_path / "out.img")
+
+
+def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base(tmp_path, repo):
+    import base64
+
+    image = make_image(tmp_path / "disk.img")
+    with repo.writer() as writer:
+        disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size))
+        disk["chunks"] = base64.b64encode(b"".join(repo.chunk_ids(disk))).decode()  # the whole list inline
+        del disk["lists"]
+        old = writer.commit({"vm": {"name": "vm1"}, "disks": [disk]})
+    out = tmp_path / "old.img"
+    repo.restore_disk(old, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+    touched = scribble(image, writes=3)
+    new, _ = backup(repo, image, base=repo.load_point(old)["disks"][0], only=sorted(touched))
+    repo.restore_disk(new, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_the_chunk_index_is_kept_between_opens_and_follows_the_storage(tmp_path, key):
+    """The index cache outlives the process, but never makes a backup reuse a chunk that another
+    host's prune removed meanwhile."""
+    storage = LocalStorage(tmp_path / "repo")
+    here = Repository.init(storage, key, cache_dir=tmp_path / "cache-here")
+    image = make_image(tmp_path / "disk.img")
+    _, first = backup(here, image)
+    assert (tmp_path / "cache-here" / f"{here.config['id']}.sqlite3").exists()
+    again = Repository.open(storage, key, cache_dir=tmp_path / "cache-here")
+    _, stats = backup(again, image)
+    assert stats.new_chunks == 0, "every chunk found in the kept index"
+
+    elsewhere = Repository.open(storage, key, cache_dir=tmp_path / "cache-elsewhere")
+    for point_id in elsewhere.point_ids():
+        elsewhere.delete_point(point_id)
+    elsewhere.prune()
+    assert storage.list("packs/") == []
+
+    later = Repository.open(storage, key, cache_dir=tmp_path / "cache-here")
+    point, stats = backup(later, image)
+    assert stats.new_chunks == first.new_chunks > 0, "the vanished packs' chunks are stored again"
+    out = tmp_path / "restored.img"
+    later.restore_disk(point, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_a_damaged_index_cache_is_rebuilt(tmp_path, key):
+    storage = LocalStorage(tmp_path / "repo")
+    repo = Repository.init(storage, key, cache_dir=tmp_path / "cache")
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    (tmp_path / "cache" / f"{repo.config['id']}.sqlite3").write_bytes(b"not a database" * 100)
+    reopened = Repository.open(storage, key, cache_dir=tmp_path / "cache")
+    out = tmp_path / "restored.img"
+    reopened.restore_disk(point, "disk0", out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -151,7 +250,7 @@ def test_a_flipped_byte_is_found_and_never_restored(tmp_path, repo):
     damaged_point, _ = backup(repo, image)
     clean_point, _ = backup(repo, other)
     # Flip one byte inside the pack holding the first point's first data chunk.
-    first_id = next(i for i in Repository.chunk_ids(repo.load_point(damaged_point)["disks"][0]) if any(i))
+    first_id = next(i for i in repo.chunk_ids(repo.load_point(damaged_point)["disks"][0]) if any(i))
     pack, offset, length = repo.index[first_id]
     pack_file = tmp_path / "repo" / "packs" / pack[:2] / pack
     data = bytearray(pack_file.read_bytes())

@@ -28,7 +28,7 @@ from jobs.errors import ErrorCode, JobError
 from jobs.models import Job
 from jobs.services import JobConflict, Progress, create_job
 from repository import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, StorageUnavailable
-from repository.chunking import file_chunks
+from repository.chunking import changed_chunks, file_chunks
 from sources import SourceUnavailable
 from sources.base import CRASH, FILE_SYSTEM, SnapshotError
 from vaults.choices import Frequency, ProtectionState
@@ -191,16 +191,26 @@ def _transfer(job, repo, snapshot, previous):
         base = base_disks.get(disk.name)
         if base and base["size"] != disk.size:
             base = None
-        only = _changed_chunks(disk.changed, repo.chunk_size) if base and disk.changed is not None else None
-        plan.append((disk, base, only))
-    total = sum(disk.size if only is None else len(only) * repo.chunk_size for disk, _base, only in plan)
+        known_changes = base is not None and disk.changed is not None
+        plan.append((disk, base, known_changes))
+
+    def chunks(disk, known_changes):
+        only = changed_chunks(disk.changed, repo.chunk_size) if known_changes else None
+        return file_chunks(disk.path, repo.chunk_size, only)
+
+    def bytes_to_read(disk, known_changes):
+        if not known_changes:
+            return disk.size
+        return sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size
+
+    total = sum(bytes_to_read(disk, known_changes) for disk, _base, known_changes in plan)
     progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
     try:
         with repo.writer(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage"))) as writer:
             disks = [
-                writer.store_disk(disk.name, disk.size, file_chunks(disk.path, repo.chunk_size, only),
+                writer.store_disk(disk.name, disk.size, chunks(disk, known_changes),
                                   base=base, progress=progress.advance, format=disk.format)
-                for disk, base, only in plan
+                for disk, base, known_changes in plan
             ]
             manifest = {
                 "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
@@ -210,13 +220,11 @@ def _transfer(job, repo, snapshot, previous):
                 "change_position": snapshot.change_position,
             }
             point_id = writer.commit(manifest)
+    except DamagedData as error:  # the previous point's chunk list, which this one builds on
+        raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
     except (RepositoryLocked, StorageUnavailable, OSError) as error:
         raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
     return point_id, writer.stats, manifest
-
-
-def _changed_chunks(extents, chunk_size):
-    return {index for offset, length in extents for index in range(offset // chunk_size, (offset + length - 1) // chunk_size + 1)}
 
 
 # --- Retention --------------------------------------------------------------------------------

@@ -160,13 +160,14 @@ class Vault(models.Model):
 
         storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
         key = bytes.fromhex(self.encryption_key)
+        cache = settings.VAULTLINE_CACHE_DIR
         if self.repository_id or storage.exists("config"):
-            repo = Repository.open(storage, key)
+            repo = Repository.open(storage, key, cache_dir=cache)
         else:
             try:
-                repo = Repository.init(storage, key)
+                repo = Repository.init(storage, key, cache_dir=cache)
             except RepositoryError:  # another job made it a moment ago
-                repo = Repository.open(storage, key)
+                repo = Repository.open(storage, key, cache_dir=cache)
         if self.repository_id and repo.config["id"] != self.repository_id:
             raise RepositoryError("The vault's storage holds another repository than the one it made")
         if not self.repository_id:
