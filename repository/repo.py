@@ -44,8 +44,10 @@ from repository.storage import ObjectMissing
 FORMAT_VERSION = 1
 DEFAULT_CHUNK_SIZE = 64 * 1024
 PACK_TARGET_SIZE = 16 * 1024 * 1024
+PACK_MAX_CHUNKS = 4096  # very compressible chunks fill a pack by count first: bounds what is kept per pack
 SEGMENT_CHUNKS = 16384  # ids per chunk-list piece: 512 KiB of ids for 1 GiB of disk
 READ_GAP = 1024 * 1024  # chunks of one pack this close together are fetched in one ranged read
+RUN_CHUNKS = 128  # at most this many chunks per ranged read: one thread's share of a restore
 LOCK_NAME = "locks/writer"
 LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
 LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
@@ -294,15 +296,16 @@ class Repository:
                 yield pack, run
 
     def _read_run(self, pack, run):
-        """Fetch one run with a ranged read; (chunk index, checked bytes, chunk id) for each chunk in it."""
+        """Fetch one run with a ranged read; yield (chunk index, checked bytes) for each chunk in it, one
+        at a time (a run of very compressible chunks can open up to far more than it took to fetch)."""
         start = run[0][0]
         end = max(offset + length for offset, length, _index, _chunk_id in run)
         try:
             data = memoryview(self.storage.read_range(_pack_path(pack), start, end - start))
         except ObjectMissing:
             raise DamagedData(f"pack {pack} is missing") from None
-        return [(index, self._open_chunk(pack, chunk_id, data[offset - start:offset - start + length]), chunk_id)
-                for offset, length, index, chunk_id in run]
+        for offset, length, index, chunk_id in run:
+            yield index, self._open_chunk(pack, chunk_id, data[offset - start:offset - start + length])
 
     def restore_disk(self, point_id, disk_name, out_path, progress=None, durable=True):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
@@ -318,7 +321,7 @@ class Repository:
 
                 def restore_run(pack, run):
                     return sum(os.pwrite(out.fileno(), data, index * self.chunk_size)
-                               for index, data, _chunk_id in self._read_run(pack, run))
+                               for index, data in self._read_run(pack, run))
 
                 with ThreadPoolExecutor(THREADS) as pool:
                     running = collections.deque()  # the next piece's reads are queued while these run
@@ -456,11 +459,11 @@ class Repository:
         checked, bad = 0, {}
         for run in _runs(entries):
             try:
-                checked += len(self._read_run(pack, run))
+                checked += sum(1 for _chunk in self._read_run(pack, run))
             except DamagedData:
                 for entry in run:  # which of the run's chunks: each on its own
                     try:
-                        checked += len(self._read_run(pack, [entry]))
+                        checked += sum(1 for _chunk in self._read_run(pack, [entry]))
                     except DamagedData as error:
                         bad[entry[3]] = str(error)
         return pack, checked, bad
@@ -505,11 +508,11 @@ class Repository:
 
 
 def _runs(entries):
-    """Split (offset, length, …) entries of one pack, sorted by offset, into runs that lie close
-    enough together to fetch with one ranged read each."""
+    """Split (offset, length, …) entries of one pack, sorted by offset, into runs of at most RUN_CHUNKS
+    that lie close enough together to fetch with one ranged read each."""
     run = []
     for entry in entries:
-        if run and entry[0] - (run[-1][0] + run[-1][1]) > READ_GAP:
+        if run and (entry[0] - (run[-1][0] + run[-1][1]) > READ_GAP or len(run) == RUN_CHUNKS):
             yield run
             run = []
         run.append(entry)
@@ -715,7 +718,7 @@ class BackupWriter:
                 self.stats.new_chunks += 1
                 self.stats.new_bytes += length
                 self.stats.stored_bytes += len(sealed)
-                if len(self._pack) >= PACK_TARGET_SIZE:
+                if len(self._pack) >= PACK_TARGET_SIZE or len(self._pack_entries) >= PACK_MAX_CHUNKS:
                     self.flush(wait=False)
         self.stats.bytes_read += done
         if progress:
