@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+from sources import dirty_bitmaps
 from sources.base import (
     APPLICATION,
     CRASH,
@@ -176,16 +177,21 @@ class LabSource(VMSource):
         folder.mkdir(parents=True, exist_ok=True)
         disks = []
         with self._io_paused(vm_folder):
+            # Raw disks: the workload's change log. qcow2 disks: qemu's dirty bitmaps, a new one
+            # started at each snapshot, read back at the next.
             position, changes = _read_change_log(vm_folder, since)
+            position["bitmap"] = dirty_bitmaps.new_bitmap_name()
+            since_bitmap = (since or {}).get("bitmap")
             for disk in vm.disks:
                 copy = folder / f"{len(disks)}.raw"
                 _capture(Path(disk.path), disk.format, copy)
-                file_name = Path(disk.path).name
-                disks.append(SnapshotDisk(
-                    name=disk.name, format=disk.format, size=disk.virtual_size, path=str(copy),
-                    # The log covers the raw disks the workload writes; anything else is unknown.
-                    changed=None if changes is None or disk.format != "raw" else changes.get(file_name, []),
-                ))
+                if disk.format == "raw":
+                    changed = None if changes is None else changes.get(Path(disk.path).name, [])
+                else:
+                    changed = dirty_bitmaps.dirty_extents(disk.path, since_bitmap)
+                    dirty_bitmaps.track_from_now(disk.path, position["bitmap"], keep=since_bitmap)
+                disks.append(SnapshotDisk(name=disk.name, format=disk.format, size=disk.virtual_size,
+                                          path=str(copy), changed=changed))
         return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
                         warnings=warnings, change_position=position)
 

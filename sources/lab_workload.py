@@ -1,17 +1,19 @@
-"""A lab VM's workload: keeps writing to the VM's raw disks, like a running guest.
+"""A lab VM's workload: keeps writing to the VM's disks, like a running guest.
 
-Each write holds the VM's I/O lock shared (a snapshot waits for it and pauses the rest) and is
-logged in the change log, which is how the lab knows which blocks changed between backups
-(the role a qemu dirty bitmap plays on a real host).
+Each write holds the VM's I/O lock shared (a snapshot waits for it and pauses the rest). Raw disks
+are written directly and each write is logged in the change log, which is how the lab knows which
+of their blocks changed between backups; qcow2 disks are written through qemu (qemu-io), which
+marks the blocks in the disk's dirty bitmaps, as a running qemu does.
 """
 
 import fcntl
 import os
 import random
+import subprocess
 import time
 from pathlib import Path
 
-from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, start_change_log
+from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, start_change_log, virtual_size
 
 
 class LabWorkload:
@@ -21,8 +23,7 @@ class LabWorkload:
         import json
 
         manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
-        # qcow2 disks need qemu to write into; the workload writes the raw ones.
-        self.disks = [self.folder / disk["file"] for disk in manifest["disks"] if disk["format"] == "raw"]
+        self.disks = [(self.folder / disk["file"], disk["format"]) for disk in manifest["disks"]]
 
     def write(self, count=1, block=4096):
         """Write `count` random blocks at random block-aligned places. Returns [(file, offset, length)]."""
@@ -33,13 +34,17 @@ class LabWorkload:
                 with open(self.folder / CHANGE_LOG, "a", encoding="ascii") as log:
                     start_change_log(log)
                     for _ in range(count):
-                        disk = self.rng.choice(self.disks)
-                        size = disk.stat().st_size
-                        offset = self.rng.randrange(0, size // block) * block
-                        with open(disk, "r+b") as image:
-                            os.pwrite(image.fileno(), self.rng.randbytes(block), offset)
-                            os.fsync(image.fileno())
-                        log.write(f"{disk.name} {offset} {block}\n")
+                        disk, disk_format = self.rng.choice(self.disks)
+                        offset = self.rng.randrange(0, virtual_size(disk, disk_format) // block) * block
+                        if disk_format == "raw":
+                            with open(disk, "r+b") as image:
+                                os.pwrite(image.fileno(), self.rng.randbytes(block), offset)
+                                os.fsync(image.fileno())
+                            log.write(f"{disk.name} {offset} {block}\n")
+                        else:
+                            subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                                            f"write -P {self.rng.randrange(1, 256)} {offset} {block}", str(disk)],
+                                           check=True, capture_output=True)
                         done.append((disk.name, offset, block))
                     log.flush()
                     os.fsync(log.fileno())

@@ -91,6 +91,17 @@ def test_the_next_backup_reads_only_what_the_workload_changed(worker, vault, own
     assert vault.repository().point_ids() == [newest.point_id]
 
 
+def test_the_next_backup_of_a_qcow2_disk_reads_only_the_blocks_qemu_marked(worker, vault, owner, lab_path, tmp_path):
+    item = protect(vault, owner, "web01", "contoso-web")  # a qcow2 disk
+    backup(vault, owner, item)
+    LabWorkload(lab_path / item.vm.external_id, seed=6).write(count=3)
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
+    newest = RecoveryPoint.objects.filter(vm=item.vm).first()
+    assert 0 < newest.bytes_read <= 3 * 64 * 1024, "only the blocks in the dirty bitmap were read"
+    assert restored(vault, newest, tmp_path) == [disk_bytes(d) for d in item.vm.disks]
+
+
 def test_a_stopped_vm_fails_with_a_code_and_the_item_shows_an_error(worker, vault, owner):
     item = protect(vault, owner, "batch01")
     (job,) = backup(vault, owner, item)

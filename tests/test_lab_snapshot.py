@@ -80,10 +80,37 @@ def test_the_change_log_tells_what_changed_since_the_last_snapshot(lab, tmp_path
     assert first.disks[0].changed is None, "nothing known before the first snapshot"
     writes = LabWorkload(folder, seed=3).write(count=7)
     second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
-    assert sorted(second.disks[0].changed) == sorted((offset, length) for _f, offset, length in writes)
-    assert second.disks[1].changed is None, "the log does not cover qcow2 disks: their changes are unknown"
+    assert sorted(second.disks[0].changed) == sorted((offset, length) for f, offset, length in writes if f == "disk0.img")
     third = source.snapshot(vm_id, tmp_path / "three", since={"log": "another-log", "offset": 0})
     assert third.disks[0].changed is None, "a different log means nothing is known"
+    assert third.disks[1].changed is None, "nor is a bitmap that was never started"
+
+
+def blocks(extents, size=64 * 1024):
+    return {index for offset, length in extents for index in range(offset // size, (offset + length - 1) // size + 1)}
+
+
+def test_qemu_dirty_bitmaps_tell_what_changed_on_qcow2_disks(lab, tmp_path):
+    vm_id, folder = make_vm(lab, disks=[("qcow2", 4 * MiB)])
+    source = LabSource(lab)
+    first = source.snapshot(vm_id, tmp_path / "one")
+    assert first.disks[0].changed is None, "nothing known before the first snapshot"
+    workload = LabWorkload(folder, seed=5)
+    writes = workload.write(count=6)
+    second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
+    assert blocks(second.disks[0].changed) == blocks((offset, length) for _f, offset, length in writes)
+    # The snapshot holds exactly the disk as qemu sees it now.
+    converted = tmp_path / "now.raw"
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(folder / "disk0.qcow2"), str(converted)],
+                   check=True)
+    assert open(second.disks[0].path, "rb").read() == converted.read_bytes()
+    # A failed backup asks again from the same point: its bitmap was kept, and still holds every write.
+    later = workload.write(count=2)
+    retry = source.snapshot(vm_id, tmp_path / "retry", since=first.change_position)
+    assert blocks(retry.disks[0].changed) == blocks((o, n) for _f, o, n in writes + later)
+    after_retry = source.snapshot(vm_id, tmp_path / "three", since=retry.change_position)
+    assert after_retry.disks[0].changed == []
+    assert source.snapshot(vm_id, tmp_path / "bad", since={"bitmap": "vaultline-x,driver=file"}).disks[0].changed is None
 
 
 def test_a_stopped_vm_cannot_be_snapshotted(lab, tmp_path):

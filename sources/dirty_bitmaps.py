@@ -1,0 +1,83 @@
+"""Which blocks of a qcow2 disk changed, from qemu's persistent dirty bitmaps.
+
+Each snapshot starts a new bitmap (its name goes into the snapshot's change position); qemu marks in
+it every block written from then on. The next snapshot asks for the blocks that bitmap marks, then
+starts the next one. Only the bitmap of the position given as `since` is kept besides the new one:
+if a backup fails, the next still asks from the last good point.
+
+Reading a bitmap needs an NBD export: `qemu-nbd --bitmap` serves the image read-only on a unix
+socket, and `qemu-img map` with `x-dirty-bitmap` lists the extents (a dirty extent shows as
+"data": false, as qemu's documentation of that option says). Anything unexpected means "unknown":
+the backup then reads the whole disk, which is slower, never wrong.
+"""
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import uuid
+
+PREFIX = "vaultline-"
+_NAME = re.compile(r"^vaultline-[0-9a-f]{32}$")  # also keeps names out of qemu's option syntax
+SERVER_START_TIMEOUT = 10  # seconds
+
+
+def new_bitmap_name():
+    return f"{PREFIX}{uuid.uuid4().hex}"
+
+
+def bitmap_names(image):
+    info = json.loads(_qemu_img("info", "--output=json", "-U", str(image)))
+    return [bitmap["name"] for bitmap in info.get("format-specific", {}).get("data", {}).get("bitmaps", [])]
+
+
+def dirty_extents(image, name):
+    """[(offset, length)] written since bitmap `name` started, or None if that cannot be known."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        return None
+    try:
+        if name not in bitmap_names(image):
+            return None
+        with tempfile.TemporaryDirectory(prefix="vl-nbd-") as folder:  # short: a socket path has < 108 bytes
+            socket_path = os.path.join(folder, "s")
+            server = subprocess.Popen(
+                ["qemu-nbd", "--read-only", "--format=qcow2", f"--bitmap={name}", "--export-name=disk",
+                 f"--socket={socket_path}", str(image)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                deadline = time.monotonic() + SERVER_START_TIMEOUT
+                while not os.path.exists(socket_path):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        return None
+                    time.sleep(0.01)
+                extents = json.loads(_qemu_img(
+                    "map", "--output=json", "--image-opts",
+                    f"driver=nbd,server.type=unix,server.path={socket_path},export=disk,"
+                    f"x-dirty-bitmap=qemu:dirty-bitmap:{name}",
+                ))
+            finally:
+                server.terminate()
+                server.wait()
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    return [(extent["start"], extent["length"]) for extent in extents if not extent["data"]]
+
+
+def track_from_now(image, name, keep=None):
+    """Start bitmap `name` on the image and remove our older bitmaps, except `keep`. False if qemu
+    refused (an image format too old for bitmaps, say): the next backup then reads the whole disk."""
+    try:
+        _qemu_img("bitmap", "--add", str(image), name)
+        for old in bitmap_names(image):
+            if old.startswith(PREFIX) and old not in (name, keep):
+                _qemu_img("bitmap", "--remove", str(image), old)
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
+def _qemu_img(*arguments):
+    return subprocess.run(["qemu-img", *arguments], capture_output=True, check=True, text=True).stdout
