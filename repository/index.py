@@ -18,9 +18,10 @@ import threading
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pack (
-    number INTEGER PRIMARY KEY,
+    number INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a writer trusts the numbers it saw (see stored)
     name TEXT NOT NULL UNIQUE,
-    from_header INTEGER NOT NULL DEFAULT 0  -- 1: its index object was damaged, the pack's own header served
+    from_header INTEGER NOT NULL DEFAULT 0,  -- 1: its index object was damaged, the pack's own header served
+    added_by TEXT  -- the writer token of the backup that wrote it, if one did
 );
 CREATE TABLE IF NOT EXISTS chunk (
     id BLOB NOT NULL,
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS chunk (
     PRIMARY KEY (id, pack)
 ) WITHOUT ROWID;
 """
+CACHE_VERSION = 2  # of the layout below; a cache file of another version is emptied and refilled
 QUERY_BATCH = 500  # ids per IN (...) query: well under SQLite's limit on bound parameters
 
 
@@ -39,23 +41,32 @@ class ChunkIndex:
         self._local = threading.local()  # a connection per thread: sqlite3 connections are not shared
         self._temporary = itertools.count()
         try:
-            self._db().executescript(SCHEMA)
-        except sqlite3.DatabaseError:  # a damaged cache file: it is only a cache, so start again
+            self._start()
+        except sqlite3.DatabaseError as error:
+            if getattr(error, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise  # busy, full, …: not ours to delete
+            # A damaged cache file: it is only a cache, so start again.
             self._local.db.close()
             del self._local.db
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path + suffix)
-            self._db().executescript(SCHEMA)
+            self._start()
+
+    def _start(self):
+        db = self._db()
+        if db.execute("PRAGMA user_version").fetchone()[0] not in (0, CACHE_VERSION):
+            db.executescript("DROP TABLE IF EXISTS chunk; DROP TABLE IF EXISTS pack;")  # made by another version
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version = {CACHE_VERSION}")
 
     def _db(self):
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
+            db = self._local.db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commits on power loss is fine
             db.execute("PRAGMA temp_store=FILE")
-            self._local.db = db
         return db
 
     # --- Packs -----------------------------------------------------------------------------
@@ -66,16 +77,23 @@ class ChunkIndex:
     def packs_from_header(self):
         return [name for (name,) in self._db().execute("SELECT name FROM pack WHERE from_header")]
 
-    def add_pack(self, name, entries, from_header=False):
+    def newest_pack(self):
+        """The highest pack number so far (0 if none): packs recorded later have higher numbers."""
+        return self._db().execute("SELECT coalesce(max(number), 0) FROM pack").fetchone()[0]
+
+    def add_pack(self, name, entries, from_header=False, added_by=None):
         """Record a pack and its (chunk id, offset, length) entries, in one transaction."""
         db = self._db()
         with _transaction(db):
-            db.execute("INSERT OR IGNORE INTO pack (name, from_header) VALUES (?, ?)", (name, int(from_header)))
+            db.execute("INSERT OR IGNORE INTO pack (name, from_header, added_by) VALUES (?, ?, ?)",
+                       (name, int(from_header), added_by))
             (number,) = db.execute("SELECT number FROM pack WHERE name = ?", (name,)).fetchone()
             db.executemany("INSERT OR IGNORE INTO chunk (id, pack, offset, length) VALUES (?, ?, ?, ?)",
                            ((chunk_id, number, offset, length) for chunk_id, offset, length in entries))
 
     def remove_packs(self, names):
+        if not names:
+            return
         db = self._db()
         with _transaction(db):
             for name in names:
@@ -105,14 +123,19 @@ class ChunkIndex:
             raise KeyError(chunk_id)
         return found[chunk_id]
 
-    def stored(self, chunk_ids):
-        """The subset of chunk_ids that some pack holds."""
+    def stored(self, chunk_ids, trusted_up_to, writer):
+        """The subset of chunk_ids that a pack holds which the writer may build on: one recorded by
+        the time it refreshed the index under the repository lock (`trusted_up_to`, a pack number),
+        or one it wrote itself. A pack recorded later by another process can only be a late echo of
+        one that was pruned since (nobody else writes while the lock is held), so it is not trusted."""
         unique = list(dict.fromkeys(chunk_ids))
         found = set()
         for at in range(0, len(unique), QUERY_BATCH):
             batch = unique[at:at + QUERY_BATCH]
             found.update(chunk_id for (chunk_id,) in self._db().execute(
-                f"SELECT DISTINCT id FROM chunk WHERE id IN ({','.join('?' * len(batch))})", batch))
+                "SELECT DISTINCT chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
+                f" WHERE chunk.id IN ({','.join('?' * len(batch))}) AND (pack.number <= ? OR pack.added_by = ?)",
+                [*batch, trusted_up_to, writer]))
         return found
 
     def locate(self, chunk_ids):
@@ -139,7 +162,7 @@ class ChunkIndex:
         table = f"temp.set_{next(self._temporary)}"
         db.execute(f"CREATE TABLE {table} (value PRIMARY KEY) WITHOUT ROWID")
         try:
-            with _transaction(db):
+            with _transaction(db, "BEGIN"):  # deferred: filling a temporary table locks out no other process
                 for batch in values:
                     db.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", ((value,) for value in batch))
             yield table
@@ -151,8 +174,8 @@ class ChunkIndex:
 
 
 @contextlib.contextmanager
-def _transaction(db):
-    db.execute("BEGIN IMMEDIATE")
+def _transaction(db, begin="BEGIN IMMEDIATE"):
+    db.execute(begin)
     try:
         yield
     except BaseException:

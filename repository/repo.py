@@ -145,15 +145,16 @@ class Repository:
         """The ChunkIndex, brought up to date with the storage on first use."""
         with self._index_lock:
             if self._index is None:
-                self._index = self._open_index()
-                self._sync_index()
+                index = self._open_index()
+                self._sync_index(index)
+                self._index = index  # only once in step with the storage
         return self._index
 
     def refresh_index(self):
         """Bring the index up to date again: packs another process added or removed since."""
         self.index  # noqa: B018 - opens it (and syncs) if this is the first use
         with self._index_lock:
-            self._sync_index()
+            self._sync_index(self._index)
 
     def _open_index(self):
         if self._cache_dir is None:
@@ -162,17 +163,19 @@ class Repository:
         else:
             folder = Path(self._cache_dir)
             folder.mkdir(parents=True, exist_ok=True)
-        return ChunkIndex(Path(folder) / f"{self.config['id']}.sqlite3")
+        # Named by repository and place: two copies of one repository never share a cache.
+        place = self.keys.chunk_id(self.storage.location.encode()).hex()[:16]
+        return ChunkIndex(Path(folder) / f"{self.config['id']}-{place}.sqlite3")
 
-    def _sync_index(self):
+    def _sync_index(self, index):
         """Add the packs the storage lists and the cache lacks; drop those the storage no longer lists."""
+        known = set(index.pack_names())  # before listing: a pack recorded meanwhile is not taken for gone
         listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
-        known = set(self._index.pack_names())
-        self._index.remove_packs(known - listed)
+        index.remove_packs(known - listed)
         with ThreadPoolExecutor(THREADS) as pool:
             for pack, (entries, from_header) in zip(new := sorted(listed - known), pool.map(self._pack_entries, new)):
                 if entries is not None:
-                    self._index.add_pack(pack, entries, from_header)
+                    index.add_pack(pack, entries, from_header)
 
     def _pack_entries(self, pack):
         """(entries, from_header): a pack's chunks from its index object, or from the sealed copy at the
@@ -214,25 +217,34 @@ class Repository:
 
     # --- Chunk lists -------------------------------------------------------------------
 
+    @staticmethod
+    def piece_size(disk):
+        """Chunk ids per piece of this disk's chunk list (each disk entry records its own)."""
+        return disk.get("piece", SEGMENT_CHUNKS)
+
     def segment_count(self, disk):
-        return -(-(-(-disk["size"] // self.chunk_size)) // SEGMENT_CHUNKS)
+        return -(-(-(-disk["size"] // self.chunk_size)) // self.piece_size(disk))
 
     def segment(self, disk, number):
         """The chunk ids of one piece of a disk's chunk list."""
+        piece = self.piece_size(disk)
         if "lists" not in disk:  # the first development versions kept the whole list in the manifest
             ids = _split_ids(base64.b64decode(disk["chunks"]))
-            return ids[number * SEGMENT_CHUNKS:(number + 1) * SEGMENT_CHUNKS]
+            return ids[number * piece:(number + 1) * piece]
         list_id = disk["lists"][number]
         try:
             sealed = self.storage.read(f"lists/{list_id}")
         except ObjectMissing:
             raise DamagedData(f"chunk list {list_id} is missing") from None
-        return _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
+        ids = _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
+        if len(ids) != min(piece, -(-disk["size"] // self.chunk_size) - number * piece):
+            raise DamagedData(f"chunk list {list_id} has {len(ids)} ids, not what its disk needs")
+        return ids
 
     def segments(self, disk):
         """(index of its first chunk, chunk ids) for each piece of a disk's chunk list, in order."""
         for number in range(self.segment_count(disk)):
-            yield number * SEGMENT_CHUNKS, self.segment(disk, number)
+            yield number * self.piece_size(disk), self.segment(disk, number)
 
     def chunk_ids(self, disk):
         """Every chunk id of a disk, in order (ZERO_ID for an all-zero chunk)."""
@@ -482,26 +494,37 @@ class Repository:
 
         with self.writer(wait, on_wait) as writer:
             index = self.index
-            lists = (disk.get("lists", []) for point_id in self.point_ids() for disk in self.load_point(point_id)["disks"])
-            with index.temporary_set(lists) as needed_lists, \
+            with index.temporary_set(self._point_lists()) as needed_lists, \
                     index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable)) as needed:
-                live = {name for (name,) in index.query(
-                    f"SELECT DISTINCT pack.name FROM {needed} JOIN chunk ON chunk.id = {needed}.value"
-                    " JOIN pack ON pack.number = chunk.pack")}
+                # One statement, so the packs judged are the ones checked; only packs recorded by the
+                # time the lock was taken (a later row can only echo a pack already gone).
+                doomed = [name for (name,) in index.query(
+                    "SELECT name FROM pack WHERE number <= ? AND NOT EXISTS (SELECT 1 FROM chunk"
+                    f" JOIN {needed} ON {needed}.value = chunk.id WHERE chunk.pack = pack.number)",
+                    (writer.trusted_up_to,)).fetchall()]
                 freed = 0
-                for pack in index.pack_names():
-                    if pack not in live:
-                        writer.check_lock()
-                        self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
-                        self.storage.delete(_pack_path(pack))
-                        freed += sum(length for _chunk_id, length in index.pack_chunks(pack))
-                        index.remove_packs([pack])
+                for pack in doomed:
+                    writer.check_lock()
+                    self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
+                    self.storage.delete(_pack_path(pack))
+                    freed += sum(length for _chunk_id, length in index.pack_chunks(pack))
+                    index.remove_packs([pack])
                 for name in self.storage.list("lists/"):
                     if index.query(f"SELECT 1 FROM {needed_lists} WHERE value = ?", (name.split("/", 1)[1],)).fetchone():
                         continue
                     writer.check_lock()
                     self.storage.delete(name)
             return freed
+
+    def _point_lists(self):
+        """The chunk-list names of every recovery point, a disk at a time."""
+        for point_id in self.point_ids():
+            try:
+                disks = self.load_point(point_id)["disks"]
+            except PointNotFound:
+                continue  # deleted while we looked
+            for disk in disks:
+                yield disk.get("lists", [])
 
     def stored_bytes(self):
         return self.storage.total_size()
@@ -571,6 +594,7 @@ class BackupWriter:
                     self._on_wait()
                 time.sleep(1)
         self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
+        self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
         self._writer.start()
         self._refresher.start()
         return self
@@ -650,7 +674,7 @@ class BackupWriter:
         Chunks are hashed, compressed and sealed in batches on a few threads (zstd, BLAKE3 and AES
         release the GIL); packs are written by a writer thread meanwhile.
         """
-        if base is not None and base["size"] != size:
+        if base is not None and (base["size"] != size or Repository.piece_size(base) != SEGMENT_CHUNKS):
             base = None
         chunk_list = _ChunkList(self.repo, size, base)
         with ThreadPoolExecutor(THREADS) as pool:
@@ -683,13 +707,14 @@ class BackupWriter:
                         break
                 feeder.join()
         self._check_writer()
-        return {"name": name, "size": size, "lists": chunk_list.finish(), **extra}
+        return {"name": name, "size": size, "piece": SEGMENT_CHUNKS, "lists": chunk_list.finish(), **extra}
 
     def _prepare_batch(self, batch):
         """On a worker thread: each chunk's id, and its sealed bytes if the repository lacks it."""
         ids = [None if data is None or data.count(0) == len(data) else self.keys.chunk_id(data) for _index, data in batch]
         pending = {chunk_id for chunk_id in ids if chunk_id in self._pending}  # checked before the index: see _write_packs
-        stored = self.repo.index.stored([chunk_id for chunk_id in ids if chunk_id is not None])
+        stored = self.repo.index.stored([chunk_id for chunk_id in ids if chunk_id is not None],
+                                        self.trusted_up_to, self._token)
         prepared = []
         for (index, data), chunk_id in zip(batch, ids):
             if chunk_id is None:
@@ -755,7 +780,7 @@ class BackupWriter:
                     # Into the index, then out of the pending set: a batch that finds a chunk in
                     # neither (it looked at the set first) can only have raced a whole pack write,
                     # and then stores a second copy: space lost, nothing wrong.
-                    self.repo.index.add_pack(pack, entries)
+                    self.repo.index.add_pack(pack, entries, added_by=self._token)
                     self._pending.difference_update([chunk_id for chunk_id, _offset, _length in entries])
             except BaseException as error:  # noqa: BLE001 - handed to the backup's thread
                 self._write_error = error
@@ -812,7 +837,10 @@ class _ChunkList:
     def _close(self):
         number = len(self.lists)
         if self.piece is None and self.base is not None and "lists" in self.base:
-            self.lists.append(self.base["lists"][number])  # untouched: shared with the base point
+            shared = self.base["lists"][number]  # untouched: shared with the base point, if it is still there
+            if not self.repo.storage.exists(f"lists/{shared}"):
+                raise DamagedData(f"chunk list {shared} of the previous recovery point is missing")
+            self.lists.append(shared)
             return
         self.lists.append(self.repo.write_list(self.piece if self.piece is not None else self._start(number)))
         self.piece = None

@@ -20,6 +20,8 @@ class ObjectMissing(KeyError):
 
 
 class Storage(ABC):
+    location = ""  # where it is, in words: tells two copies of one repository apart
+
     @abstractmethod
     def read(self, name): ...
 
@@ -69,6 +71,10 @@ class LocalStorage(Storage):
 
     def __init__(self, root):
         self.root = Path(root)
+
+    @property
+    def location(self):
+        return str(self.root.resolve())
 
     def _path(self, name):
         path = (self.root / name).resolve()
@@ -212,6 +218,10 @@ class S3Storage(Storage):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or boto3.client("s3", **client_options)
+
+    @property
+    def location(self):
+        return f"s3://{self.bucket}/{self.prefix} at {self.client.meta.endpoint_url}"
 
     def _key(self, name):
         return self.prefix + name

@@ -22,23 +22,26 @@ import uuid
 PREFIX = "vaultline-"
 _NAME = re.compile(r"^vaultline-[0-9a-f]{32}$")  # also keeps names out of qemu's option syntax
 SERVER_START_TIMEOUT = 10  # seconds
+QEMU_TIMEOUT = 120  # seconds for one qemu-img call
 
 
 def new_bitmap_name():
     return f"{PREFIX}{uuid.uuid4().hex}"
 
 
-def bitmap_names(image):
+def bitmaps(image):
+    """{name: flags} of the image's persistent bitmaps."""
     info = json.loads(_qemu_img("info", "--output=json", "-U", str(image)))
-    return [bitmap["name"] for bitmap in info.get("format-specific", {}).get("data", {}).get("bitmaps", [])]
+    return {bitmap["name"]: bitmap.get("flags", [])
+            for bitmap in info.get("format-specific", {}).get("data", {}).get("bitmaps", [])}
 
 
 def dirty_extents(image, name):
     """[(offset, length)] written since bitmap `name` started, or None if that cannot be known."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         return None
     try:
-        if name not in bitmap_names(image):
+        if bitmaps(image).get(name) != ["auto"]:  # missing, disabled or left inconsistent by a crash
             return None
         with tempfile.TemporaryDirectory(prefix="vl-nbd-") as folder:  # short: a socket path has < 108 bytes
             socket_path = os.path.join(folder, "s")
@@ -53,17 +56,17 @@ def dirty_extents(image, name):
                     if server.poll() is not None or time.monotonic() > deadline:
                         return None
                     time.sleep(0.01)
-                extents = json.loads(_qemu_img(
+                extents = [(extent["start"], extent["length"]) for extent in json.loads(_qemu_img(
                     "map", "--output=json", "--image-opts",
                     f"driver=nbd,server.type=unix,server.path={socket_path},export=disk,"
                     f"x-dirty-bitmap=qemu:dirty-bitmap:{name}",
-                ))
+                )) if not extent["data"]]
             finally:
                 server.terminate()
                 server.wait()
-    except (OSError, ValueError, subprocess.CalledProcessError):
+    except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
         return None
-    return [(extent["start"], extent["length"]) for extent in extents if not extent["data"]]
+    return extents
 
 
 def track_from_now(image, name, keep=None):
@@ -71,13 +74,14 @@ def track_from_now(image, name, keep=None):
     refused (an image format too old for bitmaps, say): the next backup then reads the whole disk."""
     try:
         _qemu_img("bitmap", "--add", str(image), name)
-        for old in bitmap_names(image):
+        for old in bitmaps(image):
             if old.startswith(PREFIX) and old not in (name, keep):
                 _qemu_img("bitmap", "--remove", str(image), old)
-    except (OSError, ValueError, subprocess.CalledProcessError):
+    except (OSError, ValueError, subprocess.SubprocessError):
         return False
     return True
 
 
 def _qemu_img(*arguments):
-    return subprocess.run(["qemu-img", *arguments], capture_output=True, check=True, text=True).stdout
+    return subprocess.run(["qemu-img", *arguments], capture_output=True, check=True, text=True,
+                          timeout=QEMU_TIMEOUT).stdout

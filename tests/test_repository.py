@@ -4,6 +4,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -189,7 +190,8 @@ def test_the_chunk_index_is_kept_between_opens_and_follows_the_storage(tmp_path,
     here = Repository.init(storage, key, cache_dir=tmp_path / "cache-here")
     image = make_image(tmp_path / "disk.img")
     _, first = backup(here, image)
-    assert (tmp_path / "cache-here" / f"{here.config['id']}.sqlite3").exists()
+    cache_file = Path(here.index.path)
+    assert cache_file.parent == tmp_path / "cache-here" and cache_file.exists()
     again = Repository.open(storage, key, cache_dir=tmp_path / "cache-here")
     _, stats = backup(again, image)
     assert stats.new_chunks == 0, "every chunk found in the kept index"
@@ -208,12 +210,47 @@ def test_the_chunk_index_is_kept_between_opens_and_follows_the_storage(tmp_path,
     assert out.read_bytes() == image.read_bytes()
 
 
+def test_a_late_echo_of_a_pruned_pack_is_never_built_on(tmp_path, key):
+    """A process that read a pack's index object just before a prune may record it in the shared
+    cache just after: a backup holding the lock must not take those chunks for stored."""
+    repo = Repository.init(LocalStorage(tmp_path / "repo"), key, cache_dir=tmp_path / "cache")
+    image = make_image(tmp_path / "disk.img")
+    point, first = backup(repo, image)
+    read_before_the_prune = [(pack, repo._pack_entries(pack)[0]) for pack in repo.index.pack_names()]
+    repo.delete_point(point)
+    repo.prune()
+    assert repo.index.pack_names() == []
+
+    def chunks_with_a_late_echo():
+        for pack, entries in read_before_the_prune:  # recorded after this backup refreshed the index
+            Repository.open(repo.storage, key, cache_dir=tmp_path / "cache").index.add_pack(pack, entries)
+        yield from file_chunks(image, repo.chunk_size)
+
+    with repo.writer() as writer:
+        disk = writer.store_disk("disk0", os.path.getsize(image), chunks_with_a_late_echo())
+        again = writer.commit({"disks": [disk]})
+    assert writer.stats.new_chunks == first.new_chunks
+    out = tmp_path / "restored.img"
+    Repository.open(repo.storage, key).restore_disk(again, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_two_copies_of_one_repository_keep_separate_caches(tmp_path, key):
+    import shutil
+
+    repo = Repository.init(LocalStorage(tmp_path / "repo"), key, cache_dir=tmp_path / "cache")
+    backup(repo, make_image(tmp_path / "disk.img"))
+    shutil.copytree(tmp_path / "repo", tmp_path / "copy")
+    copy = Repository.open(LocalStorage(tmp_path / "copy"), key, cache_dir=tmp_path / "cache")
+    assert copy.config["id"] == repo.config["id"] and copy.index.path != repo.index.path
+
+
 def test_a_damaged_index_cache_is_rebuilt(tmp_path, key):
     storage = LocalStorage(tmp_path / "repo")
     repo = Repository.init(storage, key, cache_dir=tmp_path / "cache")
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
-    (tmp_path / "cache" / f"{repo.config['id']}.sqlite3").write_bytes(b"not a database" * 100)
+    Path(repo.index.path).write_bytes(b"not a database" * 100)
     reopened = Repository.open(storage, key, cache_dir=tmp_path / "cache")
     out = tmp_path / "restored.img"
     reopened.restore_disk(point, "disk0", out)

@@ -192,7 +192,7 @@ def _transfer(job, repo, snapshot, previous):
         if base and base["size"] != disk.size:
             base = None
         known_changes = base is not None and disk.changed is not None
-        plan.append((disk, base, known_changes))
+        plan.append((disk, base if known_changes else None, known_changes))  # a full read needs no base
 
     def chunks(disk, known_changes):
         only = changed_chunks(disk.changed, repo.chunk_size) if known_changes else None
@@ -203,15 +203,22 @@ def _transfer(job, repo, snapshot, previous):
             return disk.size
         return sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size
 
+    def store(writer, disk, base, known_changes):
+        try:
+            return writer.store_disk(disk.name, disk.size, chunks(disk, known_changes), base=base,
+                                     progress=progress.advance, format=disk.format)
+        except DamagedData:
+            if base is None:
+                raise
+            # The previous point's chunk list is damaged: read this disk whole (its chunks still dedupe).
+            return writer.store_disk(disk.name, disk.size, chunks(disk, False), progress=progress.advance,
+                                     format=disk.format)
+
     total = sum(bytes_to_read(disk, known_changes) for disk, _base, known_changes in plan)
     progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
     try:
         with repo.writer(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage"))) as writer:
-            disks = [
-                writer.store_disk(disk.name, disk.size, chunks(disk, known_changes),
-                                  base=base, progress=progress.advance, format=disk.format)
-                for disk, base, known_changes in plan
-            ]
+            disks = [store(writer, disk, base, known_changes) for disk, base, known_changes in plan]
             manifest = {
                 "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
                        "region": snapshot.vm.region, "id": snapshot.vm.id},
