@@ -173,7 +173,8 @@ class Repository:
         listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
         index.remove_packs(known - listed)
         with ThreadPoolExecutor(THREADS) as pool:
-            for pack, (entries, from_header) in zip(new := sorted(listed - known), pool.map(self._pack_entries, new)):
+            for pack, (entries, from_header) in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)),
+                                                          sorted(listed - known)):
                 if entries is not None:
                     index.add_pack(pack, entries, from_header)
 
@@ -335,14 +336,11 @@ class Repository:
                     return sum(os.pwrite(out.fileno(), data, index * self.chunk_size)
                                for index, data in self._read_run(pack, run))
 
+                reads = (read for first, ids in self.segments(disk) for read in self._reads(first, ids))
                 with ThreadPoolExecutor(THREADS) as pool:
-                    running = collections.deque()  # the next piece's reads are queued while these run
-                    for first, ids in self.segments(disk):
-                        running.extend(pool.submit(restore_run, *read) for read in self._reads(first, ids))
-                        while len(running) > THREADS * 2:
-                            _report(progress, running.popleft().result())
-                    for future in running:
-                        _report(progress, future.result())
+                    for written in _in_order(pool, lambda read: restore_run(*read), reads):
+                        if progress:
+                            progress(written)
                 out.flush()
                 if durable:
                     os.fsync(out.fileno())
@@ -356,18 +354,18 @@ class Repository:
     def _chunks_in_order(self, disk):
         """(index, bytes or None for a zero chunk), in order, each read on its own (a ranged read)
         and checked, a few ahead on worker threads."""
-        with ThreadPoolExecutor(THREADS) as pool:
-            window = collections.deque()
+        def located():
             for first, ids in self.segments(disk):
                 where = self._locate([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
                 for index, chunk_id in enumerate(ids, first):
-                    window.append((index, None if chunk_id == ZERO_ID
-                                   else pool.submit(self.read_chunk, chunk_id, where[chunk_id])))
-                    if len(window) > THREADS * 4:
-                        index, future = window.popleft()
-                        yield index, future and future.result()
-            for index, future in window:
-                yield index, future and future.result()
+                    yield index, chunk_id, where.get(chunk_id)
+
+        def fetch(item):
+            index, chunk_id, location = item
+            return index, None if chunk_id == ZERO_ID else self.read_chunk(chunk_id, location)
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            yield from _in_order(pool, fetch, located(), THREADS * 4)
 
     def matches(self, point_id, disk_name, path):
         """True if the raw image at `path` holds exactly the recovery point's disk: every chunk's
@@ -402,9 +400,11 @@ class Repository:
 
     # --- Checking ----------------------------------------------------------------------
 
-    def _needed_chunks(self, on_damage):
-        """Batches of the (non-zero) chunk ids of every recovery point, a piece of a chunk list at a
-        time; on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read."""
+    def _needed_chunks(self, on_damage, each_list_once=True):
+        """(point id, non-zero chunk ids) of every recovery point, a piece of a chunk list at a time;
+        a piece that several points share is read for the first only, unless not each_list_once.
+        on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read."""
+        seen = set()  # 32 bytes per distinct piece, i.e. per GiB of distinct disk
         for point_id in self.point_ids():
             try:
                 disks = self.load_point(point_id)["disks"]
@@ -415,6 +415,10 @@ class Repository:
                 continue
             for disk in disks:
                 for number in range(self.segment_count(disk)):
+                    if each_list_once and "lists" in disk:
+                        if (list_id := bytes.fromhex(disk["lists"][number])) in seen:
+                            continue
+                        seen.add(list_id)
                     try:
                         ids = self.segment(disk, number)
                     except DamagedData as error:
@@ -451,16 +455,16 @@ class Repository:
                 f"SELECT pack.name, chunk.offset, chunk.length, chunk.id FROM {needed}"
                 f" JOIN chunk ON chunk.id = {needed}.value JOIN pack ON pack.number = chunk.pack"
                 " ORDER BY pack.name, chunk.offset")
-            with ThreadPoolExecutor(THREADS) as pool:
-                checking = collections.deque()
-                for pack, entries in itertools.groupby(rows, key=lambda row: row[0]):
-                    checking.append(pool.submit(self._check_pack, pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries]))
-                    while len(checking) > THREADS * 2:
-                        self._note_check(report, bad_chunks, *checking.popleft().result())
-                for future in checking:
-                    self._note_check(report, bad_chunks, *future.result())
+            packs = ((pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries])
+                     for pack, entries in itertools.groupby(rows, key=lambda row: row[0]))
+            try:
+                with ThreadPoolExecutor(THREADS) as pool:
+                    for checked in _in_order(pool, lambda pack: self._check_pack(*pack), packs):
+                        self._note_check(report, bad_chunks, *checked)
+            finally:
+                rows.close()  # before its temporary table goes
         if bad_chunks:
-            for point_id, ids in self._needed_chunks(lambda *_: None):
+            for point_id, ids in self._needed_chunks(lambda *_: None, each_list_once=False):
                 if point_id not in affected and not bad_chunks.isdisjoint(ids):
                     affected.add(point_id)
         report.affected_points = sorted(affected)
@@ -543,9 +547,20 @@ def _runs(entries):
         yield run
 
 
-def _report(progress, done):
-    if progress:
-        progress(done)
+def _in_order(pool, function, items, ahead=THREADS * 2):
+    """function(item) for each item on the pool, at most `ahead` in flight, results in order. If the
+    taker stops early or a call fails, the calls not yet started are cancelled."""
+    window = collections.deque()
+    try:
+        for item in items:
+            window.append(pool.submit(function, item))
+            if len(window) > ahead:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+    finally:
+        for future in window:
+            future.cancel()
 
 
 def _batches(items, size):
