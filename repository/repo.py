@@ -45,6 +45,8 @@ FORMAT_VERSION = 1
 DEFAULT_CHUNK_SIZE = 64 * 1024
 PACK_TARGET_SIZE = 16 * 1024 * 1024
 PACK_MAX_CHUNKS = 4096  # very compressible chunks fill a pack by count first: bounds what is kept per pack
+REPACK_BELOW = 0.5  # prune repacks a pack whose live chunks are less than this share of its bytes
+REPACK_BATCH = 16  # packs repacked between two flushes
 SEGMENT_CHUNKS = 16384  # ids per chunk-list piece: 512 KiB of ids for 1 GiB of disk
 READ_GAP = 1024 * 1024  # chunks of one pack this close together are fetched in one ranged read
 RUN_CHUNKS = 128  # at most this many chunks per ranged read: one thread's share of a restore
@@ -492,7 +494,9 @@ class Repository:
             bad_chunks.update(bad)
 
     def prune(self, wait=0, on_wait=None):
-        """Delete the packs and chunk lists that no recovery point needs any more. Returns the bytes freed."""
+        """Delete the packs and chunk lists that no recovery point needs any more, and repack the packs
+        that are mostly dead: their live chunks are copied (still sealed) into new packs, stored, and
+        only then the old packs deleted. Returns the bytes freed."""
         def unreadable(_point, name, reason):
             raise DamagedData(f"{name}: {reason}")  # what a damaged manifest needs is unknown: delete nothing
 
@@ -506,19 +510,60 @@ class Repository:
                     "SELECT name FROM pack WHERE number <= ? AND NOT EXISTS (SELECT 1 FROM chunk"
                     f" JOIN {needed} ON {needed}.value = chunk.id WHERE chunk.pack = pack.number)",
                     (writer.trusted_up_to,)).fetchall()]
-                freed = 0
-                for pack in doomed:
-                    writer.check_lock()
-                    self.storage.delete(f"index/{pack}")  # the index goes first: a pack is never half-listed
-                    self.storage.delete(_pack_path(pack))
-                    freed += sum(length for _chunk_id, length in index.pack_chunks(pack))
-                    index.remove_packs([pack])
+                freed = sum(self._delete_pack(writer, pack) for pack in doomed)
+                sparse = [name for (name,) in index.query(
+                    "SELECT pack.name FROM chunk JOIN pack ON pack.number = chunk.pack"
+                    f" LEFT JOIN {needed} ON {needed}.value = chunk.id WHERE pack.number <= ?"
+                    f" GROUP BY pack.number HAVING sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END)"
+                    " < sum(chunk.length) * ?", (writer.trusted_up_to, REPACK_BELOW)).fetchall()]
+                for at in range(0, len(sparse), REPACK_BATCH):
+                    freed += self._repack(writer, sparse[at:at + REPACK_BATCH], needed)
                 for name in self.storage.list("lists/"):
                     if index.query(f"SELECT 1 FROM {needed_lists} WHERE value = ?", (name.split("/", 1)[1],)).fetchone():
                         continue
                     writer.check_lock()
                     self.storage.delete(name)
             return freed
+
+    def _delete_pack(self, writer, pack):
+        """Delete a pack (its index object first: a pack is never half-listed). Returns its chunks' bytes."""
+        writer.check_lock()
+        self.storage.delete(f"index/{pack}")
+        self.storage.delete(_pack_path(pack))
+        size = sum(length for _chunk_id, length in self.index.pack_chunks(pack))
+        self.index.remove_packs([pack])
+        return size
+
+    def _repack(self, writer, packs, needed):
+        """Copy the live chunks of `packs` that have no trusted copy elsewhere into new packs, store
+        those, then delete `packs`. A pack with a chunk that fails its check is left as it is (verify
+        names it). Returns the bytes freed."""
+        index, copied, keep = self.index, 0, set()
+        placeholders = ",".join("?" * len(packs))
+        for pack in packs:
+            live = index.query(
+                f"SELECT chunk.offset, chunk.length, NULL, chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
+                f" JOIN {needed} ON {needed}.value = chunk.id WHERE pack.name = ? AND NOT EXISTS ("
+                " SELECT 1 FROM chunk AS other JOIN pack AS there ON there.number = other.pack"
+                f" WHERE other.id = chunk.id AND there.name NOT IN ({placeholders})"
+                " AND (there.number <= ? OR there.added_by = ?)) ORDER BY chunk.offset",
+                (pack, *packs, writer.trusted_up_to, writer.token)).fetchall()
+            try:
+                for run in _runs(live):
+                    start = run[0][0]
+                    data = memoryview(self.storage.read_range(
+                        _pack_path(pack), start, max(offset + length for offset, length, _i, _c in run) - start))
+                    for offset, length, _index, chunk_id in run:
+                        if chunk_id in writer.pending:  # copied from an earlier pack of this batch
+                            continue
+                        sealed = bytes(data[offset - start:offset - start + length])
+                        self._open_chunk(pack, chunk_id, sealed)  # never copy damage
+                        writer.append(chunk_id, sealed)
+                        copied += length
+            except (DamagedData, ObjectMissing):
+                keep.add(pack)
+        writer.flush()  # the copies are stored, and in the index, before any original goes
+        return sum(self._delete_pack(writer, pack) for pack in packs if pack not in keep) - copied
 
     def _point_lists(self):
         """The chunk-list names of every recovery point, a disk at a time."""
@@ -752,17 +797,29 @@ class BackupWriter:
             elif sealed is None or chunk_id in self._pending:
                 self.stats.reused_chunks += 1
             else:
-                self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
-                self._pack += sealed
-                self._pending.add(chunk_id)
+                self.append(chunk_id, sealed)
                 self.stats.new_chunks += 1
                 self.stats.new_bytes += length
                 self.stats.stored_bytes += len(sealed)
-                if len(self._pack) >= PACK_TARGET_SIZE or len(self._pack_entries) >= PACK_MAX_CHUNKS:
-                    self.flush(wait=False)
         self.stats.bytes_read += done
         if progress:
             progress(done)
+
+    def append(self, chunk_id, sealed):
+        """Add a sealed chunk to the open pack; a full pack goes to the writer thread."""
+        self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
+        self._pack += sealed
+        self._pending.add(chunk_id)
+        if len(self._pack) >= PACK_TARGET_SIZE or len(self._pack_entries) >= PACK_MAX_CHUNKS:
+            self.flush(wait=False)
+
+    @property
+    def pending(self):
+        return self._pending
+
+    @property
+    def token(self):
+        return self._token
 
     def flush(self, wait=True):
         """Hand the open pack to the writer thread; with `wait`, until it and its index are stored."""

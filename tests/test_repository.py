@@ -430,3 +430,55 @@ def test_s3_storage_round_trip(tmp_path, s3_server, key):
         with pytest.raises(RepositoryLocked):
             with reopened.writer():
                 pass
+
+
+def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):
+    """After most of a disk was rewritten and the old point deleted, the old packs hold mostly dead
+    chunks: prune copies their live chunks into new packs and deletes them, and nothing is lost."""
+    image = tmp_path / "disk.img"
+    rng = random.Random(7)
+    image.write_bytes(rng.randbytes(40 * MiB))  # incompressible: each 16 MiB pack holds ~256 chunks
+    old, _ = backup(repo, image)
+    first_packs = set(repo.index.pack_names())
+    with open(image, "r+b") as disk:
+        for offset in range(0, 40 * MiB, 256 * 1024):  # rewrite 3 of every 4 chunks
+            disk.seek(offset + 64 * 1024)
+            disk.write(rng.randbytes(192 * 1024))
+    new, _ = backup(repo, image)
+    second_packs = set(repo.index.pack_names()) - first_packs
+    repo.delete_point(old)
+    before = repo.storage.total_size()
+    freed = repo.prune()
+    after = repo.storage.total_size()
+    assert freed > 25 * MiB and before - after > 25 * MiB, "the rewritten quarter of the old data is gone"
+    remaining = set(Repository.open(repo.storage, key).index.pack_names())
+    assert first_packs.isdisjoint(remaining) and second_packs <= remaining, "old packs repacked, new ones kept"
+    report = Repository.open(repo.storage, key).verify()
+    assert report.ok and report.points == [new]
+    out = tmp_path / "restored.img"
+    Repository.open(repo.storage, key).restore_disk(new, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
+
+
+def test_repacking_keeps_one_copy_of_a_chunk_held_by_two_sparse_packs(tmp_path, repo, key):
+    image = tmp_path / "disk.img"
+    image.write_bytes(random.Random(8).randbytes(8 * MiB))
+    old, _ = backup(repo, image)
+    (first_pack,) = repo.index.pack_names()
+    with repo.writer() as writer:  # a second copy of every chunk, in a second pack (as a lost race leaves)
+        for chunk_id, _length in repo.index.pack_chunks(first_pack):
+            _pack, offset, length = repo.index[chunk_id]
+            writer.append(chunk_id, repo.storage.read_range(f"packs/{first_pack[:2]}/{first_pack}", offset, length))
+        writer.flush()
+    assert len(repo.index.pack_names()) == 2
+    with open(image, "r+b") as disk:  # the new point needs only the first quarter: both packs mostly dead
+        disk.seek(2 * MiB)
+        disk.write(bytes(6 * MiB))
+    new, _ = backup(repo, image)
+    repo.delete_point(old)
+    repo.prune()
+    assert first_pack not in repo.index.pack_names()
+    assert Repository.open(repo.storage, key).verify().ok
+    out = tmp_path / "restored.img"
+    Repository.open(repo.storage, key).restore_disk(new, "disk0", out)
+    assert out.read_bytes() == image.read_bytes()
