@@ -4,9 +4,14 @@ Chunk ids are BLAKE3 keyed with the id subkey, so ids reveal nothing about the d
 without the key. Every stored object is zstd-compressed, then sealed with AES-256-GCM under a
 random 96-bit nonce, with the object's kind and name as associated data, so a blob moved to
 another place fails its check instead of decrypting as something else.
+
+Incompressible data (random, already compressed or encrypted) costs zstd time for nothing, so a
+chunk whose first PROBE bytes do not compress is put in a zstd frame of raw (stored) blocks at
+once: still an ordinary zstd frame, read back by the same decompressor.
 """
 
 import os
+import struct
 import threading
 
 import blake3
@@ -20,6 +25,9 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 ID_SIZE = 32
 ZERO_ID = bytes(ID_SIZE)  # marks an all-zero chunk: stored nowhere, restored as a hole
+PROBE = 4096  # bytes compressed first to judge whether the rest is worth compressing
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_MAX_BLOCK = 128 * 1024
 
 
 def new_key():
@@ -44,8 +52,14 @@ class Keys:
             self._local.decompressor = zstandard.ZstdDecompressor()
         return self._local
 
+    def _compress(self, data):
+        compressor = self._zstd().compressor
+        if len(data) > 2 * PROBE and len(compressor.compress(data[:PROBE])) >= PROBE:
+            return raw_zstd_frame(data)
+        return compressor.compress(data)
+
     def seal(self, data, context, compress=True):
-        payload = self._zstd().compressor.compress(data) if compress else data
+        payload = self._compress(data) if compress else data
         nonce = os.urandom(NONCE_SIZE)
         return nonce + self._aead.encrypt(nonce, payload, context)
 
@@ -55,3 +69,17 @@ class Keys:
         except (InvalidTag, ValueError):
             raise DamagedData("an object failed its integrity check (damaged, moved or wrong key)") from None
         return self._zstd().decompressor.decompress(payload) if compressed else payload
+
+
+def raw_zstd_frame(data):
+    """A zstd frame (RFC 8878) holding `data` uncompressed: single segment, 4-byte content size,
+    raw blocks of at most 128 KiB, no checksum (AES-GCM checks everything)."""
+    if len(data) >= 2 ** 32:
+        raise ValueError("too big for one frame")
+    parts = [ZSTD_MAGIC, bytes([0xA0]), struct.pack("<I", len(data))]  # 0xA0: single segment, 4-byte size
+    starts = range(0, len(data), ZSTD_MAX_BLOCK) or [0]
+    for start in starts:
+        block = data[start:start + ZSTD_MAX_BLOCK]
+        last = start + ZSTD_MAX_BLOCK >= len(data)
+        parts += [((len(block) << 3) | int(last)).to_bytes(3, "little"), block]  # block type 0: raw
+    return b"".join(parts)

@@ -20,6 +20,7 @@ is a SQLite file (index.py), not a dict. Work goes one piece of the chunk list a
 import base64
 import collections
 import datetime
+import functools
 import itertools
 import json
 import os
@@ -57,6 +58,7 @@ BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same or
 KEY_CHECK = b"vaultline key check"
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
 THREADS = max(2, min(4, os.cpu_count() or 2))
+PACK_WRITERS = 2  # packs stored at once: one's fsync waits on the disk while the next is written
 
 
 @dataclass
@@ -378,7 +380,7 @@ class Repository:
         if os.path.getsize(path) != disk["size"]:
             return False
         for (_index, data), expected in zip(file_chunks(path, self.chunk_size), self.chunk_ids(disk), strict=True):
-            actual = ZERO_ID if data is None or data.count(0) == len(data) else self.keys.chunk_id(data)
+            actual = ZERO_ID if data is None or _all_zero(data) else self.keys.chunk_id(data)
             if actual != expected:
                 return False
         return True
@@ -592,6 +594,16 @@ def _runs(entries):
         yield run
 
 
+@functools.lru_cache(maxsize=8)
+def _zeros(length):
+    return bytes(length)
+
+
+def _all_zero(data):
+    """A memcmp against zeros: stops at the first non-zero byte (bytes.count(0) reads all of them)."""
+    return data == _zeros(len(data))
+
+
 def _in_order(pool, function, items, ahead=THREADS * 2):
     """function(item) for each item on the pool, at most `ahead` in flight, results in order. If the
     taker stops early or a call fails, the calls not yet started are cancelled."""
@@ -636,7 +648,8 @@ class BackupWriter:
         self._pending = set()  # ids appended to a pack not yet in the index: about to be stored
         self._writes = queue.Queue(maxsize=2)  # packs waiting for the writer thread: bounds memory
         self._write_error = None
-        self._writer = threading.Thread(target=self._write_packs, name="pack-writer", daemon=True)
+        self._writers = [threading.Thread(target=self._write_packs, name="pack-writer", daemon=True)
+                         for _ in range(PACK_WRITERS)]
         self._token = uuid.uuid4().hex
         self._held = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_lock, name="lock-refresher", daemon=True)
@@ -655,13 +668,16 @@ class BackupWriter:
                 time.sleep(1)
         self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
         self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
-        self._writer.start()
+        for writer in self._writers:
+            writer.start()
         self._refresher.start()
         return self
 
     def __exit__(self, *exc_info):
-        self._writes.put(None)
-        self._writer.join()
+        for writer in self._writers:
+            self._writes.put(None)
+        for writer in self._writers:
+            writer.join()
         self._held.set()  # stops the refresher
         self._refresher.join()
         if self._lock_is_ours():
@@ -771,7 +787,7 @@ class BackupWriter:
 
     def _prepare_batch(self, batch):
         """On a worker thread: each chunk's id, and its sealed bytes if the repository lacks it."""
-        ids = [None if data is None or data.count(0) == len(data) else self.keys.chunk_id(data) for _index, data in batch]
+        ids = [None if data is None or _all_zero(data) else self.keys.chunk_id(data) for _index, data in batch]
         pending = {chunk_id for chunk_id in ids if chunk_id in self._pending}  # checked before the index: see _write_packs
         stored = self.repo.index.stored([chunk_id for chunk_id in ids if chunk_id is not None],
                                         self.trusted_up_to, self._token)

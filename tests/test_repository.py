@@ -482,3 +482,25 @@ def test_repacking_keeps_one_copy_of_a_chunk_held_by_two_sparse_packs(tmp_path, 
     out = tmp_path / "restored.img"
     Repository.open(repo.storage, key).restore_disk(new, "disk0", out)
     assert out.read_bytes() == image.read_bytes()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 64 * 1024, 128 * 1024, 128 * 1024 + 1, 300_000])
+def test_incompressible_data_goes_in_raw_zstd_frames_any_zstd_reads(size):
+    import zstandard
+
+    from repository.crypto import raw_zstd_frame
+
+    data = random.Random(size).randbytes(size)
+    assert zstandard.ZstdDecompressor().decompress(raw_zstd_frame(data)) == data
+
+
+def test_a_chunk_is_compressed_only_when_its_start_compresses(key):
+    from repository.crypto import NONCE_SIZE, Keys
+
+    keys = Keys(key)
+    noise, text = random.Random(1).randbytes(64 * 1024), b"record 0001\n" * 6000
+    for data in (noise, text):
+        sealed = keys.seal(data, b"chunk")
+        assert keys.open(sealed, b"chunk") == data
+    assert len(keys.seal(noise, b"c")) == NONCE_SIZE + 9 + 3 + len(noise) + 16, "header, one raw block, GCM tag"
+    assert len(keys.seal(text, b"c")) < 1000
