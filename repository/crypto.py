@@ -6,8 +6,8 @@ random 96-bit nonce, with the object's kind and name as associated data, so a bl
 another place fails its check instead of decrypting as something else.
 
 Incompressible data (random, already compressed or encrypted) costs zstd time for nothing, so a
-chunk whose first PROBE bytes do not compress is put in a zstd frame of raw (stored) blocks at
-once: still an ordinary zstd frame, read back by the same decompressor.
+chunk whose start, middle and end (PROBE bytes each) do not compress is put in a zstd frame of raw
+(stored) blocks at once: still an ordinary zstd frame, read back by the same decompressor.
 """
 
 import os
@@ -25,7 +25,7 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 ID_SIZE = 32
 ZERO_ID = bytes(ID_SIZE)  # marks an all-zero chunk: stored nowhere, restored as a hole
-PROBE = 4096  # bytes compressed first to judge whether the rest is worth compressing
+PROBE = 4096  # bytes compressed at three places to judge whether a chunk is worth compressing
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_MAX_BLOCK = 128 * 1024
 
@@ -54,7 +54,8 @@ class Keys:
 
     def _compress(self, data):
         compressor = self._zstd().compressor
-        if len(data) > 2 * PROBE and len(compressor.compress(data[:PROBE])) >= PROBE:
+        if len(data) > 4 * PROBE and all(len(compressor.compress(data[at:at + PROBE])) >= PROBE
+                                         for at in (0, len(data) // 2, len(data) - PROBE)):
             return raw_zstd_frame(data)
         return compressor.compress(data)
 

@@ -494,7 +494,7 @@ def test_incompressible_data_goes_in_raw_zstd_frames_any_zstd_reads(size):
     assert zstandard.ZstdDecompressor().decompress(raw_zstd_frame(data)) == data
 
 
-def test_a_chunk_is_compressed_only_when_its_start_compresses(key):
+def test_a_chunk_is_stored_raw_only_when_no_probe_of_it_compresses(key):
     from repository.crypto import NONCE_SIZE, Keys
 
     keys = Keys(key)
