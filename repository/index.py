@@ -85,7 +85,8 @@ class ChunkIndex:
         """Record a pack and its (chunk id, offset, length) entries, in one transaction."""
         db = self._db()
         with _transaction(db):
-            db.execute("INSERT OR IGNORE INTO pack (name, from_header, added_by) VALUES (?, ?, ?)",
+            db.execute("INSERT INTO pack (name, from_header, added_by) VALUES (?, ?, ?) ON CONFLICT (name)"
+                       " DO UPDATE SET added_by = coalesce(excluded.added_by, added_by)",
                        (name, int(from_header), added_by))
             (number,) = db.execute("SELECT number FROM pack WHERE name = ?", (name,)).fetchone()
             db.executemany("INSERT OR IGNORE INTO chunk (id, pack, offset, length) VALUES (?, ?, ?, ?)",
@@ -145,9 +146,9 @@ class ChunkIndex:
         unique = list(dict.fromkeys(chunk_ids))
         for at in range(0, len(unique), QUERY_BATCH):
             batch = unique[at:at + QUERY_BATCH]
-            rows = db.execute(
+            rows = db.execute(  # the newest copy first: an older one may be on its way out (repacked)
                 "SELECT chunk.id, pack.name, chunk.offset, chunk.length FROM chunk JOIN pack ON pack.number = chunk.pack"
-                f" WHERE chunk.id IN ({','.join('?' * len(batch))})", batch)
+                f" WHERE chunk.id IN ({','.join('?' * len(batch))}) ORDER BY chunk.pack DESC", batch)
             for chunk_id, pack, offset, length in rows:
                 found.setdefault(chunk_id, (pack, offset, length))
         return found

@@ -19,6 +19,7 @@ is a SQLite file (index.py), not a dict. Work goes one piece of the chunk list a
 
 import base64
 import collections
+import contextlib
 import datetime
 import errno
 import functools
@@ -53,6 +54,7 @@ REPACK_BATCH = 16  # packs repacked between two flushes
 SEGMENT_CHUNKS = 16384  # ids per chunk-list piece: 512 KiB of ids for 1 GiB of disk
 READ_GAP = 1024 * 1024  # chunks of one pack this close together are fetched in one ranged read
 RUN_CHUNKS = 128  # at most this many chunks per ranged read: one thread's share of a restore
+WRITE_SIZE = 1024 * 1024  # a restore writes neighbouring chunks together, up to this much at once
 LOCK_NAME = "locks/writer"
 LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
 LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
@@ -163,7 +165,7 @@ class Repository:
             self._sync_index(self._index)
 
     def _open_index(self):
-        if self._cache_dir is None:
+        if not self._cache_dir:
             folder = tempfile.mkdtemp(prefix="vaultline-index-")
             weakref.finalize(self, shutil.rmtree, folder, True)
         else:
@@ -277,15 +279,21 @@ class Repository:
     def read_chunk(self, chunk_id, location=None):
         """The chunk's bytes, checked against its id. DamagedData if anything is off.
         `location` (pack, offset, length) saves looking it up."""
-        location = location or self.index.locate([chunk_id]).get(chunk_id)
-        if location is None:
-            raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
-        pack, offset, length = location
-        try:
-            sealed = self.storage.read_range(_pack_path(pack), offset, length)
-        except ObjectMissing:
-            raise DamagedData(f"pack {pack} is missing") from None
-        return self._open_chunk(pack, chunk_id, sealed)
+        for attempt in range(2):
+            location = location or self.index.locate([chunk_id]).get(chunk_id)
+            if location is None:
+                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
+            pack, offset, length = location
+            try:
+                sealed = self.storage.read_range(_pack_path(pack), offset, length)
+            except ObjectMissing:
+                if attempt:
+                    raise DamagedData(f"pack {pack} is missing") from None
+                # A prune may have repacked it meanwhile: its chunks are in a newer pack.
+                self.refresh_index()
+                location = None
+                continue
+            return self._open_chunk(pack, chunk_id, sealed)
 
     def _open_chunk(self, pack, chunk_id, sealed):
         data = self.keys.open(sealed, b"chunk" + chunk_id)
@@ -322,7 +330,14 @@ class Repository:
         try:
             data = memoryview(self.storage.read_range(_pack_path(pack), start, end - start))
         except ObjectMissing:
-            raise DamagedData(f"pack {pack} is missing") from None
+            # A prune may have repacked it since we looked: look the run's chunks up again, once.
+            self.refresh_index()
+            where = self.index.locate([chunk_id for _offset, _length, _index, chunk_id in run])
+            for _offset, _length, index, chunk_id in run:
+                if where.get(chunk_id, (pack,))[0] == pack:
+                    raise DamagedData(f"pack {pack} is missing") from None
+                yield index, self.read_chunk(chunk_id, where[chunk_id])
+            return
         for offset, length, index, chunk_id in run:
             yield index, self._open_chunk(pack, chunk_id, data[offset - start:offset - start + length])
 
@@ -342,15 +357,15 @@ class Repository:
                     written, pending, start, end = 0, [], 0, 0
                     for index, data in self._read_run(pack, run):
                         offset = index * self.chunk_size
-                        if pending and offset != end:
-                            written += out.write(b"".join(pending), start)
+                        if pending and (offset != end or end - start >= WRITE_SIZE):
+                            written += out.write(start, pending)
                             pending = []
                         if not pending:
                             start = offset
                         pending.append(data)
                         end = offset + len(data)
                     if pending:
-                        written += out.write(b"".join(pending), start)
+                        written += out.write(start, pending)
                     return written
 
                 reads = (read for first, ids in self.segments(disk) for read in self._reads(first, ids))
@@ -420,7 +435,7 @@ class Repository:
         """(point id, non-zero chunk ids) of every recovery point, a piece of a chunk list at a time;
         a piece that several points share is read for the first only, unless not each_list_once.
         on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read."""
-        seen = set()  # 32 bytes per distinct piece, i.e. per GiB of distinct disk
+        seen, damaged_lists = set(), {}  # 32 bytes per distinct piece, i.e. per GiB of distinct disk
         for point_id in self.point_ids():
             try:
                 disks = self.load_point(point_id)["disks"]
@@ -433,12 +448,17 @@ class Repository:
                 for number in range(self.segment_count(disk)):
                     if each_list_once and "lists" in disk:
                         if (list_id := bytes.fromhex(disk["lists"][number])) in seen:
+                            if list_id in damaged_lists:  # a damaged piece affects every point using it
+                                on_damage(point_id, *damaged_lists[list_id])
                             continue
                         seen.add(list_id)
                     try:
                         ids = self.segment(disk, number)
                     except DamagedData as error:
-                        on_damage(point_id, f"lists/{disk['lists'][number]}", str(error))
+                        name = f"lists/{disk['lists'][number]}"
+                        if "lists" in disk:
+                            damaged_lists[bytes.fromhex(disk["lists"][number])] = (name, str(error))
+                        on_damage(point_id, name, str(error))
                         continue
                     yield point_id, [chunk_id for chunk_id in ids if chunk_id != ZERO_ID]
 
@@ -530,8 +550,9 @@ class Repository:
                     f" LEFT JOIN {needed} ON {needed}.value = chunk.id WHERE pack.number <= ?"
                     f" GROUP BY pack.number HAVING sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END)"
                     " < sum(chunk.length) * ?", (writer.trusted_up_to, REPACK_BELOW)).fetchall()]
-                for at in range(0, len(sparse), REPACK_BATCH):
-                    freed += self._repack(writer, sparse[at:at + REPACK_BATCH], needed)
+                with index.temporary_set([sparse]) as repacking:
+                    for at in range(0, len(sparse), REPACK_BATCH):
+                        freed += self._repack(writer, sparse[at:at + REPACK_BATCH], needed, repacking)
                 for name in self.storage.list("lists/"):
                     if index.query(f"SELECT 1 FROM {needed_lists} WHERE value = ?", (name.split("/", 1)[1],)).fetchone():
                         continue
@@ -548,20 +569,21 @@ class Repository:
         self.index.remove_packs([pack])
         return size
 
-    def _repack(self, writer, packs, needed):
-        """Copy the live chunks of `packs` that have no trusted copy elsewhere into new packs, store
-        those, then delete `packs`. A pack with a chunk that fails its check is left as it is (verify
-        names it). Returns the bytes freed."""
+    def _repack(self, writer, packs, needed, repacking):
+        """Copy the live chunks of `packs` into new packs, store those, then delete `packs`. A chunk is
+        not copied when a trusted pack outside the whole repacking (`repacking`, all packs to repack)
+        holds it: the first readable pack that has it gives the copy, and later ones then find it in
+        the new pack. A pack that cannot be read, or with a chunk that fails its check, is kept as it
+        is (verify names it). Returns the bytes freed."""
         index, copied, keep = self.index, 0, set()
-        placeholders = ",".join("?" * len(packs))
         for pack in packs:
             live = index.query(
                 f"SELECT chunk.offset, chunk.length, NULL, chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
                 f" JOIN {needed} ON {needed}.value = chunk.id WHERE pack.name = ? AND NOT EXISTS ("
                 " SELECT 1 FROM chunk AS other JOIN pack AS there ON there.number = other.pack"
-                f" WHERE other.id = chunk.id AND there.name NOT IN ({placeholders})"
+                f" WHERE other.id = chunk.id AND there.name NOT IN (SELECT value FROM {repacking})"
                 " AND (there.number <= ? OR there.added_by = ?)) ORDER BY chunk.offset",
-                (pack, *packs, writer.trusted_up_to, writer.token)).fetchall()
+                (pack, writer.trusted_up_to, writer.token)).fetchall()
             try:
                 for run in _runs(live):
                     start = run[0][0]
@@ -577,7 +599,7 @@ class Repository:
             except (DamagedData, ObjectMissing):
                 keep.add(pack)
         writer.flush()  # the copies are stored, and in the index, before any original goes
-        return sum(self._delete_pack(writer, pack) for pack in packs if pack not in keep) - copied
+        return max(0, sum(self._delete_pack(writer, pack) for pack in packs if pack not in keep) - copied)
 
     def _point_lists(self):
         """The chunk-list names of every recovery point, a disk at a time."""
@@ -609,36 +631,41 @@ def _runs(entries):
 class _ImageFile:
     """A new file of a given size that blocks are written into at their offsets, with O_DIRECT where
     the file system allows: a multi-GiB restore then goes to the disk as it is written, instead of
-    filling the page cache (and leaving everything to one final fsync). Blocks that are not whole
-    pages (a disk's last chunk) go through an ordinary descriptor of the same file."""
-
-    PAGE = mmap.PAGESIZE
+    filling the page cache (and leaving everything to one final fsync). Blocks not aligned to the
+    file system's block (a disk's last chunk) go through an ordinary descriptor of the same file."""
 
     def __init__(self, path, size):
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.ftruncate(self.fd, size)
-        try:
-            self.direct = os.open(path, os.O_WRONLY | getattr(os, "O_DIRECT", 0))
-        except OSError:  # EINVAL: this file system does not do direct I/O
-            self.direct = None
-        self._buffers = threading.local()  # O_DIRECT needs page-aligned memory: an mmap per thread
+        self.align = max(mmap.PAGESIZE, os.fstat(self.fd).st_blksize)
+        self.direct = None
+        if hasattr(os, "O_DIRECT"):
+            with contextlib.suppress(OSError):  # EINVAL: this file system does not do direct I/O
+                self.direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+        self._direct_works = self.direct is not None
+        self._buffers = threading.local()  # O_DIRECT needs aligned memory: an mmap per thread
 
-    def write(self, data, offset):
-        if self.direct is not None and offset % self.PAGE == 0 and len(data) % self.PAGE == 0:
+    def write(self, offset, blocks):
+        """Write `blocks` one after another from `offset`; returns the bytes written."""
+        length = sum(map(len, blocks))
+        if self._direct_works and offset % self.align == 0 and length % self.align == 0:
             buffer = getattr(self._buffers, "map", None)
-            if buffer is None or len(buffer) < len(data):
-                buffer = self._buffers.map = mmap.mmap(-1, max(len(data), DEFAULT_CHUNK_SIZE))
-            buffer[:len(data)] = data
+            if buffer is None or len(buffer) < length:
+                buffer = self._buffers.map = mmap.mmap(-1, length)
+            at = 0
+            for block in blocks:
+                buffer[at:at + len(block)] = block
+                at += len(block)
             try:
-                return os.pwrite(self.direct, memoryview(buffer)[:len(data)], offset)
+                return _write_all(self.direct, memoryview(buffer)[:length], offset)
             except OSError as error:
                 if error.errno != errno.EINVAL:
                     raise
-                self.direct = None  # accepted at open, refused at write: write through the cache
-        return os.pwrite(self.fd, data, offset)
+                self._direct_works = False  # accepted at open, refused at write: go through the cache
+        return _write_all(self.fd, b"".join(blocks), offset)
 
     def sync(self):
-        os.fsync(self.fd)
+        os.fsync(self.fd)  # on Linux this covers what the direct descriptor wrote too
 
     def __enter__(self):
         return self
@@ -647,6 +674,17 @@ class _ImageFile:
         if self.direct is not None:
             os.close(self.direct)
         os.close(self.fd)
+
+
+def _write_all(fd, data, offset):
+    """pwrite until all of `data` is written (a write may take only part of it)."""
+    view, done = memoryview(data), 0
+    while done < len(view):
+        written = os.pwrite(fd, view[done:], offset + done)
+        if written == 0:
+            raise OSError(errno.EIO, "the disk took nothing more")
+        done += written
+    return done
 
 
 @functools.lru_cache(maxsize=8)
@@ -721,8 +759,13 @@ class BackupWriter:
                 if self._on_wait:
                     self._on_wait()
                 time.sleep(1)
-        self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
-        self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
+        try:
+            self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
+            self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
+        except BaseException:
+            if self._lock_is_ours():
+                self.repo.storage.delete(LOCK_NAME)
+            raise
         for writer in self._writers:
             writer.start()
         self._refresher.start()

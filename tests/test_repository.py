@@ -157,10 +157,12 @@ def test_a_disk_is_listed_in_pieces_and_an_incremental_shares_the_untouched_ones
 def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_pieces):
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
+    sharing, _ = backup(repo, image, base=repo.load_point(point)["disks"][0], only=[])  # nothing changed
     list_id = repo.load_point(point)["disks"][0]["lists"][3]
+    assert repo.load_point(sharing)["disks"][0]["lists"][3] == list_id
     repo.storage.delete(f"lists/{list_id}")
     report = repo.verify()
-    assert f"lists/{list_id}" in report.damaged_packs and report.affected_points == [point]
+    assert f"lists/{list_id}" in report.damaged_packs and report.affected_points == sorted([point, sharing])
     with pytest.raises(DamagedData, match="chunk list"):
         repo.restore_disk(point, "disk0", tmp_path / "out.img")
 
@@ -446,6 +448,9 @@ def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):
             disk.write(rng.randbytes(192 * 1024))
     new, _ = backup(repo, image)
     second_packs = set(repo.index.pack_names()) - first_packs
+    readers = [Repository.open(repo.storage, key, cache_dir=tmp_path / f"reader-{n}") for n in range(2)]
+    for reader in readers:
+        assert reader.index.pack_names(), "a restore that looked the chunks up before the prune"
     repo.delete_point(old)
     before = repo.storage.total_size()
     freed = repo.prune()
@@ -453,6 +458,10 @@ def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):
     assert freed > 25 * MiB and before - after > 25 * MiB, "the rewritten quarter of the old data is gone"
     remaining = set(Repository.open(repo.storage, key).index.pack_names())
     assert first_packs.isdisjoint(remaining) and second_packs <= remaining, "old packs repacked, new ones kept"
+    # Readers whose index still names the repacked packs find the chunks in their new packs.
+    readers[0].restore_disk(new, "disk0", tmp_path / "by-a-reader.img")
+    assert (tmp_path / "by-a-reader.img").read_bytes() == image.read_bytes()
+    assert b"".join(readers[1].stream_disk(new, "disk0")) == image.read_bytes()
     report = Repository.open(repo.storage, key).verify()
     assert report.ok and report.points == [new]
     out = tmp_path / "restored.img"
