@@ -132,7 +132,9 @@ class LocalStorage(Storage):
         return True
 
     def _make_dirs(self, folder):
-        """Create missing folders, and fsync each parent whose entries changed, for crash safety."""
+        """Create missing folders, and fsync each parent whose entries changed, for crash safety. The
+        folder's own parent is fsynced even when the folder was there: another thread may have just
+        made it and not yet made its entry durable."""
         missing = []
         while not folder.exists():
             missing.append(folder)
@@ -140,6 +142,8 @@ class LocalStorage(Storage):
         for created in reversed(missing):
             created.mkdir(exist_ok=True)
             _fsync_dir(created.parent)
+        if not missing and folder != self.root:
+            _fsync_dir(folder.parent)
 
     def delete(self, name):
         self._path(name).unlink(missing_ok=True)
