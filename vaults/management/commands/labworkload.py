@@ -1,4 +1,4 @@
-"""Keep writing to lab VMs' raw disks, like running guests, so backups have changes to find."""
+"""Keep writing to lab VMs' disks, like running guests, so backups have changes to find."""
 
 import threading
 
@@ -10,7 +10,8 @@ from sources.lab_workload import LabWorkload
 
 
 class Command(BaseCommand):
-    help = "Run the lab workload: random 4 KiB writes (logged in each VM's change log) to running lab VMs."
+    help = ("Run the lab workload: random 4 KiB writes to running lab VMs (raw disks: logged in the VM's change "
+            "log; qcow2 disks: through qemu-io, marked in the disk's dirty bitmaps).")
 
     def add_arguments(self, parser):
         parser.add_argument("--lab", default=str(settings.LAB_ROOT))
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         workloads = [LabWorkload(LabSource(lab).root / found.id) for found in vms]
         workloads = [workload for workload in workloads if workload.disks]
         if not workloads:
-            raise CommandError("No running lab VM with a raw disk matches.")
+            raise CommandError("No running lab VM matches.")
         threads = [threading.Thread(target=w.run, args=(seconds, rate)) for w in workloads]
         for thread in threads:
             thread.start()
