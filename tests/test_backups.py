@@ -102,6 +102,22 @@ def test_the_next_backup_of_a_qcow2_disk_reads_only_the_blocks_qemu_marked(worke
     assert restored(vault, newest, tmp_path) == [disk_bytes(d) for d in item.vm.disks]
 
 
+def test_a_damaged_chunk_list_of_the_previous_point_means_a_full_read_not_a_failure(worker, vault, owner, lab_path,
+                                                                                    tmp_path):
+    item = protect(vault, owner, "app01", "contoso-app")  # a raw disk
+    backup(vault, owner, item)
+    first = RecoveryPoint.objects.get(vm=item.vm)
+    repo = vault.repository()
+    for list_id in repo.load_point(first.point_id)["disks"][0]["lists"]:
+        repo.storage.delete(f"lists/{list_id}")
+    LabWorkload(lab_path / item.vm.external_id, seed=7).write(count=3)
+    (job,) = backup(vault, owner, item)
+    assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
+    newest = RecoveryPoint.objects.filter(vm=item.vm).first()
+    assert newest.bytes_read == newest.size, "read whole, since the old chunk list could not serve"
+    assert restored(vault, newest, tmp_path) == [disk_bytes(d) for d in item.vm.disks]
+
+
 def test_a_stopped_vm_fails_with_a_code_and_the_item_shows_an_error(worker, vault, owner):
     item = protect(vault, owner, "batch01")
     (job,) = backup(vault, owner, item)
