@@ -71,6 +71,7 @@ class LocalStorage(Storage):
 
     def __init__(self, root):
         self.root = Path(root)
+        self._durable = set()  # folders whose entries this object has seen made durable
 
     @property
     def location(self):
@@ -132,18 +133,21 @@ class LocalStorage(Storage):
         return True
 
     def _make_dirs(self, folder):
-        """Create missing folders, and fsync each parent whose entries changed, for crash safety. The
-        folder's own parent is fsynced even when the folder was there: another thread may have just
-        made it and not yet made its entry durable."""
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
+        """Create missing folders, and fsync each parent whose entries changed, for crash safety. A
+        folder found already there has its parent fsynced too, once per folder: another thread may
+        have just made it and not yet made its entry durable."""
+        if folder in self._durable:
+            return
+        missing, found = [], folder
+        while not found.exists():
+            missing.append(found)
+            found = found.parent
         for created in reversed(missing):
             created.mkdir(exist_ok=True)
             _fsync_dir(created.parent)
         if not missing and folder != self.root:
             _fsync_dir(folder.parent)
+        self._durable.add(folder)
 
     def delete(self, name):
         self._path(name).unlink(missing_ok=True)
