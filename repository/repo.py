@@ -232,7 +232,10 @@ class Repository:
         return disk.get("piece", SEGMENT_CHUNKS)
 
     def segment_count(self, disk):
-        return -(-(-(-disk["size"] // self.chunk_size)) // self.piece_size(disk))
+        return _ceil_div(self.chunk_count(disk), self.piece_size(disk))
+
+    def chunk_count(self, disk):
+        return _ceil_div(disk["size"], self.chunk_size)
 
     def segment(self, disk, number):
         """The chunk ids of one piece of a disk's chunk list."""
@@ -246,7 +249,7 @@ class Repository:
         except ObjectMissing:
             raise DamagedData(f"chunk list {list_id} is missing") from None
         ids = _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
-        if len(ids) != min(piece, -(-disk["size"] // self.chunk_size) - number * piece):
+        if len(ids) != min(piece, self.chunk_count(disk) - number * piece):
             raise DamagedData(f"chunk list {list_id} has {len(ids)} ids, not what its disk needs")
         return ids
 
@@ -687,6 +690,10 @@ def _write_all(fd, data, offset):
     return done
 
 
+def _ceil_div(numerator, denominator):
+    return -(-numerator // denominator)
+
+
 @functools.lru_cache(maxsize=8)
 def _zeros(length):
     return bytes(length)
@@ -772,7 +779,7 @@ class BackupWriter:
         return self
 
     def __exit__(self, *exc_info):
-        for writer in self._writers:
+        for _writer in self._writers:
             self._writes.put(None)
         for writer in self._writers:
             writer.join()
@@ -890,7 +897,7 @@ class BackupWriter:
         stored = self.repo.index.stored([chunk_id for chunk_id in ids if chunk_id is not None],
                                         self.trusted_up_to, self._token)
         prepared = []
-        for (index, data), chunk_id in zip(batch, ids):
+        for (index, data), chunk_id in zip(batch, ids, strict=True):
             if chunk_id is None:
                 prepared.append((index, ZERO_ID, None, data))
             elif chunk_id in pending or chunk_id in stored:
@@ -996,7 +1003,7 @@ class _ChunkList:
 
     def __init__(self, repo, size, base):
         self.repo, self.base = repo, base
-        self.count = -(-size // repo.chunk_size)
+        self.count = _ceil_div(size, repo.chunk_size)
         self.lists = []  # names of the finished pieces
         self.piece = None  # ids of the open piece, number len(self.lists)
 
