@@ -3,7 +3,12 @@
 Everything here walks the file lazily, so memory does not grow with the disk's size.
 """
 
+import errno
 import os
+
+
+def ceil_div(numerator, denominator):
+    return -(-numerator // denominator)
 
 
 def data_extents(fd, size):
@@ -12,7 +17,9 @@ def data_extents(fd, size):
     while offset < size:
         try:
             start = os.lseek(fd, offset, os.SEEK_DATA)
-        except OSError:  # ENXIO: only a hole remains
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: only a hole remains; anything else is an error
+                raise
             return
         end = os.lseek(fd, start, os.SEEK_HOLE)
         yield start, min(end, size)
@@ -39,7 +46,7 @@ def file_chunks(path, chunk_size, only=None):
     with open(path, "rb") as image:
         fd = image.fileno()
         size = os.fstat(fd).st_size
-        count = -(-size // chunk_size)
+        count = ceil_div(size, chunk_size)
 
         def read(index):
             return os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)

@@ -18,9 +18,8 @@ import threading
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pack (
-    number INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a writer trusts the numbers it saw (see stored)
+    number INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a writer trusts the numbers it saw (see TRUSTED)
     name TEXT NOT NULL UNIQUE,
-    from_header INTEGER NOT NULL DEFAULT 0,  -- 1: its index object was damaged, the pack's own header served
     added_by TEXT  -- the writer token of the backup that wrote it, if one did
 );
 CREATE TABLE IF NOT EXISTS chunk (
@@ -31,8 +30,12 @@ CREATE TABLE IF NOT EXISTS chunk (
     PRIMARY KEY (id, pack)
 ) WITHOUT ROWID;
 """
-CACHE_VERSION = 2  # of the layout below; a cache file of another version is emptied and refilled
+CACHE_VERSION = 3  # of the layout above; a cache file of another version is emptied and refilled
 QUERY_BATCH = 500  # ids per IN (...) query: well under SQLite's limit on bound parameters
+# The packs a writer may build on: those recorded by the time it refreshed the index under the
+# repository lock (a pack number), and its own (its token). A pack another process records later can
+# only be a late echo of one pruned since (nobody else writes while the lock is held).
+TRUSTED = "({pack}.number <= :trusted_up_to OR {pack}.added_by = :writer)"
 
 
 class ChunkIndex:
@@ -69,25 +72,34 @@ class ChunkIndex:
             db.execute("PRAGMA temp_store=FILE")
         return db
 
+    def _rows(self, sql, parameters=()):
+        return self._db().execute(sql, parameters).fetchall()
+
+    def _for_ids(self, sql, chunk_ids, **parameters):
+        """Rows of `sql` (whose "{ids}" stands for the ids' placeholders) over the distinct ids, a
+        batch at a time."""
+        unique = list(dict.fromkeys(chunk_ids))
+        for at in range(0, len(unique), QUERY_BATCH):
+            batch = unique[at:at + QUERY_BATCH]
+            names = {f"id{number}": chunk_id for number, chunk_id in enumerate(batch)}
+            yield from self._db().execute(sql.format(ids=",".join(f":{name}" for name in names)),
+                                          {**names, **parameters})
+
     # --- Packs -----------------------------------------------------------------------------
 
     def pack_names(self):
-        return [name for (name,) in self._db().execute("SELECT name FROM pack")]
-
-    def packs_from_header(self):
-        return [name for (name,) in self._db().execute("SELECT name FROM pack WHERE from_header")]
+        return [name for (name,) in self._rows("SELECT name FROM pack")]
 
     def newest_pack(self):
         """The highest pack number so far (0 if none): packs recorded later have higher numbers."""
-        return self._db().execute("SELECT coalesce(max(number), 0) FROM pack").fetchone()[0]
+        return self._rows("SELECT coalesce(max(number), 0) FROM pack")[0][0]
 
-    def add_pack(self, name, entries, from_header=False, added_by=None):
+    def add_pack(self, name, entries, added_by=None):
         """Record a pack and its (chunk id, offset, length) entries, in one transaction."""
         db = self._db()
         with _transaction(db):
-            db.execute("INSERT INTO pack (name, from_header, added_by) VALUES (?, ?, ?) ON CONFLICT (name)"
-                       " DO UPDATE SET added_by = coalesce(excluded.added_by, added_by)",
-                       (name, int(from_header), added_by))
+            db.execute("INSERT INTO pack (name, added_by) VALUES (?, ?) ON CONFLICT (name)"
+                       " DO UPDATE SET added_by = coalesce(excluded.added_by, added_by)", (name, added_by))
             (number,) = db.execute("SELECT number FROM pack WHERE name = ?", (name,)).fetchone()
             db.executemany("INSERT OR IGNORE INTO chunk (id, pack, offset, length) VALUES (?, ?, ?, ?)",
                            ((chunk_id, number, offset, length) for chunk_id, offset, length in entries))
@@ -105,52 +117,26 @@ class ChunkIndex:
 
     def pack_chunks(self, name):
         """(chunk id, length) of every chunk recorded in a pack."""
-        return self._db().execute(
-            "SELECT id, length FROM chunk JOIN pack ON pack.number = chunk.pack WHERE pack.name = ?", (name,)
-        ).fetchall()
+        return self._rows("SELECT id, length FROM chunk JOIN pack ON pack.number = chunk.pack WHERE pack.name = ?",
+                          (name,))
 
     # --- Chunks ----------------------------------------------------------------------------
 
-    def __len__(self):
-        return self._db().execute("SELECT count(*) FROM chunk").fetchone()[0]
-
-    def __contains__(self, chunk_id):
-        return self._db().execute("SELECT 1 FROM chunk WHERE id = ? LIMIT 1", (chunk_id,)).fetchone() is not None
-
-    def __getitem__(self, chunk_id):
-        """(pack, offset, length) of one stored copy of the chunk; KeyError if none is stored."""
-        found = self.locate([chunk_id])
-        if chunk_id not in found:
-            raise KeyError(chunk_id)
-        return found[chunk_id]
-
     def stored(self, chunk_ids, trusted_up_to, writer):
-        """The subset of chunk_ids that a pack holds which the writer may build on: one recorded by
-        the time it refreshed the index under the repository lock (`trusted_up_to`, a pack number),
-        or one it wrote itself. A pack recorded later by another process can only be a late echo of
-        one that was pruned since (nobody else writes while the lock is held), so it is not trusted."""
-        unique = list(dict.fromkeys(chunk_ids))
-        found = set()
-        for at in range(0, len(unique), QUERY_BATCH):
-            batch = unique[at:at + QUERY_BATCH]
-            found.update(chunk_id for (chunk_id,) in self._db().execute(
-                "SELECT DISTINCT chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
-                f" WHERE chunk.id IN ({','.join('?' * len(batch))}) AND (pack.number <= ? OR pack.added_by = ?)",
-                [*batch, trusted_up_to, writer]))
-        return found
+        """The subset of chunk_ids held by a pack the writer may build on (see TRUSTED)."""
+        return {chunk_id for (chunk_id,) in self._for_ids(
+            "SELECT DISTINCT chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
+            f" WHERE chunk.id IN ({{ids}}) AND {TRUSTED.format(pack='pack')}",
+            chunk_ids, trusted_up_to=trusted_up_to, writer=writer)}
 
     def locate(self, chunk_ids):
-        """{chunk id: (pack, offset, length)} for the given ids that are stored (one copy each)."""
+        """{chunk id: (pack, offset, length)} for the given ids that are stored, the newest copy of
+        each: an older one may be on its way out (repacked)."""
         found = {}
-        db = self._db()
-        unique = list(dict.fromkeys(chunk_ids))
-        for at in range(0, len(unique), QUERY_BATCH):
-            batch = unique[at:at + QUERY_BATCH]
-            rows = db.execute(  # the newest copy first: an older one may be on its way out (repacked)
+        for chunk_id, pack, offset, length in self._for_ids(
                 "SELECT chunk.id, pack.name, chunk.offset, chunk.length FROM chunk JOIN pack ON pack.number = chunk.pack"
-                f" WHERE chunk.id IN ({','.join('?' * len(batch))}) ORDER BY chunk.pack DESC", batch)
-            for chunk_id, pack, offset, length in rows:
-                found.setdefault(chunk_id, (pack, offset, length))
+                " WHERE chunk.id IN ({ids}) ORDER BY chunk.pack DESC", chunk_ids):
+            found.setdefault(chunk_id, (pack, offset, length))
         return found
 
     # --- Sets too big for memory ---------------------------------------------------------------
@@ -170,8 +156,49 @@ class ChunkIndex:
         finally:
             db.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def query(self, sql, parameters=()):
-        return self._db().execute(sql, parameters)
+    def missing(self, needed):
+        """The ids in the temporary set `needed` that no pack holds."""
+        return [chunk_id for (chunk_id,) in self._rows(
+            f"SELECT value FROM {needed} WHERE value NOT IN (SELECT id FROM chunk)")]
+
+    @contextlib.contextmanager
+    def needed_by_pack(self, needed):
+        """(pack, [(offset, length, None, chunk id)]) for each pack holding chunks of the set `needed`,
+        in offset order: the cursor stays open while the caller walks it."""
+        rows = self._db().execute(
+            f"SELECT pack.name, chunk.offset, chunk.length, chunk.id FROM {needed}"
+            f" JOIN chunk ON chunk.id = {needed}.value JOIN pack ON pack.number = chunk.pack"
+            " ORDER BY pack.name, chunk.offset")
+        try:
+            yield ((pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries])
+                   for pack, entries in itertools.groupby(rows, key=lambda row: row[0]))
+        finally:
+            rows.close()  # before its temporary table goes
+
+    def dead_packs(self, needed, trusted_up_to):
+        """Packs recorded by `trusted_up_to` that hold no chunk of the set `needed`: judged in one statement."""
+        return [name for (name,) in self._rows(
+            "SELECT name FROM pack WHERE number <= ? AND NOT EXISTS (SELECT 1 FROM chunk"
+            f" JOIN {needed} ON {needed}.value = chunk.id WHERE chunk.pack = pack.number)", (trusted_up_to,))]
+
+    def sparse_packs(self, needed, trusted_up_to, share):
+        """Packs recorded by `trusted_up_to` whose chunks of the set `needed` are less than `share` of their bytes."""
+        return [name for (name,) in self._rows(
+            f"SELECT pack.name FROM chunk JOIN pack ON pack.number = chunk.pack LEFT JOIN {needed}"
+            f" ON {needed}.value = chunk.id WHERE pack.number <= ? GROUP BY pack.number"
+            f" HAVING sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END) < sum(chunk.length) * ?",
+            (trusted_up_to, share))]
+
+    def live_without_other_copy(self, pack, needed, excluding, trusted_up_to, writer):
+        """(offset, length, None, chunk id) of the chunks of the set `needed` in `pack` that no trusted
+        pack outside the set `excluding` holds, in offset order."""
+        return self._rows(
+            f"SELECT chunk.offset, chunk.length, NULL, chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
+            f" JOIN {needed} ON {needed}.value = chunk.id WHERE pack.name = :pack AND NOT EXISTS ("
+            " SELECT 1 FROM chunk AS other JOIN pack AS there ON there.number = other.pack"
+            f" WHERE other.id = chunk.id AND there.name NOT IN (SELECT value FROM {excluding})"
+            f" AND {TRUSTED.format(pack='there')}) ORDER BY chunk.offset",
+            {"pack": pack, "trusted_up_to": trusted_up_to, "writer": writer})
 
 
 @contextlib.contextmanager

@@ -23,11 +23,11 @@ import contextlib
 import datetime
 import errno
 import functools
-import itertools
 import json
 import mmap
 import os
 import queue
+import re
 import shutil
 import socket
 import struct
@@ -40,6 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repository.chunking import ceil_div, file_chunks
 from repository.crypto import ID_SIZE, ZERO_ID, Keys
 from repository.errors import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, WrongKey
 from repository.index import ChunkIndex
@@ -60,6 +61,7 @@ LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
 LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
+LIST_NAME = re.compile(r"[0-9a-f]{64}")  # a chunk-list piece's name: its keyed hash in hex
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
 THREADS = max(2, min(4, os.cpu_count() or 2))
 PACK_WRITERS = 2  # packs stored at once: one's fsync waits on the disk while the next is written
@@ -181,23 +183,23 @@ class Repository:
         listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
         index.remove_packs(known - listed)
         with ThreadPoolExecutor(THREADS) as pool:
-            for pack, (entries, from_header) in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)),
-                                                          sorted(listed - known)):
+            for pack, entries in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)), sorted(listed - known)):
                 if entries is not None:
-                    index.add_pack(pack, entries, from_header)
+                    index.add_pack(pack, entries)
 
     def _pack_entries(self, pack):
-        """(entries, from_header): a pack's chunks from its index object, or from the sealed copy at the
-        pack's own end when the index object is damaged. (None, …) if neither can be read."""
+        """A pack's chunks from its index object, or from the sealed copy at the pack's own end when the
+        index object is damaged (verify reads every index object again and names it). None if neither
+        can be read."""
         try:
-            return _decode_entries(self.keys.open(self.storage.read(f"index/{pack}"), f"index/{pack}".encode())), False
+            return _decode_entries(self.keys.open(self.storage.read(f"index/{pack}"), f"index/{pack}".encode()))
         except ObjectMissing:
-            return None, False  # pruned while we listed
+            return None  # pruned while we listed
         except DamagedData:
             try:
-                return _decode_entries(self._pack_header(pack)), True
+                return _decode_entries(self._pack_header(pack))
             except (DamagedData, ObjectMissing, struct.error, ValueError):
-                return None, True  # its chunks are then in no pack: verify names the points affected
+                return None  # its chunks are then in no pack: verify names the points affected
 
     def _pack_header(self, pack):
         path = _pack_path(pack)
@@ -232,10 +234,10 @@ class Repository:
         return disk.get("piece", SEGMENT_CHUNKS)
 
     def segment_count(self, disk):
-        return _ceil_div(self.chunk_count(disk), self.piece_size(disk))
+        return ceil_div(self.chunk_count(disk), self.piece_size(disk))
 
     def chunk_count(self, disk):
-        return _ceil_div(disk["size"], self.chunk_size)
+        return ceil_div(disk["size"], self.chunk_size)
 
     def segment(self, disk, number):
         """The chunk ids of one piece of a disk's chunk list."""
@@ -282,21 +284,9 @@ class Repository:
     def read_chunk(self, chunk_id, location=None):
         """The chunk's bytes, checked against its id. DamagedData if anything is off.
         `location` (pack, offset, length) saves looking it up."""
-        for attempt in range(2):
-            location = location or self.index.locate([chunk_id]).get(chunk_id)
-            if location is None:
-                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
-            pack, offset, length = location
-            try:
-                sealed = self.storage.read_range(_pack_path(pack), offset, length)
-            except ObjectMissing:
-                if attempt:
-                    raise DamagedData(f"pack {pack} is missing") from None
-                # A prune may have repacked it meanwhile: its chunks are in a newer pack.
-                self.refresh_index()
-                location = None
-                continue
-            return self._open_chunk(pack, chunk_id, sealed)
+        pack, offset, length = location or self._locate([chunk_id])[chunk_id]
+        ((_index, data),) = self._read_run(pack, [(offset, length, None, chunk_id)])
+        return data
 
     def _open_chunk(self, pack, chunk_id, sealed):
         data = self.keys.open(sealed, b"chunk" + chunk_id)
@@ -325,13 +315,18 @@ class Repository:
             for run in _runs(sorted(entries)):
                 yield pack, run
 
+    def _fetch_run(self, pack, run):
+        """One ranged read covering a run: a function giving each (offset, length)'s sealed bytes."""
+        start = run[0][0]
+        end = max(offset + length for offset, length, _index, _chunk_id in run)
+        data = memoryview(self.storage.read_range(_pack_path(pack), start, end - start))
+        return lambda offset, length: data[offset - start:offset - start + length]
+
     def _read_run(self, pack, run):
         """Fetch one run with a ranged read; yield (chunk index, checked bytes) for each chunk in it, one
         at a time (a run of very compressible chunks can open up to far more than it took to fetch)."""
-        start = run[0][0]
-        end = max(offset + length for offset, length, _index, _chunk_id in run)
         try:
-            data = memoryview(self.storage.read_range(_pack_path(pack), start, end - start))
+            sealed = self._fetch_run(pack, run)
         except ObjectMissing:
             # A prune may have repacked it since we looked: look the run's chunks up again, once.
             self.refresh_index()
@@ -342,7 +337,7 @@ class Repository:
                 yield index, self.read_chunk(chunk_id, where[chunk_id])
             return
         for offset, length, index, chunk_id in run:
-            yield index, self._open_chunk(pack, chunk_id, data[offset - start:offset - start + length])
+            yield index, self._open_chunk(pack, chunk_id, sealed(offset, length))
 
     def restore_disk(self, point_id, disk_name, out_path, progress=None, durable=True):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
@@ -404,8 +399,6 @@ class Repository:
     def matches(self, point_id, disk_name, path):
         """True if the raw image at `path` holds exactly the recovery point's disk: every chunk's
         keyed id is computed again and compared with the manifest's."""
-        from repository.chunking import file_chunks
-
         disk = self._disk(point_id, disk_name)
         if os.path.getsize(path) != disk["size"]:
             return False
@@ -434,11 +427,12 @@ class Repository:
 
     # --- Checking ----------------------------------------------------------------------
 
-    def _needed_chunks(self, on_damage, each_list_once=True):
+    def _needed_chunks(self, on_damage, each_list_once=True, seen=None):
         """(point id, non-zero chunk ids) of every recovery point, a piece of a chunk list at a time;
         a piece that several points share is read for the first only, unless not each_list_once.
-        on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read."""
-        seen, damaged_lists = set(), {}  # 32 bytes per distinct piece, i.e. per GiB of distinct disk
+        on_damage(point id, object name, reason) for a manifest or chunk list that cannot be read.
+        `seen` (a set, if given) ends up holding the name of every piece, as bytes."""
+        seen, damaged_lists = set() if seen is None else seen, {}  # 32 bytes per distinct piece (GiB of disk)
         for point_id in self.point_ids():
             try:
                 disks = self.load_point(point_id)["disks"]
@@ -485,23 +479,13 @@ class Repository:
         report.points = sorted(self.point_ids())
         bad_chunks = set()
         with self.index.temporary_set(ids for _point, ids in self._needed_chunks(damaged)) as needed:
-            in_no_pack = [chunk_id for (chunk_id,) in self.index.query(
-                f"SELECT value FROM {needed} WHERE value NOT IN (SELECT id FROM chunk)")]
+            in_no_pack = self.index.missing(needed)
             if in_no_pack:
                 report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
                 bad_chunks.update(in_no_pack)
-            rows = self.index.query(
-                f"SELECT pack.name, chunk.offset, chunk.length, chunk.id FROM {needed}"
-                f" JOIN chunk ON chunk.id = {needed}.value JOIN pack ON pack.number = chunk.pack"
-                " ORDER BY pack.name, chunk.offset")
-            packs = ((pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries])
-                     for pack, entries in itertools.groupby(rows, key=lambda row: row[0]))
-            try:
-                with ThreadPoolExecutor(THREADS) as pool:
-                    for checked in _in_order(pool, lambda pack: self._check_pack(*pack), packs):
-                        self._note_check(report, bad_chunks, *checked)
-            finally:
-                rows.close()  # before its temporary table goes
+            with self.index.needed_by_pack(needed) as packs, ThreadPoolExecutor(THREADS) as pool:
+                for checked in _in_order(pool, lambda pack: self._check_pack(*pack), packs):
+                    self._note_check(report, bad_chunks, *checked)
         if bad_chunks:
             for point_id, ids in self._needed_chunks(lambda *_: None, each_list_once=False):
                 if point_id not in affected and not bad_chunks.isdisjoint(ids):
@@ -538,29 +522,18 @@ class Repository:
             raise DamagedData(f"{name}: {reason}")  # what a damaged manifest needs is unknown: delete nothing
 
         with self.writer(wait, on_wait) as writer:
-            index = self.index
-            with index.temporary_set(self._point_lists()) as needed_lists, \
-                    index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable)) as needed:
-                # One statement, so the packs judged are the ones checked; only packs recorded by the
-                # time the lock was taken (a later row can only echo a pack already gone).
-                doomed = [name for (name,) in index.query(
-                    "SELECT name FROM pack WHERE number <= ? AND NOT EXISTS (SELECT 1 FROM chunk"
-                    f" JOIN {needed} ON {needed}.value = chunk.id WHERE chunk.pack = pack.number)",
-                    (writer.trusted_up_to,)).fetchall()]
-                freed = sum(self._delete_pack(writer, pack) for pack in doomed)
-                sparse = [name for (name,) in index.query(
-                    "SELECT pack.name FROM chunk JOIN pack ON pack.number = chunk.pack"
-                    f" LEFT JOIN {needed} ON {needed}.value = chunk.id WHERE pack.number <= ?"
-                    f" GROUP BY pack.number HAVING sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END)"
-                    " < sum(chunk.length) * ?", (writer.trusted_up_to, REPACK_BELOW)).fetchall()]
+            index, needed_lists = self.index, set()
+            with index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable, seen=needed_lists)) as needed:
+                freed = sum(self._delete_pack(writer, pack) for pack in index.dead_packs(needed, writer.trusted_up_to))
+                sparse = index.sparse_packs(needed, writer.trusted_up_to, REPACK_BELOW)
                 with index.temporary_set([sparse]) as repacking:
                     for at in range(0, len(sparse), REPACK_BATCH):
                         freed += self._repack(writer, sparse[at:at + REPACK_BATCH], needed, repacking)
                 for name in self.storage.list("lists/"):
-                    if index.query(f"SELECT 1 FROM {needed_lists} WHERE value = ?", (name.split("/", 1)[1],)).fetchone():
-                        continue
-                    writer.check_lock()
-                    self.storage.delete(name)
+                    list_id = name.split("/", 1)[1]
+                    if LIST_NAME.fullmatch(list_id) and bytes.fromhex(list_id) not in needed_lists:
+                        writer.check_lock()
+                        self.storage.delete(name)
             return freed
 
     def _delete_pack(self, writer, pack):
@@ -580,22 +553,14 @@ class Repository:
         is (verify names it). Returns the bytes freed."""
         index, copied, keep = self.index, 0, set()
         for pack in packs:
-            live = index.query(
-                f"SELECT chunk.offset, chunk.length, NULL, chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
-                f" JOIN {needed} ON {needed}.value = chunk.id WHERE pack.name = ? AND NOT EXISTS ("
-                " SELECT 1 FROM chunk AS other JOIN pack AS there ON there.number = other.pack"
-                f" WHERE other.id = chunk.id AND there.name NOT IN (SELECT value FROM {repacking})"
-                " AND (there.number <= ? OR there.added_by = ?)) ORDER BY chunk.offset",
-                (pack, writer.trusted_up_to, writer.token)).fetchall()
+            live = index.live_without_other_copy(pack, needed, repacking, writer.trusted_up_to, writer.token)
             try:
                 for run in _runs(live):
-                    start = run[0][0]
-                    data = memoryview(self.storage.read_range(
-                        _pack_path(pack), start, max(offset + length for offset, length, _i, _c in run) - start))
+                    fetched = self._fetch_run(pack, run)
                     for offset, length, _index, chunk_id in run:
                         if chunk_id in writer.pending:  # copied from an earlier pack of this batch
                             continue
-                        sealed = bytes(data[offset - start:offset - start + length])
+                        sealed = bytes(fetched(offset, length))
                         self._open_chunk(pack, chunk_id, sealed)  # never copy damage
                         writer.append(chunk_id, sealed)
                         copied += length
@@ -603,16 +568,6 @@ class Repository:
                 keep.add(pack)
         writer.flush()  # the copies are stored, and in the index, before any original goes
         return max(0, sum(self._delete_pack(writer, pack) for pack in packs if pack not in keep) - copied)
-
-    def _point_lists(self):
-        """The chunk-list names of every recovery point, a disk at a time."""
-        for point_id in self.point_ids():
-            try:
-                disks = self.load_point(point_id)["disks"]
-            except PointNotFound:
-                continue  # deleted while we looked
-            for disk in disks:
-                yield disk.get("lists", [])
 
     def stored_bytes(self):
         return self.storage.total_size()
@@ -688,10 +643,6 @@ def _write_all(fd, data, offset):
             raise OSError(errno.EIO, "the disk took nothing more")
         done += written
     return done
-
-
-def _ceil_div(numerator, denominator):
-    return -(-numerator // denominator)
 
 
 @functools.lru_cache(maxsize=8)
@@ -797,26 +748,28 @@ class BackupWriter:
                            "at": time.time(), "token": self._token}).encode()
 
     def _read_lock(self):
+        """(holder, the lock's bytes as read); (None, None) when there is no lock."""
         try:
-            return json.loads(self.repo.storage.read(LOCK_NAME))
+            raw = self.repo.storage.read(LOCK_NAME)
         except ObjectMissing:
-            return None
+            return None, None
+        try:
+            return json.loads(raw), raw
         except ValueError:
-            return {}  # unreadable: judged by its age like any other (see _lock_is_stale)
+            return {}, raw  # unreadable: judged by its age like any other (see _lock_is_stale)
 
     def _lock_is_ours(self):
-        holder = self._read_lock()
+        holder, _raw = self._read_lock()
         return bool(holder) and holder.get("token") == self._token
 
     def _lock(self):
         storage = self.repo.storage
         if storage.create_exclusive(LOCK_NAME, self._lock_record()):
             return
-        holder = self._read_lock()
+        holder, raw = self._read_lock()
         if holder is not None and _lock_is_stale(holder):
             # Remove exactly the stale lock that was judged, never one another writer just made.
-            if storage.delete_if_unchanged(LOCK_NAME, json.dumps(holder).encode() if holder else None) and \
-                    storage.create_exclusive(LOCK_NAME, self._lock_record()):
+            if storage.delete_if_unchanged(LOCK_NAME, raw) and storage.create_exclusive(LOCK_NAME, self._lock_record()):
                 return
         holder = holder or {}
         raise RepositoryLocked(
@@ -1003,7 +956,7 @@ class _ChunkList:
 
     def __init__(self, repo, size, base):
         self.repo, self.base = repo, base
-        self.count = _ceil_div(size, repo.chunk_size)
+        self.count = ceil_div(size, repo.chunk_size)
         self.lists = []  # names of the finished pieces
         self.piece = None  # ids of the open piece, number len(self.lists)
 

@@ -4,6 +4,7 @@ Object names are relative paths such as "packs/3f/3f…", "index/3f…", "points
 Writes are atomic: a reader sees the whole object or none of it.
 """
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -32,21 +33,17 @@ class Storage(ABC):
     def write(self, name, data):
         """Write the whole object atomically (replacing one of the same name)."""
 
-    def exists(self, name):
-        try:
-            self.read_range(name, 0, 1)
-        except ObjectMissing:
-            return False
-        return True
+    @abstractmethod
+    def exists(self, name): ...
 
     def delete_if_unchanged(self, name, expected):
-        """Delete the object if it still holds `expected` (None: if it is unreadable or gone).
-        True if it is gone afterwards. Object stores offer no compare-and-delete: a short race remains."""
+        """Delete the object if it still holds exactly the bytes `expected`. True if it is gone
+        afterwards. Object stores offer no compare-and-delete: a short race remains."""
         try:
             current = self.read(name)
         except ObjectMissing:
             return True
-        if expected is not None and _normal(current) != _normal(expected):
+        if current != expected:
             return False
         self.delete(name)
         return True
@@ -70,16 +67,16 @@ class LocalStorage(Storage):
     """A folder. Each write goes to a temporary file that is fsynced and renamed into place."""
 
     def __init__(self, root):
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # once: names are checked and listed against it
         self._durable = set()  # folders whose entries this object has seen made durable
 
     @property
     def location(self):
-        return str(self.root.resolve())
+        return str(self.root)
 
     def _path(self, name):
         path = (self.root / name).resolve()
-        if self.root.resolve() not in path.parents:
+        if self.root not in path.parents:
             raise ValueError(f"object name {name!r} leaves the repository")
         return path
 
@@ -95,6 +92,9 @@ class LocalStorage(Storage):
                 return os.pread(handle.fileno(), length, offset)
         except FileNotFoundError:
             raise ObjectMissing(name) from None
+
+    def exists(self, name):
+        return self._path(name).is_file()
 
     def write(self, name, data):
         path = self._path(name)
@@ -161,7 +161,7 @@ class LocalStorage(Storage):
             os.rename(path, aside)
         except FileNotFoundError:
             return True
-        if expected is not None and _normal(aside.read_bytes()) != _normal(expected):
+        if aside.read_bytes() != expected:
             try:
                 os.link(aside, path)
             except FileExistsError:
@@ -171,28 +171,16 @@ class LocalStorage(Storage):
         aside.unlink()
         return True
 
-    def list(self, prefix):
+    def _files(self, prefix):
+        """The objects' files under a prefix (temporary files being written are not objects yet)."""
         base = self._path(prefix) if prefix else self.root
-        if not base.exists():
-            return []
-        return sorted(
-            str(path.relative_to(self.root))
-            for path in base.rglob("*")
-            if path.is_file() and not path.name.startswith(".tmp-")
-        )
+        return (path for path in base.rglob("*") if path.is_file() and not path.name.startswith(".tmp-"))
+
+    def list(self, prefix):
+        return sorted(str(path.relative_to(self.root)) for path in self._files(prefix))
 
     def total_size(self):
-        return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
-
-
-def _normal(data):
-    """JSON compared by value, anything else byte for byte."""
-    import json
-
-    try:
-        return json.loads(data)
-    except ValueError:
-        return data
+        return sum(path.stat().st_size for path in self._files(""))
 
 
 def _write_temporary(folder, data):
@@ -222,7 +210,9 @@ class S3Storage(Storage):
 
     def __init__(self, bucket, prefix="", client=None, **client_options):
         import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
+        self._client_errors = (ClientError, BotoCoreError)
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or boto3.client("s3", **client_options)
@@ -234,20 +224,22 @@ class S3Storage(Storage):
     def _key(self, name):
         return self.prefix + name
 
-    def _call(self, method, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    @contextlib.contextmanager
+    def _errors(self, key=""):
+        """S3's errors in this module's words: a missing key, a refused condition, or unavailable."""
         try:
-            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
+            yield
+        except self._client_errors as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectMissing(kwargs.get("Key", "")) from None
+                raise ObjectMissing(key) from None
             if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                raise FileExistsError(kwargs.get("Key", "")) from None
+                raise FileExistsError(key) from None
             raise StorageUnavailable(f"S3 bucket {self.bucket}: {code or error}") from None
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"S3 bucket {self.bucket}: {error}") from None
+
+    def _call(self, method, **kwargs):
+        with self._errors(kwargs.get("Key", "")):
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
 
     def read(self, name):
         return self._call("get_object", Key=self._key(name))["Body"].read()
@@ -277,16 +269,9 @@ class S3Storage(Storage):
         self._call("delete_object", Key=self._key(name))
 
     def _objects(self, prefix):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self._key(prefix)
-            )
-            for page in pages:
+        with self._errors():
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 yield from page.get("Contents", [])
-        except (ClientError, BotoCoreError) as error:
-            raise StorageUnavailable(f"S3 bucket {self.bucket}: {error}") from None
 
     def list(self, prefix):
         return sorted(item["Key"][len(self.prefix):] for item in self._objects(prefix))

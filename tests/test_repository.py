@@ -218,7 +218,7 @@ def test_a_late_echo_of_a_pruned_pack_is_never_built_on(tmp_path, key):
     repo = Repository.init(LocalStorage(tmp_path / "repo"), key, cache_dir=tmp_path / "cache")
     image = make_image(tmp_path / "disk.img")
     point, first = backup(repo, image)
-    read_before_the_prune = [(pack, repo._pack_entries(pack)[0]) for pack in repo.index.pack_names()]
+    read_before_the_prune = [(pack, repo._pack_entries(pack)) for pack in repo.index.pack_names()]
     repo.delete_point(point)
     repo.prune()
     assert repo.index.pack_names() == []
@@ -290,7 +290,7 @@ def test_a_flipped_byte_is_found_and_never_restored(tmp_path, repo):
     clean_point, _ = backup(repo, other)
     # Flip one byte inside the pack holding the first point's first data chunk.
     first_id = next(i for i in repo.chunk_ids(repo.load_point(damaged_point)["disks"][0]) if any(i))
-    pack, offset, length = repo.index[first_id]
+    pack, offset, length = repo.index.locate([first_id])[first_id]
     pack_file = tmp_path / "repo" / "packs" / pack[:2] / pack
     data = bytearray(pack_file.read_bytes())
     data[offset + length // 2] ^= 0x01
@@ -476,7 +476,7 @@ def test_repacking_keeps_one_copy_of_a_chunk_held_by_two_sparse_packs(tmp_path, 
     (first_pack,) = repo.index.pack_names()
     with repo.writer() as writer:  # a second copy of every chunk, in a second pack (as a lost race leaves)
         for chunk_id, _length in repo.index.pack_chunks(first_pack):
-            _pack, offset, length = repo.index[chunk_id]
+            _pack, offset, length = repo.index.locate([chunk_id])[chunk_id]
             writer.append(chunk_id, repo.storage.read_range(f"packs/{first_pack[:2]}/{first_pack}", offset, length))
         writer.flush()
     assert len(repo.index.pack_names()) == 2

@@ -7,6 +7,7 @@ between leaves a point the portal does not list, never a row without data.
 """
 
 import calendar
+import contextlib
 import datetime
 import logging
 import re
@@ -18,6 +19,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Max, Q
+from django.db.models.functions import Greatest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,18 +29,16 @@ from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
 from jobs.models import Job
 from jobs.services import JobConflict, Progress, create_job
-from repository import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, StorageUnavailable
+from repository import DamagedData, PointNotFound, RepositoryError
 from repository.chunking import changed_chunks, file_chunks
 from sources import SourceUnavailable
 from sources.base import CRASH, FILE_SYSTEM, SnapshotError
-from vaults.choices import Frequency, ProtectionState
-from vaults.models import RecoveryPoint, RegisteredItem
+from vaults.choices import ACTIVE_PROTECTION_STATES, Frequency, ProtectionState
+from vaults.models import RecoveryPoint, RegisteredItem, Vault
 from vaults.services import Refused, item_of, jobs_per_item, pick
 
 log = logging.getLogger(__name__)
 
-# Protection states an item can be backed up from.
-BACKUP_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
 SNAPSHOT_ERRORS = {
     SnapshotError.VM_NOT_FOUND: ErrorCode.VM_NOT_FOUND,
     SnapshotError.VM_NOT_RUNNING: ErrorCode.VM_NOT_RUNNING,
@@ -57,7 +57,7 @@ REPOSITORY_WAIT = 3600
 def start_backup(vault, item_ids, user):
     """Backup Now: one Backup job per chosen protected item."""
     items = pick(
-        vault.items.select_related("vm").filter(protection_state__in=BACKUP_STATES),
+        vault.items.select_related("vm").filter(protection_state__in=ACTIVE_PROTECTION_STATES),
         item_ids,
         _("Only protected VMs can be backed up."),
     )
@@ -84,7 +84,7 @@ def schedule_due_backups(now=None):
     now = now or timezone.now()
     started = []
     items = RegisteredItem.objects.filter(
-        protection_state__in=BACKUP_STATES, policy__isnull=False
+        protection_state__in=ACTIVE_PROTECTION_STATES, policy__isnull=False
     ).select_related("vm", "vault", "policy")
     # Slots that already have their job (the usual case, tick after tick): skip them without an insert.
     taken = set(Job.objects.filter(scheduled_for__gte=now - datetime.timedelta(days=1)).values_list("vm_id", "scheduled_for"))
@@ -111,7 +111,7 @@ def schedule_due_backups(now=None):
 
 def backup(job):
     item = item_of(job)
-    if item.protection_state not in BACKUP_STATES or item.policy is None:
+    if item.protection_state not in ACTIVE_PROTECTION_STATES or item.policy is None:
         raise JobError(ErrorCode.ITEM_NOT_PROTECTED)
     vm = item.vm
     previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
@@ -137,14 +137,18 @@ def backup(job):
         change_position=snapshot.change_position, job=job,
     )
     item.change_state("protection_state", ProtectionState.PROTECTED, _("Backup job completed"))
-    retention_warning = None
+    _add_stored_bytes(job.vault, stats.stored_bytes)
+    warnings = []  # (error code, text)
+    if snapshot.warnings:
+        warnings.append((CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED),
+                         " ".join(snapshot.warnings)))
     try:
         with job.step(_("Apply retention")):
-            removed = apply_retention(job, repo, item)
-        job.vault.stored_bytes = repo.stored_bytes()
-        job.vault.save(update_fields=["stored_bytes"])
+            removed, freed = apply_retention(job, repo, item)
+        _add_stored_bytes(job.vault, -freed)
     except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
-        removed, retention_warning = 0, _("Retention could not run: %(error)s") % {"error": error}
+        removed = 0
+        warnings.append((ErrorCode.STORAGE_UNAVAILABLE, _("Retention could not run: %(error)s") % {"error": error}))
 
     message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
         "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
@@ -153,28 +157,55 @@ def backup(job):
     if removed:
         message += " " + ngettext("Retention removed %(count)d older point.",
                                   "Retention removed %(count)d older points.", removed) % {"count": removed}
-    if snapshot.warnings:
-        return (JobStatus.COMPLETED_WITH_WARNINGS, message + " " + " ".join(snapshot.warnings),
-                CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED))
-    if retention_warning:
-        return JobStatus.COMPLETED_WITH_WARNINGS, f"{message} {retention_warning}", ErrorCode.STORAGE_UNAVAILABLE
+    if warnings:
+        return (JobStatus.COMPLETED_WITH_WARNINGS, " ".join([message] + [text for _code, text in warnings]),
+                warnings[0][0])
     return JobStatus.COMPLETED, message
 
 
-def _snapshot(vm, work, previous):
+@contextlib.contextmanager
+def repository_errors():
+    """The repository's failures as job errors, each with its code."""
     try:
-        return vm.source.open().snapshot(vm.external_id, work, since=previous.change_position if previous else None)
+        yield
+    except DamagedData as error:
+        raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
+    except PointNotFound as error:
+        raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND, str(error)) from None
+    except (RepositoryError, OSError) as error:  # locked, unreachable, wrong key, disk errors
+        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+
+
+@contextlib.contextmanager
+def source_errors():
+    """The VM source's failures as job errors, each with its code."""
+    try:
+        yield
     except SnapshotError as error:
         raise JobError(SNAPSHOT_ERRORS[error.code], str(error)) from None
     except SourceUnavailable as error:
         raise JobError(ErrorCode.SOURCE_UNAVAILABLE, str(error)) from None
 
 
+def _waiting(job):
+    """What a job does while another job of its vault holds the repository: says so, and beats."""
+    return lambda: job.beat(message=_("Waiting for the vault's storage"))
+
+
+def _add_stored_bytes(vault, change):
+    """Keep the vault's storage used as a running total (Verify counts it afresh), in the database
+    so two jobs of one vault cannot overwrite each other's change."""
+    Vault.objects.filter(pk=vault.pk).update(stored_bytes=Greatest(F("stored_bytes") + change, 0))
+
+
+def _snapshot(vm, work, previous):
+    with source_errors():
+        return vm.source.open().snapshot(vm.external_id, work, since=previous.change_position if previous else None)
+
+
 def _repository(vault):
-    try:
+    with repository_errors():
         return vault.repository()
-    except (RepositoryError, OSError) as error:
-        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
 
 
 def _transfer(job, repo, snapshot, previous):
@@ -186,51 +217,40 @@ def _transfer(job, repo, snapshot, previous):
             base_disks = {disk["name"]: disk for disk in repo.load_point(previous.point_id)["disks"]}
         except (PointNotFound, DamagedData):
             base_disks = {}  # the previous point is gone: read everything (chunks still dedupe)
+    # Each disk with its base: the same disk in the previous point where the source knows what changed
+    # since (only that is read), or None (the whole disk is read; its chunks still dedupe).
     plan = []
     for disk in snapshot.disks:
         base = base_disks.get(disk.name)
-        if base and base["size"] != disk.size:
-            base = None
-        known_changes = base is not None and disk.changed is not None
-        plan.append((disk, base if known_changes else None, known_changes))  # a full read needs no base
+        known = base is not None and base["size"] == disk.size and disk.changed is not None
+        plan.append((disk, base if known else None))
 
-    def chunks(disk, known_changes):
-        only = changed_chunks(disk.changed, repo.chunk_size) if known_changes else None
-        return file_chunks(disk.path, repo.chunk_size, only)
+    def chunks(disk, base):
+        return file_chunks(disk.path, repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
 
-    def bytes_to_read(disk, known_changes):
-        if not known_changes:
-            return disk.size
-        return sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size
-
-    def store(writer, disk, base, known_changes):
+    def store(writer, disk, base):
         try:
-            return writer.store_disk(disk.name, disk.size, chunks(disk, known_changes), base=base,
+            return writer.store_disk(disk.name, disk.size, chunks(disk, base), base=base,
                                      progress=progress.advance, format=disk.format)
         except DamagedData:
             if base is None:
                 raise
-            # The previous point's chunk list is damaged: read this disk whole (its chunks still dedupe).
-            return writer.store_disk(disk.name, disk.size, chunks(disk, False), progress=progress.advance,
-                                     format=disk.format)
+            # The previous point's chunk list is damaged: read this disk whole instead.
+            return store(writer, disk, None)
 
-    total = sum(bytes_to_read(disk, known_changes) for disk, _base, known_changes in plan)
+    total = sum(sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size if base
+                else disk.size for disk, base in plan)
     progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
-    try:
-        with repo.writer(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage"))) as writer:
-            disks = [store(writer, disk, base, known_changes) for disk, base, known_changes in plan]
-            manifest = {
-                "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
-                       "region": snapshot.vm.region, "id": snapshot.vm.id},
-                "consistency": snapshot.consistency,
-                "disks": disks,
-                "change_position": snapshot.change_position,
-            }
-            point_id = writer.commit(manifest)
-    except DamagedData as error:  # the previous point's chunk list, which this one builds on
-        raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
-    except (RepositoryLocked, StorageUnavailable, OSError) as error:
-        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+    with repository_errors(), repo.writer(wait=REPOSITORY_WAIT, on_wait=_waiting(job)) as writer:
+        disks = [store(writer, disk, base) for disk, base in plan]
+        manifest = {
+            "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
+                   "region": snapshot.vm.region, "id": snapshot.vm.id},
+            "consistency": snapshot.consistency,
+            "disks": disks,
+            "change_position": snapshot.change_position,
+        }
+        point_id = writer.commit(manifest)
     return point_id, writer.stats, manifest
 
 
@@ -263,7 +283,8 @@ def points_to_keep(points, policy, now):
 
 
 def apply_retention(job, repo, item, now=None):
-    """Forget the item's recovery points that no rule keeps, then free the packs nothing needs."""
+    """Forget the item's recovery points that no rule keeps, then free the packs nothing needs.
+    Returns (points removed, bytes freed)."""
     now = now or timezone.now()
     points = list(RecoveryPoint.objects.filter(vault=item.vault, vm=item.vm))
     keep = points_to_keep(points, item.policy, now)
@@ -272,9 +293,8 @@ def apply_retention(job, repo, item, now=None):
     RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
     for point in doomed:
         repo.delete_point(point.point_id)
-    if doomed:
-        repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
-    return len(doomed)
+    freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=_waiting(job)) if doomed else 0
+    return len(doomed), freed
 
 
 # --- Restores ---------------------------------------------------------------------------------
@@ -309,24 +329,20 @@ def restore(job):
     point = RecoveryPoint.objects.filter(vault=job.vault, pk=job.parameters.get("point")).select_related("vm__source").first()
     if point is None:
         raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND)
-    source = point.vm.source.open()
+    with source_errors():
+        source = point.vm.source.open()
     repo = _repository(job.vault)
     work = Path(settings.WORK_ROOT) / f"job-{job.pk}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        with job.step(_("Restore data from vault")):
+        with job.step(_("Restore data from vault")), repository_errors():
             progress = Progress(job, max(point.size, 1), _("Restoring data from the vault"))
             images = []
             for index, disk in enumerate(point.disks):
                 image = work / f"{index}.raw"
-                try:
-                    repo.restore_disk(point.point_id, disk["name"], image, progress=progress.advance)
-                except DamagedData as error:
-                    raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
-                except PointNotFound as error:
-                    raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND, str(error)) from None
+                repo.restore_disk(point.point_id, disk["name"], image, progress=progress.advance)
                 images.append((disk, image))
-        try:
+        with source_errors():
             if job.parameters["mode"] == RESTORE_NEW_VM:
                 with job.step(_("Create VM")):
                     like = source.get_vm(point.vm.external_id) or SimpleNamespace(
@@ -348,14 +364,10 @@ def restore(job):
                     installed = source.replace_disks(
                         point.vm.external_id, {disk["name"]: str(image) for disk, image in images}, export_to=work)
                     target = _("the disks of %(vm)s") % {"vm": point.vm}
-            with job.step(_("Verify restored disks")):
-                for disk, _image in images:
-                    if not repo.matches(point.point_id, disk["name"], installed[disk["name"]]):
-                        raise JobError(ErrorCode.RESTORE_MISMATCH, f"{disk['name']} differs from the recovery point")
-        except SnapshotError as error:
-            raise JobError(SNAPSHOT_ERRORS[error.code], str(error)) from None
-        except SourceUnavailable as error:
-            raise JobError(ErrorCode.SOURCE_UNAVAILABLE, str(error)) from None
+        with job.step(_("Verify restored disks")), repository_errors():
+            for disk, _image in images:
+                if not repo.matches(point.point_id, disk["name"], installed[disk["name"]]):
+                    raise JobError(ErrorCode.RESTORE_MISMATCH, f"{disk['name']} differs from the recovery point")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return JobStatus.COMPLETED, _("Restored the recovery point of %(time)s to %(target)s; every disk checked.") % {
@@ -379,7 +391,6 @@ class RecoveryCalendar:
     the chosen day (by default the newest point's) lists its points, newest first."""
 
     def __init__(self, points, month=None, day=None):
-        self.points = points
         newest = points.first()
         today = timezone.localdate()
         self.day = _parse_date(day) or (timezone.localtime(newest.created_at).date() if newest else today)
@@ -423,10 +434,9 @@ def verify(job):
     """Read and check every chunk the vault's recovery points need; name the points any damage affects."""
     repo = _repository(job.vault)
     job.beat(message=_("Reading every chunk the recovery points need"))
-    try:
+    with repository_errors():
         report = repo.verify()
-    except (RepositoryError, OSError) as error:
-        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+        Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     # A backup that died between committing its point and recording it leaves a point the portal does not list.
     unlisted = [point_id for point_id in report.points if point_id not in listed]
@@ -475,16 +485,13 @@ def delete_backup_data(job):
         raise JobError(ErrorCode.ITEM_NOT_PROTECTED, _("Stop protection before deleting backup data."))
     repo = _repository(job.vault)
     RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).delete()  # rows first, as in retention
-    try:
+    with repository_errors():
         # Every manifest of this VM in the repository, listed or not: a retry finishes what a crash left.
         doomed = [point["id"] for point in repo.points() if point.get("vm", {}).get("id") == item.vm.external_id]
         for point_id in doomed:
             repo.delete_point(point_id)
-        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=lambda: job.beat(message=_("Waiting for the vault's storage")))
-        job.vault.stored_bytes = repo.stored_bytes()
-        job.vault.save(update_fields=["stored_bytes"])
-    except (RepositoryError, OSError) as error:
-        raise JobError(ErrorCode.STORAGE_UNAVAILABLE, str(error)) from None
+        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=_waiting(job))
+    _add_stored_bytes(job.vault, -freed)
     return JobStatus.COMPLETED, ngettext(
         "Deleted %(count)d recovery point of %(vm)s; %(freed)s freed.",
         "Deleted %(count)d recovery points of %(vm)s; %(freed)s freed.",

@@ -39,6 +39,9 @@ class ProtectionState(models.TextChoices):
     STOPPED = "stopped", _("Protection stopped")
 
 
+# Items in these states are under protection: they can be backed up, or have their protection stopped.
+ACTIVE_PROTECTION_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
+
 # Items in these states appear on the Protected Items tab.
 PROTECTED_ITEM_STATES = [
     ProtectionState.CONFIGURING,

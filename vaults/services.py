@@ -19,12 +19,17 @@ from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
 from jobs.services import JobConflict, create_job
 from sources import SourceUnavailable
-from vaults.choices import DEFAULT_POLICY_NAME, Frequency, ProtectionState, RegistrationState
+from vaults.choices import (
+    ACTIVE_PROTECTION_STATES,
+    DEFAULT_POLICY_NAME,
+    Frequency,
+    ProtectionState,
+    RegistrationState,
+)
 from vaults.models import UNREGISTERED, Policy, RegisteredItem, Vault, VirtualMachine
 
-# Protection states from which a VM can be (re)protected, and those it can be stopped from.
+# Protection states from which a VM can be (re)protected (it can be stopped from ACTIVE_PROTECTION_STATES).
 PROTECTABLE_STATES = [ProtectionState.NOT_PROTECTED, ProtectionState.STOPPED]
-STOPPABLE_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
 
 
 class Refused(Exception):
@@ -196,7 +201,7 @@ def start_protection(vault, item_ids, user, *, policy=None, new_policy=None):
 @transaction.atomic
 def start_stop_protection(vault, item_ids, user):
     items = pick(
-        vault.items.select_related("vm").filter(protection_state__in=STOPPABLE_STATES),
+        vault.items.select_related("vm").filter(protection_state__in=ACTIVE_PROTECTION_STATES),
         item_ids,
         _("Only protected VMs can have their protection stopped."),
     )
@@ -351,7 +356,7 @@ def dashboard_counts(vault, since):
         protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
         errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
     )
-    points = vault.recovery_points.aggregate(count=Count("pk"), protected=Sum("size"), new=Sum("new_bytes"))
+    points = vault.recovery_points.aggregate(count=Count("pk"), protected=Sum("size"))
     protected = points["protected"] or 0
     storage = {
         "points": points["count"],

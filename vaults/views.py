@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,17 +17,21 @@ from jobs.models import Job
 from jobs.tray import tray_context
 from portal.htmx import parse_ids, render_page, selected_ids, trigger, wants_partial
 from vaults import backups, services
-from vaults.choices import PROTECTED_ITEM_STATES
+from vaults.choices import PROTECTED_ITEM_STATES, ROLES_FOR_ACTION
 from vaults.forms import PolicyForm, VaultForm
-from vaults.models import Policy, Vault
+from vaults.models import Membership, Policy, Vault
 
 ITEMS_PER_PAGE = 50
 
 
 def get_vault(request, pk, action="view"):
     """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else 403)."""
-    vault = get_object_or_404(Vault.objects.restrict(request.user).select_related("subscription"), pk=pk)
-    vault.can_change = Vault.objects.restrict(request.user, "change").filter(pk=pk).exists()
+    may_change = Membership.objects.filter(subscription=OuterRef("subscription"), user=request.user,
+                                           role__in=ROLES_FOR_ACTION["change"])
+    vault = get_object_or_404(
+        Vault.objects.restrict(request.user).select_related("subscription").annotate(can_change=Exists(may_change)),
+        pk=pk,
+    )
     if action == "change" and not vault.can_change:
         raise PermissionDenied(_("Your role in this subscription does not allow this."))
     return vault
@@ -216,7 +220,7 @@ def item_detail(request, pk, item_pk):
     vault = get_vault(request, pk)
     item = get_object_or_404(backups.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = vault_context(request, vault, "protected_items", item=item, page=page, settling=item.is_settling)
+    context = vault_context(request, vault, "protected_items", item=item, page=page)
     return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
 
 
