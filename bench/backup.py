@@ -27,23 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.images import MiB, make_day1, make_day2  # noqa: E402
+from bench.process import run  # noqa: E402
 
 PASSWORD = "bench-password"
-
-
-def run(command, env=None, cwd=None):
-    """Run a command; returns (seconds, peak RSS in MiB, stdout). Dirty pages left by earlier
-    steps are flushed first, so no step pays for another's writes."""
-    os.sync()
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    out = process.stdout.read()
-    err = process.stderr.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(map(str, command))} failed:\n{err.decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
 
 
 def folder_bytes(path):
@@ -230,7 +216,7 @@ def main():
         print(f"Building a {args.size_mib} MiB day-1 image and its day-2 copy…", flush=True)
         make_day1(day1, size)
         changed = make_day2(day1, day2)
-        (work / "changed.json").write_text(json.dumps(sorted(changed)))
+        (work / "changed.json").write_text(json.dumps(changed))
         results = {}
         for name, tool in (("vaultline", lambda: vaultline(work, day1, day2, work / "changed.json")),
                            ("restic", lambda: restic(work, day1, day2)),

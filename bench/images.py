@@ -5,6 +5,8 @@ import os
 import random
 import shutil
 
+from repository.chunking import changed_chunks
+
 MiB = 1024 * 1024
 
 
@@ -26,18 +28,18 @@ def make_day1(path, size, seed=2026):
 
 
 def make_day2(day1, path, share=0.02, seed=7, chunk_size=64 * 1024):
-    """Copy day 1 and rewrite `share` of it in scattered 4-64 KiB writes. Returns the set of
-    chunk indexes touched (the changed-block log a lab workload or a dirty bitmap provides)."""
+    """Copy day 1 and rewrite `share` of it in scattered 4-64 KiB writes. Returns the chunk indexes
+    touched, in order (the changed-block log a lab workload or a dirty bitmap provides)."""
     shutil.copyfile(day1, path)  # keeps no holes; fine for reading, the data is what matters
     size = os.path.getsize(path)
     rng = random.Random(seed)
-    written, touched = 0, set()
+    writes, written = [], 0
     with open(path, "r+b") as image:
         while written < size * share:
             length = rng.choice((4, 8, 16, 32, 64)) * 1024
             offset = rng.randrange(0, (size - length) // 4096) * 4096
             image.seek(offset)
             image.write(os.urandom(length))
+            writes.append((offset, length))
             written += length
-            touched.update(range(offset // chunk_size, (offset + length - 1) // chunk_size + 1))
-    return touched
+    return list(changed_chunks(writes, chunk_size))

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.process import run  # noqa: E402
 
 GiB = 1024 ** 3
 CHUNK = 64 * 1024
@@ -95,13 +96,8 @@ def main():
                 if name == "restore" and gib > args.restore_max_gib:
                     row[name] = (float("nan"), float("nan"))
                     continue
-                started = time.perf_counter()
-                process = subprocess.Popen(me + ["--step", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                _pid, status, usage = os.wait4(process.pid, 0)
-                out, err = process.stdout.read(), process.stderr.read()
-                if os.waitstatus_to_exitcode(status) != 0:
-                    raise SystemExit(f"{name} at {gib} GiB failed:\n{err.decode(errors='replace')[-2000:]}")
-                row[name] = (time.perf_counter() - started, usage.ru_maxrss / 1024)
+                seconds, rss, out = run(me + ["--step", name])
+                row[name] = (seconds, rss)
                 row.setdefault("chunks", json.loads(out).get("chunks"))
             print(f"{gib:>8} {row['chunks']:>9} {row['full'][0]:>7.1f} {row['full'][1]:>8.0f} "
                   f"{row['incremental'][0]:>7.1f} {row['incremental'][1]:>8.0f} {row['verify'][0]:>8.1f} "

@@ -36,13 +36,23 @@ def bitmaps(image):
             for bitmap in info.get("format-specific", {}).get("data", {}).get("bitmaps", [])}
 
 
-def dirty_extents(image, name):
-    """[(offset, length)] written since bitmap `name` started, or None if that cannot be known."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        return None
+def changes_and_track(image, since, name):
+    """[(offset, length)] written since bitmap `since` started (None if that cannot be known); then
+    bitmap `name` starts, and our other bitmaps but `since` go. Call it with the VM's writes paused."""
     try:
-        if bitmaps(image).get(name) != ["auto"]:  # missing, disabled or left inconsistent by a crash
-            return None
+        present = bitmaps(image)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None  # qemu cannot read the image's bitmaps: nothing known, nothing to track with
+    valid = isinstance(since, str) and _NAME.fullmatch(since)
+    # Missing, disabled or left inconsistent by a crash: only an "auto" bitmap is trusted.
+    changed = _dirty_extents(image, since) if valid and present.get(since) == ["auto"] else None
+    _track_from_now(image, name, [old for old in present if old.startswith(PREFIX) and old != since])
+    return changed
+
+
+def _dirty_extents(image, name):
+    """[(offset, length)] that bitmap `name` marks, or None if qemu does not tell."""
+    try:
         with tempfile.TemporaryDirectory(prefix="vl-nbd-") as folder:  # short: a socket path has < 108 bytes
             socket_path = os.path.join(folder, "s")
             server = subprocess.Popen(
@@ -56,7 +66,7 @@ def dirty_extents(image, name):
                     if server.poll() is not None or time.monotonic() > deadline:
                         return None
                     time.sleep(0.01)
-                extents = [(extent["start"], extent["length"]) for extent in json.loads(_qemu_img(
+                return [(extent["start"], extent["length"]) for extent in json.loads(_qemu_img(
                     "map", "--output=json", "--image-opts",
                     f"driver=nbd,server.type=unix,server.path={socket_path},export=disk,"
                     f"x-dirty-bitmap=qemu:dirty-bitmap:{name}",
@@ -66,20 +76,17 @@ def dirty_extents(image, name):
                 server.wait()
     except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
         return None
-    return extents
 
 
-def track_from_now(image, name, keep=None):
-    """Start bitmap `name` on the image and remove our older bitmaps, except `keep`. False if qemu
-    refused (an image format too old for bitmaps, say): the next backup then reads the whole disk."""
+def _track_from_now(image, name, obsolete):
+    """Start bitmap `name` on the image and remove the `obsolete` ones. If qemu refuses (an image
+    format too old for bitmaps, say), the next backup reads the whole disk: slower, never wrong."""
     try:
         _qemu_img("bitmap", "--add", str(image), name)
-        for old in bitmaps(image):
-            if old.startswith(PREFIX) and old not in (name, keep):
-                _qemu_img("bitmap", "--remove", str(image), old)
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return False
-    return True
+        for old in obsolete:
+            _qemu_img("bitmap", "--remove", str(image), old)
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 def _qemu_img(*arguments):

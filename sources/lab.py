@@ -76,12 +76,9 @@ class LabSource(VMSource):
         return found
 
     def _read_vm(self, folder):
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
-        if not isinstance(manifest, dict):
-            raise BadEntry("manifest is not an object")
+        return self._vm_of(folder, _read_manifest(folder))
+
+    def _vm_of(self, folder, manifest):
         power_state = manifest.get("power_state")
         if power_state not in POWER_STATES:
             raise BadEntry(f"power state must be one of {', '.join(POWER_STATES)}")
@@ -128,12 +125,13 @@ class LabSource(VMSource):
         if not _SAFE_FILE.match(vm_id) or not (folder / MANIFEST).is_file():
             raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
         try:
-            vm = self._read_vm(folder)
+            manifest = _read_manifest(folder)
+            vm = self._vm_of(folder, manifest)
         except BadEntry as error:
             raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id}: {error}") from None
         if vm.id != vm_id:
             raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
-        return vm, folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return vm, folder, manifest
 
     @contextlib.contextmanager
     def _io_paused(self, folder):
@@ -188,8 +186,7 @@ class LabSource(VMSource):
                 if disk.format == "raw":
                     changed = None if changes is None else changes.get(Path(disk.path).name, [])
                 else:
-                    changed = dirty_bitmaps.dirty_extents(disk.path, since_bitmap)
-                    dirty_bitmaps.track_from_now(disk.path, position["bitmap"], keep=since_bitmap)
+                    changed = dirty_bitmaps.changes_and_track(disk.path, since_bitmap, position["bitmap"])
                 disks.append(SnapshotDisk(name=disk.name, format=disk.format, size=disk.virtual_size,
                                           path=str(copy), changed=changed))
         return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
@@ -236,6 +233,17 @@ class LabSource(VMSource):
             # The disks changed wholesale: the next backup cannot trust the old change log.
             (folder / CHANGE_LOG).unlink(missing_ok=True)
         return exported
+
+
+def _read_manifest(folder):
+    """A VM folder's manifest, as an object. BadEntry if it is not one."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
+    if not isinstance(manifest, dict):
+        raise BadEntry("manifest is not an object")
+    return manifest
 
 
 def virtual_size(path, disk_format):
@@ -293,15 +301,17 @@ def _read_change_log(folder, since):
     with open(log, "rb") as handle:
         header = handle.readline().split()
         log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None
+        changes = None
         if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int):
             handle.seek(since["offset"])
             changes = {}
-            for line in handle:
-                file_name, offset, length = line.decode().split()
-                changes.setdefault(file_name, []).append((int(offset), int(length)))
-        else:
-            changes = None
-            handle.seek(0, os.SEEK_END)
+            try:
+                for line in handle:
+                    file_name, offset, length = line.decode("ascii").split()
+                    changes.setdefault(file_name, []).append((int(offset), int(length)))
+            except ValueError:  # a line torn by a crash: what changed is unknown, so all is read
+                changes = None
+        handle.seek(0, os.SEEK_END)
         return {"log": log_id, "offset": handle.tell()}, changes
 
 

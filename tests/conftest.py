@@ -1,5 +1,9 @@
 import contextlib
+import datetime
+import json
 import os
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -8,10 +12,14 @@ from django.utils.crypto import get_random_string
 
 from jobs.choices import JobStatus
 from jobs.models import Job
-from sources.lab import MiB, build_lab
+from django.utils import timezone
+
+from jobs.services import run_job
+from sources.lab import MANIFEST, MiB, build_lab
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
-from vaults import services
-from vaults.choices import Role
+from vaults import backups, services
+from vaults.choices import ProtectionState, Role
+from vaults.models import RegisteredItem
 
 # A small lab: enough to tell VMs apart by cloud service and region, small enough to build in a blink.
 SMALL_LAB = [
@@ -176,3 +184,48 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+
+
+# --- Lab VMs and their backups ----------------------------------------------------------------
+
+
+def rewrite_manifest(folder, **changes):
+    """Change fields of a lab VM's manifest, as a person editing the lab would."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(changes)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def raw_bytes(path, disk_format):
+    """A disk image's bytes as the guest sees them (qcow2 converted by qemu-img, outside the lab)."""
+    if disk_format == "raw":
+        return open(path, "rb").read()
+    with tempfile.TemporaryDirectory() as folder:
+        converted = os.path.join(folder, "disk.raw")
+        subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(path), converted], check=True)
+        return open(converted, "rb").read()
+
+
+def disk_bytes(disk):
+    """The bytes of a disk as the portal records it ({"path", "format"})."""
+    return raw_bytes(disk["path"], disk["format"])
+
+
+def protect(vault, owner, name, cloud_service=None):
+    """Discover (in-process) and register and protect one VM with DefaultPolicy, without a worker."""
+    if not vault.discovered_vms.exists():
+        job = services.start_discovery(vault, owner)
+        run_job(job.pk, services.discover)
+    vms = vault.discovered_vms.filter(name=name)
+    if cloud_service:
+        vms = vms.filter(cloud_service=cloud_service)
+    vm = vms.get()
+    return RegisteredItem.objects.create(
+        vault=vault, vm=vm, registration_state="registered", protection_state=ProtectionState.PENDING,
+        policy=vault.policies.get(), protected_at=timezone.now() - datetime.timedelta(days=2),
+    )
+
+
+def backup(vault, owner, *items):
+    """Backup Now for the items, on the worker; the ended jobs."""
+    return wait_for_jobs(backups.start_backup(vault, [item.pk for item in items], owner), timeout=60)

@@ -5,7 +5,7 @@ import pytest
 from jobs.models import Job
 from tests.conftest import client_for
 from tests.factories import RegisteredItemFactory, VaultFactory
-from tests.test_backups import backup, disk_bytes, protect
+from tests.conftest import backup, disk_bytes, protect
 from tests.test_query_counts import queries_for
 from vaults.models import RecoveryPoint
 

@@ -125,7 +125,7 @@ def test_create_discover_register_and_protect(signed_in, live_server, worker):
 
 def test_backup_now_then_restore(signed_in, live_server, worker, vault, owner):
     """Backup Now, watch the job's progress bar reach 100%, see the recovery point, restore it."""
-    from tests.test_backups import protect
+    from tests.conftest import protect
 
     page = signed_in
     item = protect(vault, owner, "web01")

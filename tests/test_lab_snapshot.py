@@ -1,16 +1,17 @@
 """Lab snapshots: consistent copies of real disk images, taken while a workload keeps writing."""
 
 import fcntl
-import json
-import subprocess
+import io
 import threading
 
 import pytest
 
+from repository.chunking import changed_chunks
 from sources import LabSource
 from sources.base import APPLICATION, CRASH, FILE_SYSTEM, SnapshotError
-from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, MiB, create_lab_vm
+from sources.lab import CHANGE_LOG, IO_LOCK, MiB, create_lab_vm
 from sources.lab_workload import LabWorkload
+from tests.conftest import raw_bytes, rewrite_manifest
 
 
 @pytest.fixture
@@ -24,22 +25,13 @@ def make_vm(lab, **options):
     return folder.name, folder
 
 
-def set_manifest(folder, **changes):
-    manifest = json.loads((folder / MANIFEST).read_text())
-    manifest.update(changes)
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-
-
 def test_snapshot_copies_raw_and_qcow2_disks(lab, tmp_path):
     vm_id, folder = make_vm(lab)
     snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
     assert snapshot.consistency == APPLICATION and snapshot.warnings == []
     raw, qcow2 = snapshot.disks
     assert open(raw.path, "rb").read() == (folder / "disk0.img").read_bytes()
-    converted = tmp_path / "expected.raw"
-    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(folder / "disk1.qcow2"), str(converted)],
-                   check=True)
-    assert open(qcow2.path, "rb").read() == converted.read_bytes()
+    assert open(qcow2.path, "rb").read() == raw_bytes(folder / "disk1.qcow2", "qcow2")
     assert qcow2.size == 2 * MiB
     snapshot.release()
     assert not (tmp_path / "snap").exists()
@@ -86,8 +78,19 @@ def test_the_change_log_tells_what_changed_since_the_last_snapshot(lab, tmp_path
     assert third.disks[1].changed is None, "nor is a bitmap that was never started"
 
 
-def blocks(extents, size=64 * 1024):
-    return {index for offset, length in extents for index in range(offset // size, (offset + length - 1) // size + 1)}
+def test_a_torn_change_log_line_means_nothing_is_known(lab, tmp_path):
+    vm_id, folder = make_vm(lab, disks=[("raw", 2 * MiB)])
+    source = LabSource(lab)
+    first = source.snapshot(vm_id, tmp_path / "one")
+    LabWorkload(folder, seed=3).write(count=2)
+    with open(folder / CHANGE_LOG, "a", encoding="ascii") as log:
+        log.write("disk0.img 4096")  # a crash cut the line short
+    second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
+    assert second.disks[0].changed is None, "the whole disk is read rather than trust a torn log"
+
+
+def blocks(extents):
+    return set(changed_chunks(extents, 64 * 1024))
 
 
 def test_qemu_dirty_bitmaps_tell_what_changed_on_qcow2_disks(lab, tmp_path):
@@ -100,10 +103,7 @@ def test_qemu_dirty_bitmaps_tell_what_changed_on_qcow2_disks(lab, tmp_path):
     second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
     assert blocks(second.disks[0].changed) == blocks((offset, length) for _f, offset, length in writes)
     # The snapshot holds exactly the disk as qemu sees it now.
-    converted = tmp_path / "now.raw"
-    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(folder / "disk0.qcow2"), str(converted)],
-                   check=True)
-    assert open(second.disks[0].path, "rb").read() == converted.read_bytes()
+    assert open(second.disks[0].path, "rb").read() == raw_bytes(folder / "disk0.qcow2", "qcow2")
     # A failed backup asks again from the same point: its bitmap was kept, and still holds every write.
     later = workload.write(count=2)
     retry = source.snapshot(vm_id, tmp_path / "retry", since=first.change_position)
@@ -128,7 +128,7 @@ def test_without_the_extension_the_point_is_crash_consistent(lab, tmp_path):
 
 def test_an_extension_that_does_not_answer_is_an_error(lab, tmp_path):
     vm_id, folder = make_vm(lab)
-    set_manifest(folder, extension_state="unresponsive")
+    rewrite_manifest(folder, extension_state="unresponsive")
     with pytest.raises(SnapshotError) as error:
         LabSource(lab).snapshot(vm_id, tmp_path / "snap")
     assert error.value.code == SnapshotError.EXTENSION_NOT_ANSWERING
@@ -136,7 +136,7 @@ def test_an_extension_that_does_not_answer_is_an_error(lab, tmp_path):
 
 def test_a_failed_freeze_falls_back_to_file_system_consistency(lab, tmp_path):
     vm_id, folder = make_vm(lab)
-    set_manifest(folder, extension_state="freeze_fails")
+    rewrite_manifest(folder, extension_state="freeze_fails")
     snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
     assert snapshot.consistency == FILE_SYSTEM and "file-system consistent" in snapshot.warnings[0]
 
@@ -169,7 +169,7 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
     assert (restored.name, restored.cloud_service) == ("restored", "svc-restored")
     assert [d.format for d in restored.disks] == ["raw", "qcow2"]
     again = source.snapshot(new_id, tmp_path / "again")
-    for original, copy in zip(snapshot.disks, again.disks):
+    for original, copy in zip(snapshot.disks, again.disks, strict=True):
         assert open(original.path, "rb").read() == open(copy.path, "rb").read()
 
     LabWorkload(folder, seed=5).write(count=10)
@@ -181,6 +181,6 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
 def test_the_labworkload_command_writes_and_logs(lab_path):
     from django.core.management import call_command
 
-    call_command("labworkload", lab=str(lab_path), vm=["app01"], seconds=0.3, rate=50, stdout=open("/dev/null", "w"))
+    call_command("labworkload", lab=str(lab_path), vm=["app01"], seconds=0.3, rate=50, stdout=io.StringIO())
     logs = [path for path in lab_path.glob("*/" + CHANGE_LOG) if path.read_text().count("\n") > 1]
     assert len(logs) == 2, "both app01 VMs (raw disks) were written and their writes logged"

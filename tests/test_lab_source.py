@@ -1,9 +1,9 @@
-import json
 
 import pytest
 
 from sources import SourceUnavailable, open_source
-from sources.lab import MANIFEST, MiB, create_lab_vm
+from sources.lab import MiB, create_lab_vm
+from tests.conftest import rewrite_manifest
 
 
 def test_inventory_lists_real_disks_with_their_virtual_size(lab_path):
@@ -46,12 +46,6 @@ def test_unknown_kind_is_unavailable(tmp_path):
         open_source("vmware", tmp_path)
 
 
-def _rewrite_manifest(folder, **changes):
-    manifest = json.loads((folder / MANIFEST).read_text())
-    manifest.update(changes)
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-
-
 @pytest.mark.parametrize(
     "changes, problem",
     [
@@ -68,7 +62,7 @@ def _rewrite_manifest(folder, **changes):
 def test_a_malformed_entry_is_skipped_with_a_reason(tmp_path, changes, problem):
     good = create_lab_vm(tmp_path, name="good", cloud_service="svc", region="East US", disks=[("raw", MiB)])
     bad = create_lab_vm(tmp_path, name="bad", cloud_service="svc", region="East US", disks=[("raw", MiB)], seed=1)
-    _rewrite_manifest(bad, **changes)
+    rewrite_manifest(bad, **changes)
     inventory = open_source("lab", tmp_path).inventory()
     assert [vm.name for vm in inventory.vms] == ["good"]
     assert good.name not in " ".join(inventory.problems)
@@ -85,6 +79,6 @@ def test_a_symlinked_disk_is_refused(tmp_path):
 
 def test_a_qcow2_file_with_a_wrong_header_is_refused(tmp_path):
     folder = create_lab_vm(tmp_path, name="fake", cloud_service="svc", region="East US", disks=[("raw", MiB)])
-    _rewrite_manifest(folder, disks=[{"file": "disk0.img", "format": "qcow2"}])
+    rewrite_manifest(folder, disks=[{"file": "disk0.img", "format": "qcow2"}])
     inventory = open_source("lab", tmp_path).inventory()
     assert inventory.vms == [] and "not a qcow2 image" in inventory.problems[0]

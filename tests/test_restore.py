@@ -8,8 +8,7 @@ from jobs.choices import JobStatus
 from jobs.errors import ErrorCode
 from sources import LabSource
 from sources.lab_workload import LabWorkload
-from tests.conftest import wait_for_jobs
-from tests.test_backups import backup, disk_bytes, protect
+from tests.conftest import backup, protect, raw_bytes, wait_for_jobs
 from vaults import backups, services
 from vaults.models import RecoveryPoint
 
@@ -30,9 +29,9 @@ def test_restore_as_a_new_vm(worker, vault, owner, lab_path):
     copy = next(vm for vm in LabSource(lab_path).inventory().vms if vm.name == "web01-copy")
     assert copy.cloud_service == "restore-test" and copy.region == item.vm.region
     original = LabSource(lab_path).get_vm(item.vm.external_id)
-    for restored_disk, original_disk in zip(copy.disks, original.disks):
+    for restored_disk, original_disk in zip(copy.disks, original.disks, strict=True):
         assert restored_disk.format == original_disk.format == "qcow2"
-        assert disk_bytes(vars(restored_disk)) == disk_bytes(vars(original_disk))
+        assert raw_bytes(restored_disk.path, "qcow2") == raw_bytes(original_disk.path, "qcow2")
 
 
 def test_restore_replaces_the_disks_of_the_existing_vm(worker, vault, owner, lab_path):

@@ -17,7 +17,7 @@ from jobs.errors import ErrorCode
 from jobs.models import Job
 from jobs.services import reap_stale_jobs, run_job
 from portal.celery import app
-from tests.test_backups import protect
+from tests.conftest import protect
 from vaults import backups
 from vaults.choices import ProtectionState
 from vaults.models import RecoveryPoint
