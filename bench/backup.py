@@ -69,7 +69,7 @@ def vaultline_step(args):
             point = writer.commit({"vm": {"name": "bench"}, "disks": [disk]})
         print(json.dumps({"point": point, "read": writer.stats.bytes_read}))
     elif args.step in ("restore", "restore-unsynced"):
-        repo.restore_disk(args.base, "disk0", args.image, durable=args.step == "restore")
+        repo.restore_disk(args.base, 0, args.image, durable=args.step == "restore")
 
 
 def vaultline(work, day1, day2, changed):

@@ -64,7 +64,7 @@ def step(args):
         result["checked"] = report.chunks_checked
     elif args.step == "restore":
         point = max(repo.points(), key=lambda p: p["created"])["id"]
-        repo.restore_disk(point, "disk0", args.out, durable=False)
+        repo.restore_disk(point, 0, args.out, durable=False)
         os.unlink(args.out)
     result["seconds"] = time.perf_counter() - started
     print(json.dumps(result))

@@ -51,7 +51,7 @@ def main():
     from jobs.choices import JobStatus
     from jobs.models import Job
     from jobs.services import run_job
-    from sources.lab import create_lab_vm
+    from sources.lab_build import create_lab_vm
     from vaults import services
     from vaults.models import Membership, RegisteredItem, Subscription, VirtualMachine, VMSource
 

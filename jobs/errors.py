@@ -24,6 +24,9 @@ class ErrorCode(models.TextChoices):
     DAMAGED_DATA = "DamagedData", _("Backup data damaged")
     ITEM_NOT_PROTECTED = "ItemNotProtected", _("Item not protected")
     RESTORE_MISMATCH = "RestoreMismatch", _("Restored disk differs from the recovery point")
+    DISK_REFUSED = "DiskRefused", _("Disk cannot be read safely")
+    VM_RUNNING = "VMRunning", _("VM is running")
+    VM_NAME_TAKEN = "VMNameTaken", _("VM name already in use")
 
 
 # code -> (message, recommended action)
@@ -95,6 +98,20 @@ CATALOGUE = {
     ErrorCode.RESTORE_MISMATCH: (
         _("A restored disk, read back after it was installed, differs from the recovery point."),
         _("Check the VM's storage for errors, then restore again; do not start the VM on these disks."),
+    ),
+    ErrorCode.DISK_REFUSED: (
+        _("A disk of the VM cannot be read safely: a file it needs is a symbolic link, outside the VM's own "
+          "folder, or of a format the disk does not record. Nothing was read."),
+        _("Keep every file of the VM's disks (backing files and data files too) as plain files in the VM's "
+          "folder, with their formats recorded, then run Discover and back up again."),
+    ),
+    ErrorCode.VM_RUNNING: (
+        _("The VM is running and its writes cannot be paused, so its disks were not replaced."),
+        _("Shut the VM down, then restore again; or restore as a new VM."),
+    ),
+    ErrorCode.VM_NAME_TAKEN: (
+        _("A VM of that name already exists in that cloud service; nothing was created."),
+        _("Restore again with another name or cloud service."),
     ),
     ErrorCode.ITEM_NOT_PROTECTED: (
         _("The VM is not protected by this vault."),

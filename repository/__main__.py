@@ -22,7 +22,7 @@ def main(argv=None):
     commands.add_parser("verify", help="read and check every chunk the recovery points need")
     restore = commands.add_parser("restore", help="write one disk of a recovery point to a file")
     restore.add_argument("point")
-    restore.add_argument("disk")
+    restore.add_argument("disk", help="the disk's number as `list` shows it (1 for the first), or its name if no other disk has it")
     restore.add_argument("output")
     args = parser.parse_args(argv)
 
@@ -32,7 +32,8 @@ def main(argv=None):
         repo = Repository.open(open_storage(args.repo), key)
         if args.command == "list":
             for point in repo.points():
-                disks = ", ".join(f"{disk['name']} ({disk['size']} bytes)" for disk in point["disks"])
+                disks = ", ".join(f"{number}: {disk['name']} ({disk['size']} bytes)"
+                                  for number, disk in enumerate(point["disks"], start=1))
                 print(f"{point['id']}  {point['created']}  {point.get('vm', {}).get('name', '?')}  "
                       f"{point.get('consistency', '?')}  {disks}")
         elif args.command == "verify":
@@ -44,12 +45,23 @@ def main(argv=None):
                 print(f"AFFECTED {point_id}")
             return 0 if report.ok else 1
         else:
-            repo.restore_disk(args.point, args.disk, args.output)
-            print(f"Restored {args.disk} of {args.point} to {args.output}")
+            index = _disk_index(repo.load_point(args.point)["disks"], args.disk)
+            repo.restore_disk(args.point, index, args.output)
+            print(f"Restored disk {index + 1} of {args.point} to {args.output}")
     except (OSError, ValueError, RepositoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _disk_index(disks, wanted):
+    """The place of the disk named by its number (1 for the first) or by a name only it has."""
+    if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(disks):
+        return int(wanted) - 1
+    places = [index for index, disk in enumerate(disks) if disk["name"] == wanted]
+    if len(places) == 1:
+        return places[0]
+    raise ValueError(f"{'several disks are' if places else 'no disk is'} named {wanted!r}: give its number instead")
 
 
 if __name__ == "__main__":

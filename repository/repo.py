@@ -339,16 +339,17 @@ class Repository:
         for offset, length, index, chunk_id in run:
             yield index, self._open_chunk(pack, chunk_id, sealed(offset, length))
 
-    def restore_disk(self, point_id, disk_name, out_path, progress=None, durable=True):
+    def restore_disk(self, point_id, disk_index, out_path, progress=None, durable=True):
         """Write one disk of a recovery point to out_path, zero chunks left as holes. Every chunk is
         checked before it is written; on damage nothing is left at out_path. One piece of the chunk
         list at a time, its chunks fetched a run of a pack at a time on a few threads and written
         straight to their places. With `durable` (the default) the file is fsynced before it is
-        renamed into place."""
-        disk = self._disk(point_id, disk_name)
-        temporary = f"{out_path}.partial"
+        renamed into place. Disks are named by their place in the point (two may share a name)."""
+        disk = self._disk(point_id, disk_index)
+        out = _ImageFile(out_path, disk["size"])
+        temporary = out.path
         try:
-            with _ImageFile(temporary, disk["size"]) as out:
+            with out:
 
                 def restore_run(pack, run):
                     # Chunks of neighbouring places go out in one write (runs follow the disk's order).
@@ -375,7 +376,7 @@ class Repository:
                     out.sync()
             os.replace(temporary, out_path)
         except BaseException:
-            if os.path.exists(temporary):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
         return disk
@@ -396,10 +397,10 @@ class Repository:
         with ThreadPoolExecutor(THREADS) as pool:
             yield from _in_order(pool, fetch, located(), THREADS * 4)
 
-    def matches(self, point_id, disk_name, path):
+    def matches(self, point_id, disk_index, path):
         """True if the raw image at `path` holds exactly the recovery point's disk: every chunk's
         keyed id is computed again and compared with the manifest's."""
-        disk = self._disk(point_id, disk_name)
+        disk = self._disk(point_id, disk_index)
         if os.path.getsize(path) != disk["size"]:
             return False
         for (_index, data), expected in zip(file_chunks(path, self.chunk_size), self.chunk_ids(disk), strict=True):
@@ -408,9 +409,9 @@ class Repository:
                 return False
         return True
 
-    def stream_disk(self, point_id, disk_name):
+    def stream_disk(self, point_id, disk_index):
         """The disk's bytes as a stream of blocks (zeros included), for a download."""
-        disk = self._disk(point_id, disk_name)
+        disk = self._disk(point_id, disk_index)
         zero = bytes(self.chunk_size)
         remaining = disk["size"]
         for _index, data in self._chunks_in_order(disk):
@@ -418,12 +419,12 @@ class Repository:
             remaining -= len(block)
             yield block
 
-    def _disk(self, point_id, disk_name):
-        manifest = self.load_point(point_id)
-        for disk in manifest["disks"]:
-            if disk["name"] == disk_name:
-                return disk
-        raise PointNotFound(f"Recovery point {point_id} has no disk {disk_name!r}")
+    def _disk(self, point_id, disk_index):
+        """The point's disk at this place (0 for the first)."""
+        disks = self.load_point(point_id)["disks"]
+        if not isinstance(disk_index, int) or not 0 <= disk_index < len(disks):
+            raise PointNotFound(f"Recovery point {point_id} has no disk {disk_index!r}")
+        return disks[disk_index]
 
     # --- Checking ----------------------------------------------------------------------
 
@@ -592,14 +593,25 @@ class _ImageFile:
     filling the page cache (and leaving everything to one final fsync). Blocks not aligned to the
     file system's block (a disk's last chunk) go through an ordinary descriptor of the same file."""
 
-    def __init__(self, path, size):
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    def __init__(self, beside, size):
+        """A new private file next to `beside` (created exclusively: never written through a path
+        that was already there); `path` names it."""
+        folder, name = os.path.split(os.path.abspath(beside))
+        while True:
+            self.path = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:16]}.partial")
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  0o600)
+                break
+            except FileExistsError:
+                continue
         os.ftruncate(self.fd, size)
         self.align = max(mmap.PAGESIZE, os.fstat(self.fd).st_blksize)
         self.direct = None
         if hasattr(os, "O_DIRECT"):
             with contextlib.suppress(OSError):  # EINVAL: this file system does not do direct I/O
-                self.direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+                # The same open file again (not its path, which could be swapped), for direct writes.
+                self.direct = os.open(f"/proc/self/fd/{self.fd}", os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
         self._direct_works = self.direct is not None
         self._buffers = threading.local()  # O_DIRECT needs aligned memory: an mmap per thread
 

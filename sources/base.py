@@ -1,6 +1,5 @@
 """The one interface every VM source implements, and the values it returns."""
 
-import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ class BadEntry(ValueError):
 
 @dataclass(frozen=True)
 class Disk:
-    name: str
+    key: str  # stable and unique within its VM (a lab disk's file, a libvirt target device): the disk's identity
+    name: str  # for people; two disks of a VM may share it
     path: str
     format: str
     virtual_size: int
@@ -35,6 +35,7 @@ class VM:
     power_state: str
     has_backup_extension: bool
     disks: tuple[Disk, ...]
+    can_pause: bool = True  # its writes can be paused (to replace its disks while it runs)
 
     @property
     def size(self):
@@ -46,8 +47,11 @@ class SnapshotError(Exception):
 
     VM_NOT_FOUND = "vm_not_found"
     VM_NOT_RUNNING = "vm_not_running"
+    VM_RUNNING = "vm_running"  # its disks cannot be replaced while it runs
+    VM_NAME_TAKEN = "vm_name_taken"
     EXTENSION_NOT_ANSWERING = "extension_not_answering"
     SNAPSHOT_TIMEOUT = "snapshot_timeout"
+    DISK_REFUSED = "disk_refused"  # a disk that cannot be read safely (a backing file elsewhere, a symlink)
 
     def __init__(self, code, detail):
         super().__init__(detail)
@@ -60,6 +64,7 @@ APPLICATION, FILE_SYSTEM, CRASH = "application", "file_system", "crash"
 
 @dataclass
 class SnapshotDisk:
+    key: str
     name: str
     format: str
     size: int
@@ -90,14 +95,20 @@ class Inventory:
     problems: list[str] = field(default_factory=list)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, C1: U+0085 too), format characters (bidi overrides such as U+202E, zero
+# widths), line and paragraph separators (U+2028, U+2029), surrogates, private use, unassigned.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def has_control_characters(value):
+    return any(unicodedata.category(character) in _INVISIBLE for character in value)
 
 
 def clean_label(value, what):
     """Validate a name that comes from a VM source (untrusted): printable text, 1-64 characters.
 
-    Markup characters are allowed and shown escaped; control characters are refused,
-    since they could forge lines in logs and tables.
+    Markup characters are allowed and shown escaped; control, bidi and separator characters are
+    refused, since they could forge lines in logs and tables or show a name as another.
     """
     if not isinstance(value, str):
         raise BadEntry(f"{what} is missing or not text")
@@ -106,9 +117,16 @@ def clean_label(value, what):
         raise BadEntry(f"{what} is empty")
     if len(value) > MAX_NAME_LENGTH:
         raise BadEntry(f"{what} is longer than {MAX_NAME_LENGTH} characters")
-    if _CONTROL.search(value):
+    if has_control_characters(value):
         raise BadEntry(f"{what} contains control characters")
     return value
+
+
+def shown(value):
+    """An untrusted name as it may appear in a message: itself if printable, else escaped."""
+    if isinstance(value, str) and len(value) <= MAX_NAME_LENGTH and not has_control_characters(value):
+        return value
+    return ascii(str(value)[:MAX_NAME_LENGTH])
 
 
 class VMSource(ABC):
@@ -137,14 +155,15 @@ class VMSource(ABC):
 
     @abstractmethod
     def create_vm(self, *, name, cloud_service, region, like, disks) -> str:
-        """Create a new VM like `like` (a VM) with these disks: [(name, format, raw image path)]. Returns its id."""
+        """Create a new VM like `like` (a VM) with these disks: [(name, format, raw image path)]. Returns its
+        id. SnapshotError VM_NAME_TAKEN if the cloud service already has a VM of that name."""
 
     @abstractmethod
-    def export_disk(self, vm_id, disk_name, target):
-        """Write the disk as it is now, as a raw image, to `target` (to check a restore). Returns the path."""
+    def export_disk(self, vm_id, disk_key, target):
+        """Write the disk as it is now, as a raw image, to the new file `target` (to check a restore)."""
 
     @abstractmethod
     def replace_disks(self, vm_id, disks, export_to=None):
-        """Replace the VM's disks with these raw images: {disk name: path}. With `export_to`, also read
-        each installed disk back as a raw image into that folder, before the VM writes again, and
-        return {disk name: path}."""
+        """Replace the VM's disks with these raw images: {disk key: path}, its writes paused meanwhile
+        (SnapshotError VM_RUNNING if they cannot be). With `export_to`, also read each installed disk
+        back as a raw image into that folder, before the VM writes again, and return {disk key: path}."""

@@ -19,6 +19,8 @@ import tempfile
 import time
 import uuid
 
+from sources.images import qemu_img
+
 PREFIX = "vaultline-"
 _NAME = re.compile(r"^vaultline-[0-9a-f]{32}$")  # also keeps names out of qemu's option syntax
 SERVER_START_TIMEOUT = 10  # seconds
@@ -30,13 +32,13 @@ def new_bitmap_name():
 
 
 def bitmaps(image):
-    """{name: flags} of the image's persistent bitmaps."""
-    info = json.loads(_qemu_img("info", "--output=json", "-U", str(image)))
+    """{name: flags} of the persistent bitmaps of `image` (an open sources.images.Image)."""
+    info = json.loads(_qemu_img(image, "info", "--output=json", "-U", image.spec()))
     return {bitmap["name"]: bitmap.get("flags", [])
             for bitmap in info.get("format-specific", {}).get("data", {}).get("bitmaps", [])}
 
 
-def changes_and_track(image, since, name):
+def changes_and_track(image, since, name):  # image: an open sources.images.Image
     """[(offset, length)] written since bitmap `since` started (None if that cannot be known); then
     bitmap `name` starts, and our other bitmaps but `since` go. Call it with the VM's writes paused."""
     try:
@@ -56,9 +58,9 @@ def _dirty_extents(image, name):
         with tempfile.TemporaryDirectory(prefix="vl-nbd-") as folder:  # short: a socket path has < 108 bytes
             socket_path = os.path.join(folder, "s")
             server = subprocess.Popen(
-                ["qemu-nbd", "--read-only", "--format=qcow2", f"--bitmap={name}", "--export-name=disk",
-                 f"--socket={socket_path}", str(image)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ["qemu-nbd", "--read-only", f"--bitmap={name}", "--export-name=disk",
+                 f"--socket={socket_path}", image.spec()],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=tuple(image.fds),
             )
             try:
                 deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -66,10 +68,10 @@ def _dirty_extents(image, name):
                     if server.poll() is not None or time.monotonic() > deadline:
                         return None
                     time.sleep(0.01)
-                return [(extent["start"], extent["length"]) for extent in json.loads(_qemu_img(
+                return [(extent["start"], extent["length"]) for extent in json.loads(qemu_img(
                     "map", "--output=json", "--image-opts",
                     f"driver=nbd,server.type=unix,server.path={socket_path},export=disk,"
-                    f"x-dirty-bitmap=qemu:dirty-bitmap:{name}",
+                    f"x-dirty-bitmap=qemu:dirty-bitmap:{name}", timeout=QEMU_TIMEOUT,
                 )) if not extent["data"]]
             finally:
                 server.terminate()
@@ -82,13 +84,12 @@ def _track_from_now(image, name, obsolete):
     """Start bitmap `name` on the image and remove the `obsolete` ones. If qemu refuses (an image
     format too old for bitmaps, say), the next backup reads the whole disk: slower, never wrong."""
     try:
-        _qemu_img("bitmap", "--add", str(image), name)
+        _qemu_img(image, "bitmap", "--add", image.spec(), name)
         for old in obsolete:
-            _qemu_img("bitmap", "--remove", str(image), old)
+            _qemu_img(image, "bitmap", "--remove", image.spec(), old)
     except (OSError, subprocess.SubprocessError):
         pass
 
 
-def _qemu_img(*arguments):
-    return subprocess.run(["qemu-img", *arguments], capture_output=True, check=True, text=True,
-                          timeout=QEMU_TIMEOUT).stdout
+def _qemu_img(image, *arguments):
+    return qemu_img(*arguments, fds=image.fds, timeout=QEMU_TIMEOUT)

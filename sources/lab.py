@@ -2,21 +2,20 @@
 
     <root>/<vm id>/vm.json     {"id", "name", "cloud_service", "region", "power_state",
                                 "backup_extension", "disks": [{"name", "file", "format"}]}
-    <root>/<vm id>/<disk file> a raw or qcow2 image
+    <root>/<vm id>/<disk file> a raw or qcow2 image (a qcow2 image's backing files sit beside it)
 
-It is the embedded default, for demos and tests. Manifests are untrusted input: a malformed
-one is reported as a problem and skipped, never trusted to point outside its folder.
+It is the embedded default, for demos and tests. Everything in a VM's folder is untrusted input: a
+malformed manifest, a folder or file that is a symlink, a qcow2 chain that leaves the folder, a name
+with control characters is reported as a problem and skipped. Each VM folder is opened once (never
+through a symlink, so never outside the root) and every file in it is opened through that folder
+(see files.py and images.py); a disk is identified by its file, never by its display name.
 """
 
 import contextlib
 import fcntl
 import json
 import os
-import random
 import re
-import shutil
-import struct
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -38,9 +37,13 @@ from sources.base import (
     SourceUnavailable,
     VMSource,
     clean_label,
+    shown,
 )
+from sources.files import UnsafeFile, create_exclusive, create_new, descriptor, open_file, open_folder, write_file
+from sources.images import ImageRefused, capture, install, open_image
 
 MANIFEST = "vm.json"
+MAX_MANIFEST = 1024 * 1024
 # The lab's stand-in for the hypervisor: writers (the lab workload) hold IO_LOCK shared for each
 # write, a snapshot holds it exclusively while it copies the disks, so the copy is one instant.
 IO_LOCK = "io.lock"
@@ -49,9 +52,15 @@ CHANGE_LOG = "changes.log"
 CHANGE_LOG_HEADER = "vaultline-change-log"
 # What the lab's backup extension does when asked to freeze: "ok", or a failure to rehearse.
 EXTENSION_STATES = ("ok", "unresponsive", "freeze_fails")
-QCOW2_MAGIC = b"QFI\xfb"
-_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MiB = 1024 * 1024
+_SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class _NotAVM(Exception):
+    """A folder without a manifest: not a VM, nothing to report."""
+
+
+class _DiskRefused(BadEntry):
+    """The VM is there, but one of its disks cannot be read safely."""
 
 
 class LabSource(VMSource):
@@ -61,24 +70,52 @@ class LabSource(VMSource):
         self.root = Path(location)
         self.freeze_timeout = freeze_timeout
 
-    def inventory(self):
-        if not self.root.is_dir():
+    @contextlib.contextmanager
+    def _root(self):
+        try:
+            fd = open_folder(str(self.root))
+        except (OSError, UnsafeFile):
             # The folder stays out of the message: every member of the subscription reads it.
-            raise SourceUnavailable("The lab folder does not exist (see the VM source in the admin)")
+            raise SourceUnavailable("The lab folder does not exist (see the VM source in the admin)") from None
+        with descriptor(fd):
+            yield fd
+
+    def inventory(self):
         found = Inventory()
-        for folder in sorted(self.root.iterdir()):
-            if not (folder / MANIFEST).is_file():
-                continue
-            try:
-                found.vms.append(self._read_vm(folder))
-            except BadEntry as error:
-                found.problems.append(f"{folder.name}: {error}")
+        with self._root() as root_fd:
+            for entry in sorted(os.scandir(root_fd), key=lambda entry: entry.name):
+                if entry.is_symlink():
+                    found.problems.append(f"{shown(entry.name)}: the VM folder is a symbolic link")
+                    continue
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    with self._open_vm(root_fd, entry.name) as (_folder_fd, vm, _manifest):
+                        found.vms.append(vm)
+                except _NotAVM:
+                    continue
+                except BadEntry as error:
+                    found.problems.append(f"{shown(entry.name)}: {error}")
         return found
 
-    def _read_vm(self, folder):
-        return self._vm_of(folder, _read_manifest(folder))
+    @contextlib.contextmanager
+    def _open_vm(self, root_fd, name):
+        """(folder descriptor, VM, manifest) of the VM folder `name`, opened once without following symlinks."""
+        try:
+            folder_fd = open_folder(name, root_fd)
+        except UnsafeFile:
+            raise BadEntry("the VM folder is a symbolic link") from None
+        except FileNotFoundError:
+            raise _NotAVM() from None
+        with descriptor(folder_fd):
+            manifest = _read_manifest(folder_fd)
+            yield folder_fd, self._vm_of(name, folder_fd, manifest), manifest
 
-    def _vm_of(self, folder, manifest):
+    def _vm_of(self, folder_name, folder_fd, manifest):
+        vm_id = clean_label(manifest.get("id"), "id")
+        if vm_id != folder_name:
+            # So no two manifests can claim one VM: the id is the folder's own name.
+            raise BadEntry("the manifest's id is not its folder's name (a copy of another VM?)")
         power_state = manifest.get("power_state")
         if power_state not in POWER_STATES:
             raise BadEntry(f"power state must be one of {', '.join(POWER_STATES)}")
@@ -87,56 +124,65 @@ class LabSource(VMSource):
         disks = manifest.get("disks")
         if not isinstance(disks, list) or not disks:
             raise BadEntry("a VM needs at least one disk")
+        disks = tuple(self._read_disk(folder_name, folder_fd, entry) for entry in disks)
+        if len({disk.key for disk in disks}) != len(disks):
+            raise BadEntry("two of its disks are the same file")
         return VM(
-            id=clean_label(manifest.get("id"), "id"),
+            id=vm_id,
             name=clean_label(manifest.get("name"), "name"),
             cloud_service=clean_label(manifest.get("cloud_service"), "cloud service"),
             region=clean_label(manifest.get("region"), "region"),
             power_state=power_state,
             has_backup_extension=manifest.get("backup_extension") is True,
-            disks=tuple(self._read_disk(folder, entry) for entry in disks),
+            disks=disks,
+            # A rehearsal: a VM whose writes cannot be paused (the lab's workload honours io.lock).
+            can_pause=manifest.get("pausable", True) is not False,
         )
 
-    def _read_disk(self, folder, entry):
+    def _read_disk(self, folder_name, folder_fd, entry):
         if not isinstance(entry, dict):
             raise BadEntry("a disk entry is not an object")
         file_name = entry.get("file")
-        if not isinstance(file_name, str) or not _SAFE_FILE.match(file_name):
+        if not isinstance(file_name, str) or not _SAFE_FILE.fullmatch(file_name) or file_name == MANIFEST:
             raise BadEntry("a disk file name must be a plain file name in the VM's folder")
         disk_format = entry.get("format")
         if disk_format not in DISK_FORMATS:
             raise BadEntry(f"disk format must be one of {', '.join(DISK_FORMATS)}")
-        path = folder / file_name
-        if path.is_symlink() or not path.is_file():
-            raise BadEntry(f"disk {file_name} is missing")
+        try:
+            with open_image(folder_fd, file_name, disk_format) as image:
+                size = image.virtual_size
+        except ImageRefused as error:
+            raise _DiskRefused(str(error)) from None
         return Disk(
+            key=file_name,
             name=clean_label(entry.get("name", file_name), "disk name"),
-            path=str(path),
+            path=str(self.root / folder_name / file_name),
             format=disk_format,
-            virtual_size=virtual_size(path, disk_format),
+            virtual_size=size,
         )
-
 
     # --- Snapshots and restores ------------------------------------------------------
 
+    @contextlib.contextmanager
     def _find(self, vm_id):
-        """The VM, its folder and its manifest. The folder is named by the id; the manifest must agree."""
-        folder = self.root / vm_id
-        if not _SAFE_FILE.match(vm_id) or not (folder / MANIFEST).is_file():
-            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
-        try:
-            manifest = _read_manifest(folder)
-            vm = self._vm_of(folder, manifest)
-        except BadEntry as error:
-            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id}: {error}") from None
-        if vm.id != vm_id:
-            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab")
-        return vm, folder, manifest
+        """(folder descriptor, VM, manifest) of the VM with this id, which is its folder's name."""
+        if not isinstance(vm_id, str) or not _SAFE_FILE.fullmatch(vm_id):
+            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {shown(vm_id)} is not in the lab")
+        with self._root() as root_fd:
+            try:
+                with self._open_vm(root_fd, vm_id) as found:
+                    yield found
+            except _NotAVM:
+                raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab") from None
+            except _DiskRefused as error:
+                raise SnapshotError(SnapshotError.DISK_REFUSED, f"VM {vm_id}: {error}") from None
+            except BadEntry as error:
+                raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id}: {error}") from None
 
     @contextlib.contextmanager
-    def _io_paused(self, folder):
+    def _io_paused(self, folder_fd):
         """Hold the VM's I/O lock exclusively: no write lands while the disks are captured."""
-        with open(folder / IO_LOCK, "a+") as lock:
+        with descriptor(_open_io_lock(folder_fd)) as lock:
             deadline = time.monotonic() + self.freeze_timeout
             while True:
                 try:
@@ -155,154 +201,187 @@ class LabSource(VMSource):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def snapshot(self, vm_id, folder, since=None):
-        vm, vm_folder, manifest = self._find(vm_id)
-        if vm.power_state != "running":
-            raise SnapshotError(SnapshotError.VM_NOT_RUNNING, f"{vm.name} is {vm.power_state}")
-        extension = manifest.get("extension_state", "ok") if vm.has_backup_extension else None
-        if extension == "unresponsive":
-            raise SnapshotError(SnapshotError.EXTENSION_NOT_ANSWERING, f"The backup extension of {vm.name} did not answer")
-        warnings = []
-        if extension is None:
-            consistency = CRASH
-            warnings.append("The VM has no backup extension: the recovery point is crash-consistent.")
-        elif extension == "freeze_fails":
-            consistency = FILE_SYSTEM
-            warnings.append("The backup extension could not freeze the applications: "
-                            "the recovery point is file-system consistent.")
-        else:
-            consistency = APPLICATION
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        disks = []
-        with self._io_paused(vm_folder):
-            # Raw disks: the workload's change log. qcow2 disks: qemu's dirty bitmaps, a new one
-            # started at each snapshot, read back at the next.
-            position, changes = _read_change_log(vm_folder, since)
-            position["bitmap"] = dirty_bitmaps.new_bitmap_name()
-            since_bitmap = (since or {}).get("bitmap")
-            for disk in vm.disks:
-                copy = folder / f"{len(disks)}.raw"
-                _capture(Path(disk.path), disk.format, copy)
-                if disk.format == "raw":
-                    changed = None if changes is None else changes.get(Path(disk.path).name, [])
-                else:
-                    changed = dirty_bitmaps.changes_and_track(disk.path, since_bitmap, position["bitmap"])
-                disks.append(SnapshotDisk(name=disk.name, format=disk.format, size=disk.virtual_size,
-                                          path=str(copy), changed=changed))
+        with self._find(vm_id) as (folder_fd, vm, manifest), contextlib.ExitStack() as opened:
+            consistency, warnings = _consistency(vm, manifest)
+            # Every disk and every file of its chain opened (and checked) once; the copy reads those files.
+            images = [opened.enter_context(_open_checked(folder_fd, disk)) for disk in vm.disks]
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            target_fd = opened.enter_context(descriptor(open_folder(str(folder))))
+            disks = []
+            with self._io_paused(folder_fd):
+                # Raw disks: the workload's change log. qcow2 disks: qemu's dirty bitmaps, a new one
+                # started at each snapshot, read back at the next.
+                position, changes = _read_change_log(folder_fd, since)
+                position["bitmap"] = dirty_bitmaps.new_bitmap_name()
+                since_bitmap = (since or {}).get("bitmap")
+                for index, (disk, image) in enumerate(zip(vm.disks, images, strict=True)):
+                    copy = f"{index}.raw"
+                    with descriptor(create_new(copy, target_fd)) as copy_fd:
+                        capture(image, copy_fd)
+                    if disk.format == "raw":
+                        changed = None if changes is None else changes.get(disk.key, [])
+                    else:
+                        changed = dirty_bitmaps.changes_and_track(image, since_bitmap, position["bitmap"])
+                    disks.append(SnapshotDisk(key=disk.key, name=disk.name, format=disk.format,
+                                              size=image.virtual_size, path=str(Path(folder) / copy), changed=changed))
         return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
                         warnings=warnings, change_position=position)
 
     def create_vm(self, *, name, cloud_service, region, like, disks):
+        if any(vm.name == name and vm.cloud_service == cloud_service for vm in self.inventory().vms):
+            raise SnapshotError(SnapshotError.VM_NAME_TAKEN, f"{cloud_service} already has a VM named {name}")
         vm_id = str(uuid.uuid4())
-        folder = self.root / vm_id
-        folder.mkdir(parents=True)
-        entries = []
-        for index, (disk_name, disk_format, raw_path) in enumerate(disks):
-            file_name = f"disk{index}.{'img' if disk_format == 'raw' else 'qcow2'}"
-            _install_disk(Path(raw_path), disk_format, folder / file_name)
-            entries.append({"name": disk_name, "file": file_name, "format": disk_format})
-        manifest = {
-            "id": vm_id, "name": name, "cloud_service": cloud_service, "region": region,
-            "power_state": "running", "backup_extension": like.has_backup_extension, "disks": entries,
-        }
-        _write_json(folder / MANIFEST, manifest)
+        with self._root() as root_fd:
+            os.mkdir(vm_id, 0o755, dir_fd=root_fd)
+            with descriptor(open_folder(vm_id, root_fd)) as folder_fd:
+                entries = []
+                for index, (disk_name, disk_format, raw_path) in enumerate(disks):
+                    file_name = f"disk{index}.{'img' if disk_format == 'raw' else 'qcow2'}"
+                    _install_disk(folder_fd, raw_path, disk_format, file_name)
+                    entries.append({"name": disk_name, "file": file_name, "format": disk_format})
+                manifest = {
+                    "id": vm_id, "name": name, "cloud_service": cloud_service, "region": region,
+                    "power_state": "running", "backup_extension": like.has_backup_extension, "disks": entries,
+                }
+                write_file(folder_fd, MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
         return vm_id
 
-    def export_disk(self, vm_id, disk_name, target):
-        vm, folder, _manifest = self._find(vm_id)
-        disk = next((disk for disk in vm.disks if disk.name == disk_name), None)
-        if disk is None:
-            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {disk_name!r}")
-        with self._io_paused(folder):
-            _capture(Path(disk.path), disk.format, Path(target))
+    def export_disk(self, vm_id, disk_key, target):
+        with self._find(vm_id) as (folder_fd, vm, _manifest):
+            disk = _disk_of(vm, disk_key)
+            with _open_checked(folder_fd, disk) as image, self._io_paused(folder_fd):
+                _capture_to(image, target)
         return Path(target)
 
     def replace_disks(self, vm_id, disks, export_to=None):
-        vm, folder, _manifest = self._find(vm_id)
-        by_name = {disk.name: disk for disk in vm.disks}
-        unknown = set(disks) - set(by_name)
-        if unknown:
-            raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {sorted(unknown)[0]!r}")
-        exported = {}
-        with self._io_paused(folder):
-            for index, (name, raw_path) in enumerate(disks.items()):
-                _install_disk(Path(raw_path), by_name[name].format, Path(by_name[name].path))
-                if export_to is not None:
-                    exported[name] = Path(export_to) / f"installed-{index}.raw"
-                    _capture(Path(by_name[name].path), by_name[name].format, exported[name])
-            # The disks changed wholesale: the next backup cannot trust the old change log.
-            (folder / CHANGE_LOG).unlink(missing_ok=True)
+        with self._find(vm_id) as (folder_fd, vm, _manifest):
+            if vm.power_state == "running" and not vm.can_pause:
+                raise SnapshotError(SnapshotError.VM_RUNNING, f"{vm.name} is running and its writes cannot be paused")
+            chosen = [(_disk_of(vm, key), raw_path) for key, raw_path in disks.items()]
+            exported = {}
+            with self._io_paused(folder_fd):
+                for index, (disk, raw_path) in enumerate(chosen):
+                    _install_disk(folder_fd, raw_path, disk.format, disk.key)
+                    if export_to is not None:
+                        exported[disk.key] = Path(export_to) / f"installed-{index}.raw"
+                        with _open_checked(folder_fd, disk) as image:
+                            _capture_to(image, exported[disk.key])
+                # The disks changed wholesale: the next backup cannot trust the old change log.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(CHANGE_LOG, dir_fd=folder_fd)
         return exported
 
 
-def _read_manifest(folder):
-    """A VM folder's manifest, as an object. BadEntry if it is not one."""
+def _consistency(vm, manifest):
+    """(consistency, warnings) the backup extension gives, or SnapshotError when none can be had."""
+    if vm.power_state != "running":
+        raise SnapshotError(SnapshotError.VM_NOT_RUNNING, f"{vm.name} is {vm.power_state}")
+    extension = manifest.get("extension_state", "ok") if vm.has_backup_extension else None
+    if extension == "unresponsive":
+        raise SnapshotError(SnapshotError.EXTENSION_NOT_ANSWERING, f"The backup extension of {vm.name} did not answer")
+    if extension is None:
+        return CRASH, ["The VM has no backup extension: the recovery point is crash-consistent."]
+    if extension == "freeze_fails":
+        return FILE_SYSTEM, ["The backup extension could not freeze the applications: "
+                             "the recovery point is file-system consistent."]
+    return APPLICATION, []
+
+
+def _disk_of(vm, key):
+    disk = next((disk for disk in vm.disks if disk.key == key), None)
+    if disk is None:
+        raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"{vm.name} has no disk {shown(key)}")
+    return disk
+
+
+@contextlib.contextmanager
+def _open_checked(folder_fd, disk):
+    """The disk's image, every file of it open; SnapshotError if it is no longer safe to read."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        image = open_image(folder_fd, disk.key, disk.format)
+    except (ImageRefused, OSError) as error:
+        raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
+    with image:
+        yield image
+
+
+def _capture_to(image, target):
+    """Capture into the new file `target` (in a job's own work folder), created exclusively."""
+    with descriptor(os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)) as fd:
+        capture(image, fd)
+
+
+def _install_disk(folder_fd, raw_path, disk_format, file_name):
+    """Put a restored raw image in place as `file_name`, in the disk's own format, atomically: into a
+    new temporary file created exclusively (never through a path someone planted), then renamed."""
+    fd, temporary = create_exclusive(folder_fd, f".{file_name}.restoring-")
+    try:
+        with descriptor(fd), descriptor(os.open(raw_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)) as raw:
+            install(raw, os.fstat(raw).st_size, disk_format, fd)
+            os.fchmod(fd, 0o644)
+            os.fsync(fd)
+        os.replace(temporary, file_name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        os.fsync(folder_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder_fd)
+        raise
+
+
+def _read_manifest(folder_fd):
+    """A VM folder's manifest, as an object. _NotAVM if there is none, BadEntry if it is not one."""
+    try:
+        fd = open_file(MANIFEST, folder_fd)
+    except FileNotFoundError:
+        raise _NotAVM() from None
+    except (UnsafeFile, OSError) as error:
+        raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_MANIFEST + 1)
+    if len(data) > MAX_MANIFEST:
+        raise BadEntry("the manifest is too large")
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
     if not isinstance(manifest, dict):
         raise BadEntry("manifest is not an object")
     return manifest
 
 
-def virtual_size(path, disk_format):
-    """The size the guest sees: the file size for raw, the header's size field for qcow2."""
-    if disk_format == "raw":
-        return path.stat().st_size
-    with open(path, "rb") as image:
-        header = image.read(32)
-    if len(header) < 32 or header[:4] != QCOW2_MAGIC:
-        raise BadEntry(f"disk {path.name} is not a qcow2 image")
-    return struct.unpack(">Q", header[24:32])[0]
+def _open_io_lock(folder_fd):
+    """The VM's I/O lock file, created if missing; never through a symlink."""
+    try:
+        return open_file(IO_LOCK, folder_fd, os.O_RDWR | os.O_CREAT)
+    except UnsafeFile as error:
+        raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
 
 
-def _capture(source, disk_format, target):
-    """A raw, sparse copy of a disk: holes stay holes, qcow2 is converted."""
-    if disk_format == "raw":
-        # A reflink clone where the file system can (instant, whatever the size); else a sparse copy.
-        subprocess.run(["cp", "--reflink=auto", "--sparse=always", str(source), str(target)], check=True)
-    else:
-        subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "64k",
-                        str(source), str(target)], check=True)
-
-
-def _install_disk(raw_path, disk_format, target):
-    """Put a restored raw image in place as `target`, in the disk's own format, atomically."""
-    temporary = target.with_name(f".{target.name}.restoring")
-    if disk_format == "raw":
-        subprocess.run(["cp", "--sparse=always", str(raw_path), str(temporary)], check=True)
-    else:
-        subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw_path), str(temporary)],
-                       check=True)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
-
-
-def _write_json(path, value):
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False))
-    os.replace(temporary, path)
-
-
-def start_change_log(handle):
-    """Give a new (empty) change log its header: a fresh id, so positions in an older log never match it."""
+def open_change_log(folder_fd):
+    """The VM's change log for appending (and reading), created with its header if missing; never
+    through a symlink or a file linked from elsewhere."""
+    fd = open_file(CHANGE_LOG, folder_fd, os.O_RDWR | os.O_CREAT | os.O_APPEND, mode=0o644, max_links=1)
+    handle = os.fdopen(fd, "a+b")
     if handle.tell() == 0:
-        handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n")
+        # A fresh id, so positions in an older log never match this one.
+        handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n".encode("ascii"))
+        handle.flush()
+    return handle
 
 
-def _read_change_log(folder, since):
+def _read_change_log(folder_fd, since):
     """(position now, {disk file: [(offset, length)]} written since `since`, or None if unknown)."""
-    log = folder / CHANGE_LOG
-    if not log.exists():
-        with open(log, "a", encoding="ascii") as handle:
-            start_change_log(handle)
-    with open(log, "rb") as handle:
+    try:
+        log = open_change_log(folder_fd)
+    except UnsafeFile as error:
+        raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
+    with log as handle:
+        handle.seek(0)
         header = handle.readline().split()
         log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None
         changes = None
-        if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int):
+        if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int) \
+                and since["offset"] >= 0:
             handle.seek(since["offset"])
             changes = {}
             try:
@@ -313,80 +392,3 @@ def _read_change_log(folder, since):
                 changes = None
         handle.seek(0, os.SEEK_END)
         return {"log": log_id, "offset": handle.tell()}, changes
-
-
-# --- Building lab VMs -------------------------------------------------------------------
-
-
-def create_lab_vm(
-    root,
-    *,
-    name,
-    cloud_service,
-    region,
-    disks=(("raw", 16 * MiB),),
-    power_state="running",
-    backup_extension=True,
-    seed=0,
-):
-    """Create one lab VM with real disk images holding a mix of text, random bytes and zeros.
-
-    `disks` is a sequence of (format, virtual size in bytes). Returns the VM's folder.
-    """
-    vm_id = str(uuid.UUID(int=random.Random(f"{seed}-{name}-{cloud_service}").getrandbits(128)))
-    folder = Path(root) / vm_id
-    folder.mkdir(parents=True, exist_ok=False)
-    entries = []
-    for index, (disk_format, size) in enumerate(disks):
-        file_name = f"disk{index}.{'img' if disk_format == 'raw' else 'qcow2'}"
-        write_disk_image(folder / file_name, disk_format, size, seed=f"{vm_id}-{index}")
-        entries.append({"name": "OS disk" if index == 0 else f"Data disk {index}",
-                        "file": file_name, "format": disk_format})
-    manifest = {
-        "id": vm_id,
-        "name": name,
-        "cloud_service": cloud_service,
-        "region": region,
-        "power_state": power_state,
-        "backup_extension": backup_extension,
-        "disks": entries,
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    return folder
-
-
-def build_lab(root, specs):
-    """Create a lab VM for each (name, cloud service, region, disks, power state, backup extension)."""
-    for seed, (name, service, region, disks, power_state, extension) in enumerate(specs):
-        create_lab_vm(root, name=name, cloud_service=service, region=region, disks=disks,
-                      power_state=power_state, backup_extension=extension, seed=seed)
-
-
-def write_disk_image(path, disk_format, size, seed):
-    """Write a disk image of `size` bytes: 1 MiB regions of text, random data, or holes."""
-    raw_path = path if disk_format == "raw" else path.with_suffix(".tmp-raw")
-    rng = random.Random(seed)
-    with open(raw_path, "wb") as image:
-        image.truncate(size)
-        for offset in range(0, size, MiB):
-            length = min(MiB, size - offset)
-            kind = rng.choices(("zero", "text", "random"), weights=(4, 4, 2))[0]
-            if kind == "zero":
-                continue  # left as a hole: reads as zeros
-            image.seek(offset)
-            image.write(_region(rng, kind, length, offset))
-    if disk_format == "qcow2":
-        if shutil.which("qemu-img") is None:
-            raise SourceUnavailable("qemu-img is needed to build qcow2 disks (Debian: qemu-utils)")
-        subprocess.run(
-            ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw_path), str(path)],
-            check=True,
-        )
-        raw_path.unlink()
-
-
-def _region(rng, kind, length, offset):
-    if kind == "random":
-        return rng.randbytes(length)
-    line = f"{offset:012x} lab workload wrote record {rng.randrange(10**6):06d}\n".encode()
-    return (line * (length // len(line) + 1))[:length]

@@ -3,7 +3,8 @@
 Each write holds the VM's I/O lock shared (a snapshot waits for it and pauses the rest). Raw disks
 are written directly and each write is logged in the change log, which is how the lab knows which
 of their blocks changed between backups; qcow2 disks are written through qemu (qemu-io), which
-marks the blocks in the disk's dirty bitmaps, as a running qemu does.
+marks the blocks in the disk's dirty bitmaps, as a running qemu does. Like the lab itself, it opens
+the VM's folder once and every file in it through that folder, never through a symlink.
 """
 
 import collections
@@ -15,16 +16,23 @@ import subprocess
 import time
 from pathlib import Path
 
-from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST, start_change_log, virtual_size
+from sources.files import descriptor, open_file, open_folder, proc_path
+from sources.images import open_image
+from sources.lab import IO_LOCK, MANIFEST, open_change_log
 
 
 class LabWorkload:
     def __init__(self, vm_folder, seed=None):
         self.folder = Path(vm_folder)
         self.rng = random.Random(seed)
-        manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
-        self.disks = [(self.folder / disk["file"], disk["format"]) for disk in manifest["disks"]]
-        self.sizes = {path: virtual_size(path, disk_format) for path, disk_format in self.disks}
+        with descriptor(open_folder(str(self.folder))) as folder_fd:
+            with os.fdopen(open_file(MANIFEST, folder_fd), "rb") as handle:
+                manifest = json.loads(handle.read())
+            self.disks = [(disk["file"], disk["format"]) for disk in manifest["disks"]]
+            self.sizes = {}
+            for file_name, disk_format in self.disks:
+                with open_image(folder_fd, file_name, disk_format) as image:
+                    self.sizes[file_name] = image.virtual_size
 
     def write(self, count=1, block=4096):
         """Write `count` random blocks at random block-aligned places. Returns [(file, offset, length)]."""
@@ -35,29 +43,30 @@ class LabWorkload:
             offset = self.rng.randrange(0, self.sizes[disk] // block) * block
             planned[disk, disk_format].append(
                 (offset, self.rng.randbytes(block) if disk_format == "raw" else self.rng.randrange(1, 256)))
-            done.append((disk.name, offset, block))
-        with open(self.folder / IO_LOCK, "a+") as lock:
+            done.append((disk, offset, block))
+        with descriptor(open_folder(str(self.folder))) as folder_fd, \
+                descriptor(open_file(IO_LOCK, folder_fd, os.O_RDWR | os.O_CREAT)) as lock:
             fcntl.flock(lock, fcntl.LOCK_SH)
             try:
                 # The log first: a raw block may be logged and not written (a crash between), never
                 # written and not logged.
-                with open(self.folder / CHANGE_LOG, "a", encoding="ascii") as log:
-                    start_change_log(log)
-                    log.writelines(f"{disk.name} {offset} {block}\n"
+                with open_change_log(folder_fd) as log:
+                    log.writelines(f"{disk} {offset} {block}\n".encode("ascii")
                                    for (disk, disk_format), writes in planned.items() if disk_format == "raw"
                                    for offset, _data in writes)
                     log.flush()
                     os.fsync(log.fileno())
                 for (disk, disk_format), writes in planned.items():
-                    if disk_format == "raw":
-                        with open(disk, "r+b") as image:
+                    with descriptor(open_file(disk, folder_fd, os.O_RDWR)) as image:
+                        if disk_format == "raw":
                             for offset, data in writes:
-                                os.pwrite(image.fileno(), data, offset)
-                            os.fsync(image.fileno())
-                    else:  # through qemu, which marks the blocks in the disk's dirty bitmaps
-                        commands = [arg for offset, pattern in writes
-                                    for arg in ("-c", f"write -P {pattern} {offset} {block}")]
-                        subprocess.run(["qemu-io", "-f", "qcow2", *commands, str(disk)], check=True, capture_output=True)
+                                os.pwrite(image, data, offset)
+                            os.fsync(image)
+                        else:  # through qemu, which marks the blocks in the disk's dirty bitmaps
+                            commands = [arg for offset, pattern in writes
+                                        for arg in ("-c", f"write -P {pattern} {offset} {block}")]
+                            subprocess.run(["qemu-io", "-f", "qcow2", *commands, proc_path(image)],
+                                           check=True, capture_output=True, pass_fds=(image,))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return done

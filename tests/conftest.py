@@ -15,7 +15,8 @@ from jobs.models import Job
 from django.utils import timezone
 
 from jobs.services import run_job
-from sources.lab import MANIFEST, MiB, build_lab
+from sources.lab import MANIFEST
+from sources.lab_build import MiB, build_lab
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
 from vaults import backups, services
 from vaults.choices import ProtectionState, Role

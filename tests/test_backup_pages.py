@@ -1,6 +1,7 @@
 """Backup Now, the item page, the Restore wizard and disk downloads, through the pages."""
 
 import pytest
+from django.utils import timezone
 
 from jobs.models import Job
 from tests.conftest import client_for
@@ -106,3 +107,30 @@ def test_protected_items_with_points_stays_flat(owner_client, vault):
     add_items(20)
     assert queries_for(owner_client, url) == few
     assert 'data-point-count>3<' in owner_client.get(url).content.decode()
+
+
+def test_replacing_disks_asks_first_naming_the_vm_and_the_point(owner_client, backed_up, vault):
+    item, point = backed_up
+    jobs = Job.objects.count()
+    asked = owner_client.post(f"/vaults/{vault.pk}/restore/", {
+        "selected": item.pk, "step": "2", "point": point.pk, "mode": "replace"})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Overwrite the disks of the existing VM?" in page
+    assert str(item.vm) in page and timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M:%S") in page
+    assert Job.objects.count() == jobs, "asking starts nothing"
+    unconfirmed = owner_client.post(f"/vaults/{vault.pk}/restore/", {
+        "selected": item.pk, "step": "3", "point": point.pk, "mode": "replace"})
+    assert unconfirmed.status_code == 400 and "Confirm that the disks of" in unconfirmed.content.decode()
+    assert Job.objects.count() == jobs
+    confirmed = owner_client.post(f"/vaults/{vault.pk}/restore/", {
+        "selected": item.pk, "step": "3", "point": point.pk, "mode": "replace", "confirm": "yes"})
+    assert confirmed.status_code == 200 and Job.objects.filter(operation="restore").count() == 1
+
+
+def test_restore_as_a_new_vm_refuses_a_name_its_cloud_service_has(owner_client, backed_up, vault):
+    item, point = backed_up
+    response = owner_client.post(f"/vaults/{vault.pk}/restore/", {
+        "selected": item.pk, "step": "2", "point": point.pk, "mode": "new_vm",
+        "name": item.vm.name, "cloud_service": item.vm.cloud_service})
+    assert response.status_code == 400 and "already has a VM named" in response.content.decode()
+    assert not Job.objects.filter(operation="restore").exists()

@@ -27,9 +27,9 @@ from vaults.models import RecoveryPoint
 def restored(vault, point, tmp_path):
     repo = vault.repository()
     images = []
-    for disk in point.disks:
-        out = tmp_path / f"{point.point_id}-{len(images)}.raw"
-        repo.restore_disk(point.point_id, disk["name"], out)
+    for index, _disk in enumerate(point.disks):
+        out = tmp_path / f"{point.point_id}-{index}.raw"
+        repo.restore_disk(point.point_id, index, out)
         images.append(out.read_bytes())
     return images
 

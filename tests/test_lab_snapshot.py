@@ -9,7 +9,8 @@ import pytest
 from repository.chunking import changed_chunks
 from sources import LabSource
 from sources.base import APPLICATION, CRASH, FILE_SYSTEM, SnapshotError
-from sources.lab import CHANGE_LOG, IO_LOCK, MiB, create_lab_vm
+from sources.lab import CHANGE_LOG, IO_LOCK
+from sources.lab_build import MiB, create_lab_vm
 from sources.lab_workload import LabWorkload
 from tests.conftest import raw_bytes, rewrite_manifest
 
@@ -173,7 +174,7 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
         assert open(original.path, "rb").read() == open(copy.path, "rb").read()
 
     LabWorkload(folder, seed=5).write(count=10)
-    source.replace_disks(vm_id, {snapshot.disks[0].name: snapshot.disks[0].path})
+    source.replace_disks(vm_id, {snapshot.disks[0].key: snapshot.disks[0].path})
     assert (folder / "disk0.img").read_bytes() == open(snapshot.disks[0].path, "rb").read()
     assert not (folder / CHANGE_LOG).exists(), "replacing disks resets what the change log knew"
 

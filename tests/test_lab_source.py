@@ -2,7 +2,7 @@
 import pytest
 
 from sources import SourceUnavailable, open_source
-from sources.lab import MiB, create_lab_vm
+from sources.lab_build import MiB, create_lab_vm
 from tests.conftest import rewrite_manifest
 
 
@@ -74,7 +74,7 @@ def test_a_symlinked_disk_is_refused(tmp_path):
     (folder / "disk0.img").unlink()
     (folder / "disk0.img").symlink_to("/etc/hostname")
     inventory = open_source("lab", tmp_path).inventory()
-    assert inventory.vms == [] and "missing" in inventory.problems[0]
+    assert inventory.vms == [] and "not a plain file" in inventory.problems[0]
 
 
 def test_a_qcow2_file_with_a_wrong_header_is_refused(tmp_path):

@@ -79,10 +79,10 @@ def test_round_trip_keeps_bytes_and_holes(tmp_path, repo, key):
     assert stats.zero_bytes > 0 and stats.stored_bytes < stats.new_bytes, "zeros elided, text compressed"
     reopened = Repository.open(LocalStorage(tmp_path / "repo"), key)
     out = tmp_path / "restored.img"
-    reopened.restore_disk(point, "disk0", out)
+    reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
     assert allocated(out) <= allocated(image) + 64 * 1024, "zero regions stay holes"
-    assert b"".join(reopened.stream_disk(point, "disk0")) == image.read_bytes()
+    assert b"".join(reopened.stream_disk(point, 0)) == image.read_bytes()
 
 
 def test_nothing_readable_without_the_key(tmp_path, repo):
@@ -107,7 +107,7 @@ def test_a_second_backup_stores_only_what_changed(tmp_path, repo):
     assert stats.new_chunks <= 20 and stats.reused_chunks > 20
     for point, expected in ((first, before), (second, image.read_bytes())):
         out = tmp_path / f"{point}.img"
-        repo.restore_disk(point, "disk0", out)
+        repo.restore_disk(point, 0, out)
         assert out.read_bytes() == expected
 
 
@@ -119,7 +119,7 @@ def test_known_changed_blocks_read_only_those(tmp_path, repo):
     second, stats = backup(repo, image, base=base, only=sorted(touched))
     assert stats.bytes_read <= len(touched) * repo.chunk_size
     out = tmp_path / "second.img"
-    repo.restore_disk(second, "disk0", out)
+    repo.restore_disk(second, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -142,16 +142,16 @@ def test_a_disk_is_listed_in_pieces_and_an_incremental_shares_the_untouched_ones
     assert [number for number in range(8) if first_lists[number] != second_lists[number]] == sorted(changed_pieces)
     for point, expected in ((first, before), (second, image.read_bytes())):
         out = tmp_path / f"{point}.img"
-        repo.restore_disk(point, "disk0", out)
+        repo.restore_disk(point, 0, out)
         assert out.read_bytes() == expected
-        assert b"".join(repo.stream_disk(point, "disk0")) == expected
+        assert b"".join(repo.stream_disk(point, 0)) == expected
 
     repo.delete_point(first)
     repo.prune()
     assert sorted(name.split("/")[1] for name in repo.storage.list("lists/")) == sorted(set(second_lists))
     assert repo.verify().ok
     out = tmp_path / "after-prune.img"
-    repo.restore_disk(second, "disk0", out)
+    repo.restore_disk(second, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -165,7 +165,7 @@ def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_piec
     report = repo.verify()
     assert f"lists/{list_id}" in report.damaged_packs and report.affected_points == sorted([point, sharing])
     with pytest.raises(DamagedData, match="chunk list"):
-        repo.restore_disk(point, "disk0", tmp_path / "out.img")
+        repo.restore_disk(point, 0, tmp_path / "out.img")
 
 
 def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base(tmp_path, repo):
@@ -178,11 +178,11 @@ def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base
         del disk["lists"]
         old = writer.commit({"vm": {"name": "vm1"}, "disks": [disk]})
     out = tmp_path / "old.img"
-    repo.restore_disk(old, "disk0", out)
+    repo.restore_disk(old, 0, out)
     assert out.read_bytes() == image.read_bytes()
     touched = scribble(image, writes=3)
     new, _ = backup(repo, image, base=repo.load_point(old)["disks"][0], only=sorted(touched))
-    repo.restore_disk(new, "disk0", out)
+    repo.restore_disk(new, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -209,7 +209,7 @@ def test_the_chunk_index_is_kept_between_opens_and_follows_the_storage(tmp_path,
     point, stats = backup(later, image)
     assert stats.new_chunks == first.new_chunks > 0, "the vanished packs' chunks are stored again"
     out = tmp_path / "restored.img"
-    later.restore_disk(point, "disk0", out)
+    later.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -234,7 +234,7 @@ def test_a_late_echo_of_a_pruned_pack_is_never_built_on(tmp_path, key):
         again = writer.commit({"disks": [disk]})
     assert writer.stats.new_chunks == first.new_chunks
     out = tmp_path / "restored.img"
-    Repository.open(repo.storage, key).restore_disk(again, "disk0", out)
+    Repository.open(repo.storage, key).restore_disk(again, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -256,7 +256,7 @@ def test_a_damaged_index_cache_is_rebuilt(tmp_path, key):
     Path(repo.index.path).write_bytes(b"not a database" * 100)
     reopened = Repository.open(storage, key, cache_dir=tmp_path / "cache")
     out = tmp_path / "restored.img"
-    reopened.restore_disk(point, "disk0", out)
+    reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -279,7 +279,7 @@ def test_an_interrupted_backup_leaves_no_point_and_its_chunks_are_reused(tmp_pat
     total = os.path.getsize(image) // repo.chunk_size
     assert stats.reused_chunks >= 500 and stats.new_chunks <= total - 500
     out = tmp_path / "after.img"
-    fresh.restore_disk(point, "disk0", out)
+    fresh.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
     assert fresh.verify().ok
 
@@ -302,7 +302,7 @@ def test_a_flipped_byte_is_found_and_never_restored(tmp_path, repo):
     assert damaged_point in report.affected_points
     out = tmp_path / "restored.img"
     with pytest.raises(DamagedData):
-        repo.restore_disk(damaged_point, "disk0", out)
+        repo.restore_disk(damaged_point, 0, out)
     assert not out.exists() and not (tmp_path / "restored.img.partial").exists()
 
 
@@ -368,7 +368,7 @@ def test_a_damaged_index_object_is_reported_and_the_packs_still_serve(tmp_path, 
     report = reopened.verify()
     assert f"index/{index_object.name}" in report.damaged_packs and report.affected_points == []
     out = tmp_path / "restored.img"
-    reopened.restore_disk(point, "disk0", out)
+    reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -426,7 +426,7 @@ def test_s3_storage_round_trip(tmp_path, s3_server, key):
     point, _ = backup(repo, image)
     reopened = Repository.open(S3Storage("vault", "east/vault-1", **options), key)
     out = tmp_path / "from-s3.img"
-    reopened.restore_disk(point, "disk0", out)
+    reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
     assert reopened.verify().ok
     with reopened.writer():
@@ -460,13 +460,13 @@ def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):
     remaining = set(Repository.open(repo.storage, key).index.pack_names())
     assert first_packs.isdisjoint(remaining) and second_packs <= remaining, "old packs repacked, new ones kept"
     # Readers whose index still names the repacked packs find the chunks in their new packs.
-    readers[0].restore_disk(new, "disk0", tmp_path / "by-a-reader.img")
+    readers[0].restore_disk(new, 0, tmp_path / "by-a-reader.img")
     assert (tmp_path / "by-a-reader.img").read_bytes() == image.read_bytes()
-    assert b"".join(readers[1].stream_disk(new, "disk0")) == image.read_bytes()
+    assert b"".join(readers[1].stream_disk(new, 0)) == image.read_bytes()
     report = Repository.open(repo.storage, key).verify()
     assert report.ok and report.points == [new]
     out = tmp_path / "restored.img"
-    Repository.open(repo.storage, key).restore_disk(new, "disk0", out)
+    Repository.open(repo.storage, key).restore_disk(new, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 
@@ -490,7 +490,7 @@ def test_repacking_keeps_one_copy_of_a_chunk_held_by_two_sparse_packs(tmp_path, 
     assert first_pack not in repo.index.pack_names()
     assert Repository.open(repo.storage, key).verify().ok
     out = tmp_path / "restored.img"
-    Repository.open(repo.storage, key).restore_disk(new, "disk0", out)
+    Repository.open(repo.storage, key).restore_disk(new, 0, out)
     assert out.read_bytes() == image.read_bytes()
 
 

@@ -41,7 +41,7 @@ def test_restore_replaces_the_disks_of_the_existing_vm(worker, vault, owner, lab
     backup(vault, owner, item)
     LabWorkload(lab_path / item.vm.external_id, seed=8).write(count=20)
     assert open(disk["path"], "rb").read() != before
-    job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="replace")
+    job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="replace", confirmed=True)
     assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
     assert open(disk["path"], "rb").read() == before
 
@@ -113,3 +113,29 @@ def test_stop_protection_then_delete_backup_data(worker, vault, owner):
     assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
     repo = vault.repository()
     assert point.point_id not in repo.point_ids() and repo.storage.list("packs/") == []
+
+
+def test_a_running_vm_whose_writes_cannot_pause_keeps_its_disks(worker, vault, owner, lab_path):
+    from tests.conftest import rewrite_manifest
+
+    item = protect(vault, owner, "app01", "contoso-app")
+    backup(vault, owner, item)
+    LabWorkload(lab_path / item.vm.external_id, seed=8).write(count=20)
+    now = open(item.vm.disks[0]["path"], "rb").read()
+    rewrite_manifest(lab_path / item.vm.external_id, pausable=False)
+    job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="replace", confirmed=True)
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.VM_RUNNING
+    assert "Shut the VM down" in job.recommended_action
+    assert open(item.vm.disks[0]["path"], "rb").read() == now
+
+
+def test_a_new_vm_name_taken_since_discovery_fails_and_creates_nothing(worker, vault, owner, lab_path):
+    from sources.lab_build import create_lab_vm
+
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    create_lab_vm(lab_path, name="taken", cloud_service="svc", region="East US")  # not discovered yet
+    before = len(LabSource(lab_path).inventory().vms)
+    job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="new_vm", name="taken", cloud_service="svc")
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.VM_NAME_TAKEN
+    assert len(LabSource(lab_path).inventory().vms) == before

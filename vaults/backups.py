@@ -11,12 +11,9 @@ import contextlib
 import datetime
 import logging
 import re
-import shutil
 import zoneinfo
-from pathlib import Path
 from types import SimpleNamespace
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import Greatest
@@ -29,12 +26,13 @@ from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
 from jobs.models import Job
 from jobs.services import JobConflict, Progress, create_job
+from jobs.work import work_folder
 from repository import DamagedData, PointNotFound, RepositoryError
 from repository.chunking import changed_chunks, file_chunks
 from sources import SourceUnavailable
 from sources.base import CRASH, FILE_SYSTEM, SnapshotError
 from vaults.choices import ACTIVE_PROTECTION_STATES, Frequency, ProtectionState
-from vaults.models import RecoveryPoint, RegisteredItem, Vault
+from vaults.models import RecoveryPoint, RegisteredItem, Vault, VirtualMachine
 from vaults.services import Refused, item_of, jobs_per_item, pick
 
 log = logging.getLogger(__name__)
@@ -42,8 +40,11 @@ log = logging.getLogger(__name__)
 SNAPSHOT_ERRORS = {
     SnapshotError.VM_NOT_FOUND: ErrorCode.VM_NOT_FOUND,
     SnapshotError.VM_NOT_RUNNING: ErrorCode.VM_NOT_RUNNING,
+    SnapshotError.VM_RUNNING: ErrorCode.VM_RUNNING,
+    SnapshotError.VM_NAME_TAKEN: ErrorCode.VM_NAME_TAKEN,
     SnapshotError.EXTENSION_NOT_ANSWERING: ErrorCode.EXTENSION_NOT_ANSWERING,
     SnapshotError.SNAPSHOT_TIMEOUT: ErrorCode.SNAPSHOT_TIMEOUT,
+    SnapshotError.DISK_REFUSED: ErrorCode.DISK_REFUSED,
 }
 CONSISTENCY_WARNINGS = {CRASH: ErrorCode.EXTENSION_MISSING, FILE_SYSTEM: ErrorCode.FREEZE_FAILED}
 # How long a job waits for the vault's repository while another backup of the same vault writes.
@@ -115,23 +116,18 @@ def backup(job):
         raise JobError(ErrorCode.ITEM_NOT_PROTECTED)
     vm = item.vm
     previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
-    work = Path(settings.WORK_ROOT) / f"job-{job.pk}"
-    try:
+    with work_folder(job) as work:
         with job.step(_("Take snapshot")):
             job.beat(message=_("Taking a consistent snapshot"))
             snapshot = _snapshot(vm, work, previous)
-        try:
-            with job.step(_("Transfer data to vault")):
-                repo = _repository(job.vault)
-                point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
-        finally:
-            snapshot.release()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with job.step(_("Transfer data to vault")):
+            repo = _repository(job.vault)
+            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
 
     point = RecoveryPoint.objects.create(
         vault=job.vault, vm=vm, point_id=point_id, consistency=snapshot.consistency,
-        disks=[{"name": d["name"], "format": d["format"], "size": d["size"]} for d in manifest["disks"]],
+        disks=[{"key": d["key"], "name": d["name"], "format": d["format"], "size": d["size"]}
+               for d in manifest["disks"]],
         size=sum(d["size"] for d in manifest["disks"]), bytes_read=stats.bytes_read,
         new_bytes=stats.new_bytes, stored_bytes=stats.stored_bytes,
         change_position=snapshot.change_position, job=job,
@@ -214,14 +210,15 @@ def _transfer(job, repo, snapshot, previous):
     base_disks = {}
     if previous:
         try:
-            base_disks = {disk["name"]: disk for disk in repo.load_point(previous.point_id)["disks"]}
+            # By key, never by name: two disks of a VM may share a name (a point from before keys has none).
+            base_disks = {disk["key"]: disk for disk in repo.load_point(previous.point_id)["disks"] if "key" in disk}
         except (PointNotFound, DamagedData):
             base_disks = {}  # the previous point is gone: read everything (chunks still dedupe)
     # Each disk with its base: the same disk in the previous point where the source knows what changed
     # since (only that is read), or None (the whole disk is read; its chunks still dedupe).
     plan = []
     for disk in snapshot.disks:
-        base = base_disks.get(disk.name)
+        base = base_disks.get(disk.key)
         known = base is not None and base["size"] == disk.size and disk.changed is not None
         plan.append((disk, base if known else None))
 
@@ -231,7 +228,7 @@ def _transfer(job, repo, snapshot, previous):
     def store(writer, disk, base):
         try:
             return writer.store_disk(disk.name, disk.size, chunks(disk, base), base=base,
-                                     progress=progress.advance, format=disk.format)
+                                     progress=progress.advance, format=disk.format, key=disk.key)
         except DamagedData:
             if base is None:
                 raise
@@ -300,22 +297,30 @@ def apply_retention(job, repo, item, now=None):
 # --- Restores ---------------------------------------------------------------------------------
 
 RESTORE_NEW_VM, RESTORE_REPLACE = "new_vm", "replace"
-VM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+VM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")  # fullmatch: "$" would let a newline through
 
 
 @transaction.atomic
-def start_restore(vault, point, user, *, mode, name="", cloud_service=""):
-    """A Restore job for one recovery point of this vault: as a new VM, or over the original VM's disks."""
+def start_restore(vault, point, user, *, mode, name="", cloud_service="", confirmed=False):
+    """A Restore job for one recovery point of this vault: as a new VM (whose name its cloud service
+    does not have yet), or over the original VM's disks (only once the user confirmed it)."""
     if point.vault_id != vault.pk:
         raise Refused(_("That recovery point belongs to another vault."))
     parameters = {"point": point.pk, "mode": mode}
     if mode == RESTORE_NEW_VM:
         for label, value in ((_("VM name"), name), (_("Cloud service"), cloud_service)):
-            if not VM_NAME.match(value or ""):
+            if not isinstance(value, str) or not VM_NAME.fullmatch(value):
                 raise Refused(_("%(label)s must have 1 to 64 characters: letters, digits and hyphens, "
                                 "starting with a letter.") % {"label": label})
+        if VirtualMachine.objects.filter(source=point.vm.source_id, name=name, cloud_service=cloud_service).exists():
+            raise Refused(_("%(service)s already has a VM named %(name)s. Choose another name.") % {
+                "service": cloud_service, "name": name})
         parameters.update(name=name, cloud_service=cloud_service)
-    elif mode != RESTORE_REPLACE:
+    elif mode == RESTORE_REPLACE:
+        if not confirmed:
+            raise Refused(_("Confirm that the disks of %(vm)s are to be overwritten with the recovery point of "
+                            "%(time)s.") % {"vm": point.vm, "time": _point_time(point)})
+    else:
         raise Refused(_("Choose how to restore: as a new VM, or by replacing the disks of the existing VM."))
     try:
         return create_job(vault, Operation.RESTORE, user=user, vm=point.vm, parameters=parameters)
@@ -325,23 +330,21 @@ def start_restore(vault, point, user, *, mode, name="", cloud_service=""):
 
 def restore(job):
     """Write the recovery point's disks out of the vault, install them, and check what was installed
-    against the recovery point, chunk by chunk."""
+    against the recovery point, chunk by chunk. Disks go by their place in the point, never by name."""
     point = RecoveryPoint.objects.filter(vault=job.vault, pk=job.parameters.get("point")).select_related("vm__source").first()
     if point is None:
         raise JobError(ErrorCode.RECOVERY_POINT_NOT_FOUND)
     with source_errors():
         source = point.vm.source.open()
     repo = _repository(job.vault)
-    work = Path(settings.WORK_ROOT) / f"job-{job.pk}"
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(job) as work:
         with job.step(_("Restore data from vault")), repository_errors():
             progress = Progress(job, max(point.size, 1), _("Restoring data from the vault"))
             images = []
             for index, disk in enumerate(point.disks):
                 image = work / f"{index}.raw"
-                repo.restore_disk(point.point_id, disk["name"], image, progress=progress.advance)
-                images.append((disk, image))
+                repo.restore_disk(point.point_id, index, image, progress=progress.advance)
+                images.append(image)
         with source_errors():
             if job.parameters["mode"] == RESTORE_NEW_VM:
                 with job.step(_("Create VM")):
@@ -350,28 +353,44 @@ def restore(job):
                     vm_id = source.create_vm(
                         name=job.parameters["name"], cloud_service=job.parameters["cloud_service"],
                         region=point.vm.region, like=like,
-                        disks=[(disk["name"], disk["format"], str(image)) for disk, image in images],
+                        disks=[(disk["name"], disk["format"], str(image)) for disk, image in zip(point.disks, images)],
                     )
                     target = _("new VM %(name)s (%(service)s)") % {
                         "name": job.parameters["name"], "service": job.parameters["cloud_service"]}
-                installed = {
-                    disk["name"]: source.export_disk(vm_id, disk["name"], work / f"installed-{index}.raw")
-                    for index, (disk, _image) in enumerate(images)
-                }
+                created = source.get_vm(vm_id)
+                installed = [source.export_disk(vm_id, disk.key, work / f"installed-{index}.raw")
+                             for index, disk in enumerate(created.disks)]
             else:
+                keys = _disk_keys(source, point)
                 with job.step(_("Replace disks")):
                     # Installed and read back in one pause of the VM's writes, so the check sees what was installed.
-                    installed = source.replace_disks(
-                        point.vm.external_id, {disk["name"]: str(image) for disk, image in images}, export_to=work)
+                    exported = source.replace_disks(
+                        point.vm.external_id, {key: str(image) for key, image in zip(keys, images, strict=True)},
+                        export_to=work)
+                    installed = [exported[key] for key in keys]
                     target = _("the disks of %(vm)s") % {"vm": point.vm}
         with job.step(_("Verify restored disks")), repository_errors():
-            for disk, _image in images:
-                if not repo.matches(point.point_id, disk["name"], installed[disk["name"]]):
+            for index, (disk, path) in enumerate(zip(point.disks, installed, strict=True)):
+                if not repo.matches(point.point_id, index, path):
                     raise JobError(ErrorCode.RESTORE_MISMATCH, f"{disk['name']} differs from the recovery point")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return JobStatus.COMPLETED, _("Restored the recovery point of %(time)s to %(target)s; every disk checked.") % {
-        "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"), "target": target}
+        "time": _point_time(point), "target": target}
+
+
+def _point_time(point):
+    return timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M")
+
+
+def _disk_keys(source, point):
+    """The VM's disk each of the point's disks goes back to. A point made before disks had keys is
+    matched by place, and only if the VM still has as many disks."""
+    keys = [disk.get("key") for disk in point.disks]
+    if all(keys):
+        return keys
+    vm = source.get_vm(point.vm.external_id)
+    if vm is None or len(vm.disks) != len(keys):
+        raise JobError(ErrorCode.VM_NOT_FOUND, _("The VM's disks no longer match the recovery point's."))
+    return [disk.key for disk in vm.disks]
 
 
 # --- For the pages ----------------------------------------------------------------------------
@@ -413,13 +432,13 @@ def _parse_date(value):
         return None
 
 
-def stream_disk(vault, point, disk_name):
+def stream_disk(vault, point, disk_index):
     """The disk's bytes for a download. A damaged chunk ends the stream early (the size then
     does not match, so the browser reports the download failed) and is logged."""
     try:
-        yield from vault.repository().stream_disk(point.point_id, disk_name)
+        yield from vault.repository().stream_disk(point.point_id, disk_index)
     except (RepositoryError, OSError):
-        log.exception("Download of %s from recovery point %s stopped", disk_name, point.pk)
+        log.exception("Download of disk %s from recovery point %s stopped", disk_index, point.pk)
         raise
 
 

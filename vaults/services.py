@@ -263,7 +263,8 @@ def _remember_vm(source, found):
             "power_state": found.power_state,
             "has_backup_extension": found.has_backup_extension,
             "disks": [
-                {"name": disk.name, "path": disk.path, "format": disk.format, "virtual_size": disk.virtual_size}
+                {"key": disk.key, "name": disk.name, "path": disk.path, "format": disk.format,
+                 "virtual_size": disk.virtual_size}
                 for disk in found.disks
             ],
             "last_seen_at": timezone.now(),

@@ -233,19 +233,25 @@ def restore(request, pk):
     if item is None:
         return command_response(request, vault, "protected_items", error=_("Select one protected VM to restore."))
     points = vault.recovery_points.filter(vm=item.vm)
-    if request.method == "POST" and request.POST.get("step") == "2":
+    step = request.POST.get("step") if request.method == "POST" else None
+    if step in ("2", "3"):
         point = points.filter(pk=_whole_number(request.POST.get("point"))).first()
+        mode = request.POST.get("mode", "")
+        if step == "2" and point is not None and mode == backups.RESTORE_REPLACE:
+            # Overwriting a VM's disks is never one click: say which VM and which point, and ask.
+            return _restore_wizard(request, vault, item, points, "3", point)
         try:
             if point is None:
                 raise services.Refused(_("Choose a recovery point."))
             job = backups.start_restore(
-                vault, point, request.user, mode=request.POST.get("mode", ""),
+                vault, point, request.user, mode=mode,
                 name=request.POST.get("name", "").strip(), cloud_service=request.POST.get("cloud_service", "").strip(),
+                confirmed=step == "3" and request.POST.get("confirm") == "yes",
             )
         except services.Refused as refusal:
-            return _restore_wizard(request, vault, item, points, "2", point, error=str(refusal), status=400)
+            return _restore_wizard(request, vault, item, points, step, point, error=str(refusal), status=400)
         return command_response(request, vault, "protected_items", jobs=[job])
-    if request.method == "POST":
+    if step is not None:
         point = points.filter(pk=_whole_number(request.POST.get("point"))).first()
         if point is None:
             return _restore_wizard(request, vault, item, points, "1", None, error=_("Choose a recovery point."), status=400)
@@ -257,7 +263,7 @@ def _restore_wizard(request, vault, item, points, step, point, error=None, statu
     calendar = backups.RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
     context = {
         "vault": vault, "item": item, "step": step, "point": point, "error": error, "calendar": calendar,
-        "suggested_name": f"{item.vm.name}-restored"[:64] if backups.VM_NAME.match(item.vm.name) else "restored-vm",
+        "suggested_name": f"{item.vm.name}-restored"[:64] if backups.VM_NAME.fullmatch(item.vm.name) else "restored-vm",
         "form": request.POST,
     }
     return render_page(request, "vaults/restore.html", "vaults/partials/restore_wizard.html", context, status)
@@ -271,7 +277,7 @@ def download_disk(request, pk, point_pk, disk_index):
     if not 0 <= disk_index < len(point.disks):
         raise Http404(_("That recovery point has no such disk."))
     disk = point.disks[disk_index]
-    response = StreamingHttpResponse(backups.stream_disk(vault, point, disk["name"]), content_type="application/octet-stream")
+    response = StreamingHttpResponse(backups.stream_disk(vault, point, disk_index), content_type="application/octet-stream")
     response["Content-Length"] = str(disk["size"])
     filename = slugify(f"{point.vm.name}-{disk['name']}-{point.created_at:%Y%m%d-%H%M}") or "disk"
     response["Content-Disposition"] = f'attachment; filename="{filename}.raw"'

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from sources import SourceUnavailable
-from sources.lab import MiB, build_lab
+from sources.lab_build import MiB, build_lab
 
 # (name, cloud service, region, disks, power state, backup extension)
 DEMO_LAB = [
