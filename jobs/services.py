@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from jobs.choices import JobStatus
 from jobs.errors import ErrorCode, JobError
 from jobs.models import Job
+from jobs.work import sweep
 
 log = logging.getLogger(__name__)
 
@@ -154,4 +155,5 @@ def reap_stale_jobs(now=None):
             reaped += job.finish(JobStatus.FAILED, error=code)
         except Exception:  # noqa: BLE001 - one bad job must not keep the others from being reaped
             log.exception("Could not reap job %s", job.pk)
+    sweep()  # the work files of the jobs that ended without their worker
     return reaped

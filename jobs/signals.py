@@ -2,7 +2,7 @@
 
 import logging
 
-from celery.signals import task_failure, task_revoked
+from celery.signals import task_failure, task_revoked, worker_ready
 from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
@@ -39,3 +39,14 @@ def cancel_job_on_revoke(sender=None, request=None, **kwargs):
             job.finish(JobStatus.CANCELLED, message=str(_("The task was revoked before it finished.")))
     except Exception:  # noqa: BLE001 - a signal handler must never raise
         log.exception("Could not mark a revoked task's job cancelled")
+
+
+@worker_ready.connect
+def sweep_work_files_at_start(sender=None, **kwargs):
+    """A worker killed mid-job left its snapshot copies behind: remove those of jobs that ended."""
+    try:
+        from jobs.work import sweep
+
+        sweep()
+    except Exception:  # noqa: BLE001 - a signal handler must never raise
+        log.exception("Could not sweep the work files at worker start")

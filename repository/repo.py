@@ -59,6 +59,7 @@ WRITE_SIZE = 1024 * 1024  # a restore writes neighbouring chunks together, up to
 LOCK_NAME = "locks/writer"
 LOCK_STALE_AFTER = 30 * 60  # seconds without a refresh
 LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
+LEFTOVER_AGE = 60  # seconds: an older temporary file was left by a writer that died (a lock breaker's lasts ms)
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
 LIST_NAME = re.compile(r"[0-9a-f]{64}")  # a chunk-list piece's name: its keyed hash in hex
@@ -730,6 +731,8 @@ class BackupWriter:
                     self._on_wait()
                 time.sleep(1)
         try:
+            # What a writer killed mid-write left: only a writer makes temporary files, and we are the writer.
+            self.repo.storage.remove_leftovers(older_than=LEFTOVER_AGE)
             self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
             self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
         except BaseException:

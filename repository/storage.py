@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -61,6 +62,11 @@ class Storage(ABC):
 
     @abstractmethod
     def total_size(self): ...
+
+    def remove_leftovers(self, older_than):
+        """Remove temporary files a killed writer left (older than `older_than` seconds); returns the
+        bytes freed. Only the writer-lock holder calls it. Object stores write whole objects: nothing to do."""
+        return 0
 
 
 class LocalStorage(Storage):
@@ -181,6 +187,16 @@ class LocalStorage(Storage):
 
     def total_size(self):
         return sum(path.stat().st_size for path in self._files(""))
+
+    def remove_leftovers(self, older_than):
+        freed, now = 0, time.time()
+        for path in self.root.rglob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if now - info.st_mtime > older_than:
+                    path.unlink()
+                    freed += info.st_size
+        return freed
 
 
 def _write_temporary(folder, data):

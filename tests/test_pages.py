@@ -112,6 +112,17 @@ def test_dashboard_counts_the_last_day_and_links_to_filtered_jobs(owner_client, 
     assert "jobs/?status=failed&amp;start=" in html
 
 
+def test_the_dashboard_shows_the_space_running_jobs_hold_in_work_files(owner_client, vault, settings):
+    running = JobFactory(vault=vault, status=JobStatus.IN_PROGRESS)
+    elsewhere = JobFactory(status=JobStatus.IN_PROGRESS)  # another vault's job
+    for job in (running, elsewhere):
+        folder = settings.WORK_ROOT / f"job-{job.pk}"
+        folder.mkdir(parents=True)
+        (folder / "0.raw").write_bytes(b"x" * 2 * 1024 * 1024)
+    html = owner_client.get(f"/vaults/{vault.pk}/dashboard/").content.decode()
+    assert 'data-counter="work_files">2.0\xa0MB<' in html
+
+
 def test_registered_items_are_paginated(owner_client, vault):
     RegisteredItemFactory.create_batch(55, vault=vault)
     first = owner_client.get(f"/vaults/{vault.pk}/registered/").content.decode()

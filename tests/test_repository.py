@@ -384,6 +384,22 @@ def test_a_stale_lock_of_a_dead_process_is_broken(repo):
         pass
 
 
+def test_the_next_writer_removes_temporary_files_a_killed_writer_left(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    root = Path(repo.storage.location)
+    left = root / "packs" / "ab" / ".tmp-killed-mid-write"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"half a pack of plain-looking bytes")
+    os.utime(left, (1, 1))  # written long ago
+    fresh = root / "packs" / "ab" / ".tmp-being-written-now"
+    fresh.write_bytes(b"another writer's file, this very moment")
+    with repo.writer():
+        pass
+    assert not left.exists() and fresh.exists()
+    assert repo.verify().ok and point in repo.point_ids()
+
+
 def test_the_command_line_lists_verifies_and_restores(tmp_path, repo, key):
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)

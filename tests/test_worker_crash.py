@@ -33,8 +33,7 @@ def database_url():
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def crash_worker(transactional_db, tmp_path):
+def start_worker_process():
     """A real worker in its own process, on its own queue, sharing the test database and storage."""
     env = {
         **os.environ,
@@ -51,6 +50,12 @@ def crash_worker(transactional_db, tmp_path):
     deadline = time.monotonic() + 30
     while not any(f"crash-{os.getpid()}@" in name for reply in app.control.ping(timeout=0.5) for name in reply):
         assert time.monotonic() < deadline, "the crash-test worker did not start"
+    return process
+
+
+@pytest.fixture
+def crash_worker(transactional_db, tmp_path):
+    process = start_worker_process()
     try:
         yield process
     finally:
@@ -83,6 +88,8 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
         time.sleep(0.02)
     os.kill(crash_worker.pid, signal.SIGKILL)
     crash_worker.wait()
+    work = settings.WORK_ROOT / f"job-{job.pk}"
+    assert any(work.iterdir()), "the killed worker left its snapshot copy behind"
 
     # The reaper notices the silent job and fails it with a clear message.
     reap_stale_jobs(timezone.now() + settings.JOB_HEARTBEAT_TIMEOUT + timezone.timedelta(seconds=1))
@@ -91,6 +98,7 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     assert "stopped answering" in job.error_message and job.recommended_action
     item.refresh_from_db()
     assert item.protection_state == ProtectionState.ERROR
+    assert not work.exists(), "the reaper swept the copy of the customer's disk"
 
     repo = vault.repository()
     assert repo.point_ids() == [] and not RecoveryPoint.objects.exists(), "no half recovery point"
@@ -107,3 +115,21 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     assert point.bytes_read == 384 * MiB
     assert point.new_bytes < point.bytes_read, "chunks stored before the crash were reused"
     assert vault.repository().verify().ok
+
+
+def test_a_starting_worker_sweeps_the_work_files_of_ended_jobs(transactional_db, vault, owner):
+    ended = Job.objects.create(vault=vault, entity_name="x", operation="backup", status=JobStatus.FAILED)
+    running = Job.objects.create(vault=vault, entity_name="y", operation="restore", status=JobStatus.IN_PROGRESS)
+    for job in (ended, running):
+        (settings.WORK_ROOT / f"job-{job.pk}").mkdir(parents=True)
+        (settings.WORK_ROOT / f"job-{job.pk}" / "0.raw").write_bytes(b"a customer's disk, in the clear")
+    process = start_worker_process()
+    try:
+        deadline = time.monotonic() + 30
+        while (settings.WORK_ROOT / f"job-{ended.pk}").exists():
+            assert time.monotonic() < deadline, "the worker did not sweep at start"
+            time.sleep(0.05)
+        assert (settings.WORK_ROOT / f"job-{running.pk}" / "0.raw").exists(), "a running job keeps its files"
+    finally:
+        process.kill()
+        process.wait()

@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from jobs.choices import JobStatus, Operation
 from jobs.errors import ErrorCode, JobError
 from jobs.services import JobConflict, create_job
+from jobs.work import space_held
 from sources import SourceUnavailable
 from vaults.choices import (
     ACTIVE_PROTECTION_STATES,
@@ -364,6 +365,7 @@ def dashboard_counts(vault, since):
         "protected": protected,  # what all recovery points would take as plain disk images
         "used": vault.stored_bytes,
         "saved_percent": round(100 * (1 - vault.stored_bytes / protected)) if protected else 0,
+        "work_files": space_held(vault.jobs.all()),  # snapshot copies on this machine, while jobs run
     }
     return {"recent": recent, "items": items, "storage": storage}
 
