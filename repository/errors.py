@@ -11,7 +11,12 @@ class RepositoryLocked(RepositoryError):
 
 
 class DamagedData(RepositoryError):
-    """A chunk failed its check: its pack is damaged or missing. Never returns bad data."""
+    """A chunk failed its check: its pack is damaged or missing. Never returns bad data.
+    `chunks` names the (pack, chunk id) copies and `lists` the chunk-list pieces found damaged."""
+
+    def __init__(self, message, chunks=(), lists=()):
+        super().__init__(message)
+        self.chunks, self.lists = list(chunks), list(lists)
 
 
 class PointNotFound(RepositoryError):

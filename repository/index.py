@@ -29,13 +29,25 @@ CREATE TABLE IF NOT EXISTS chunk (
     length INTEGER NOT NULL,
     PRIMARY KEY (id, pack)
 ) WITHOUT ROWID;
+-- What verify or a read found damaged (the repository's damaged/<mark> objects): a chunk's copy in
+-- one pack, or a piece of a chunk list. Such a copy is never built on again.
+CREATE TABLE IF NOT EXISTS damage_mark (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS damaged_chunk (
+    id BLOB NOT NULL,
+    pack TEXT NOT NULL,
+    mark TEXT NOT NULL,
+    PRIMARY KEY (id, pack, mark)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS damaged_list (id TEXT NOT NULL, mark TEXT NOT NULL, PRIMARY KEY (id, mark)) WITHOUT ROWID;
 """
-CACHE_VERSION = 3  # of the layout above; a cache file of another version is emptied and refilled
+CACHE_VERSION = 4  # of the layout above; a cache file of another version is emptied and refilled
 QUERY_BATCH = 500  # ids per IN (...) query: well under SQLite's limit on bound parameters
 # The packs a writer may build on: those recorded by the time it refreshed the index under the
 # repository lock (a pack number), and its own (its token). A pack another process records later can
 # only be a late echo of one pruned since (nobody else writes while the lock is held).
 TRUSTED = "({pack}.number <= :trusted_up_to OR {pack}.added_by = :writer)"
+# A chunk's copy that nothing found damaged.
+GOOD = "NOT EXISTS (SELECT 1 FROM damaged_chunk WHERE damaged_chunk.id = {chunk}.id AND damaged_chunk.pack = {pack}.name)"
 
 
 class ChunkIndex:
@@ -59,7 +71,8 @@ class ChunkIndex:
     def _start(self):
         db = self._db()
         if db.execute("PRAGMA user_version").fetchone()[0] not in (0, CACHE_VERSION):
-            db.executescript("DROP TABLE IF EXISTS chunk; DROP TABLE IF EXISTS pack;")  # made by another version
+            db.executescript("DROP TABLE IF EXISTS chunk; DROP TABLE IF EXISTS pack; DROP TABLE IF EXISTS damage_mark;"
+                             " DROP TABLE IF EXISTS damaged_chunk; DROP TABLE IF EXISTS damaged_list;")  # another version
         db.executescript(SCHEMA)
         db.execute(f"PRAGMA user_version = {CACHE_VERSION}")
 
@@ -123,21 +136,62 @@ class ChunkIndex:
     # --- Chunks ----------------------------------------------------------------------------
 
     def stored(self, chunk_ids, trusted_up_to, writer):
-        """The subset of chunk_ids held by a pack the writer may build on (see TRUSTED)."""
+        """The subset of chunk_ids held, in a copy found damaged by nobody, by a pack the writer may
+        build on (see TRUSTED)."""
         return {chunk_id for (chunk_id,) in self._for_ids(
             "SELECT DISTINCT chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
-            f" WHERE chunk.id IN ({{ids}}) AND {TRUSTED.format(pack='pack')}",
+            f" WHERE chunk.id IN ({{ids}}) AND {TRUSTED.format(pack='pack')} AND {GOOD.format(chunk='chunk', pack='pack')}",
             chunk_ids, trusted_up_to=trusted_up_to, writer=writer)}
 
     def locate(self, chunk_ids):
-        """{chunk id: (pack, offset, length)} for the given ids that are stored, the newest copy of
-        each: an older one may be on its way out (repacked)."""
+        """{chunk id: (pack, offset, length)} for the given ids that are stored: the newest copy of
+        each that nothing found damaged (an older one may be on its way out, repacked), else the newest."""
         found = {}
         for chunk_id, pack, offset, length in self._for_ids(
                 "SELECT chunk.id, pack.name, chunk.offset, chunk.length FROM chunk JOIN pack ON pack.number = chunk.pack"
-                " WHERE chunk.id IN ({ids}) ORDER BY chunk.pack DESC", chunk_ids):
+                f" WHERE chunk.id IN ({{ids}}) ORDER BY {GOOD.format(chunk='chunk', pack='pack')} DESC, chunk.pack DESC",
+                chunk_ids):
             found.setdefault(chunk_id, (pack, offset, length))
         return found
+
+    def unrepaired(self, chunk_ids):
+        """The ids among chunk_ids that have no copy nothing found damaged (so no read can succeed)."""
+        good = {chunk_id for (chunk_id,) in self._for_ids(
+            "SELECT DISTINCT chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
+            f" WHERE chunk.id IN ({{ids}}) AND {GOOD.format(chunk='chunk', pack='pack')}", chunk_ids)}
+        return set(chunk_ids) - good
+
+    # --- Damage found ----------------------------------------------------------------------
+
+    def mark_names(self):
+        return {name for (name,) in self._rows("SELECT name FROM damage_mark")}
+
+    def add_mark(self, name, chunks, lists):
+        """Record a damage mark: (pack, chunk id) copies and chunk-list pieces found damaged."""
+        db = self._db()
+        with _transaction(db):
+            db.execute("INSERT OR IGNORE INTO damage_mark (name) VALUES (?)", (name,))
+            db.executemany("INSERT OR IGNORE INTO damaged_chunk (id, pack, mark) VALUES (?, ?, ?)",
+                           ((chunk_id, pack, name) for pack, chunk_id in chunks))
+            db.executemany("INSERT OR IGNORE INTO damaged_list (id, mark) VALUES (?, ?)", ((list_id, name) for list_id in lists))
+
+    def remove_marks(self, names):
+        db = self._db()
+        with _transaction(db):
+            for name in names:
+                for table in ("damaged_chunk", "damaged_list"):
+                    db.execute(f"DELETE FROM {table} WHERE mark = ?", (name,))
+                db.execute("DELETE FROM damage_mark WHERE name = ?", (name,))
+
+    def has_damage(self):
+        return bool(self._rows("SELECT 1 FROM damaged_chunk UNION ALL SELECT 1 FROM damaged_list LIMIT 1"))
+
+    def damaged_lists(self):
+        return {list_id for (list_id,) in self._rows("SELECT DISTINCT id FROM damaged_list")}
+
+    def damage(self):
+        """((pack, chunk id) copies, list ids) of every mark, each once."""
+        return (self._rows("SELECT DISTINCT pack, id FROM damaged_chunk"), self.damaged_lists())
 
     # --- Sets too big for memory ---------------------------------------------------------------
 
@@ -163,12 +217,14 @@ class ChunkIndex:
 
     @contextlib.contextmanager
     def needed_by_pack(self, needed):
-        """(pack, [(offset, length, None, chunk id)]) for each pack holding chunks of the set `needed`,
-        in offset order: the cursor stays open while the caller walks it."""
+        """(pack, [(offset, length, None, chunk id)]) for each pack holding the copy a read of a chunk
+        of the set `needed` takes (see locate), in offset order: the cursor stays open while the caller
+        walks it."""
         rows = self._db().execute(
-            f"SELECT pack.name, chunk.offset, chunk.length, chunk.id FROM {needed}"
-            f" JOIN chunk ON chunk.id = {needed}.value JOIN pack ON pack.number = chunk.pack"
-            " ORDER BY pack.name, chunk.offset")
+            "SELECT name, offset, length, id FROM (SELECT pack.name, chunk.offset, chunk.length, chunk.id,"
+            f" row_number() OVER (PARTITION BY chunk.id ORDER BY {GOOD.format(chunk='chunk', pack='pack')} DESC,"
+            f" chunk.pack DESC) AS choice FROM {needed} JOIN chunk ON chunk.id = {needed}.value"
+            " JOIN pack ON pack.number = chunk.pack) WHERE choice = 1 ORDER BY name, offset")
         try:
             yield ((pack, [(offset, length, None, chunk_id) for _pack, offset, length, chunk_id in entries])
                    for pack, entries in itertools.groupby(rows, key=lambda row: row[0]))

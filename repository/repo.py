@@ -179,7 +179,8 @@ class Repository:
         return ChunkIndex(Path(folder) / f"{self.config['id']}-{place}.sqlite3")
 
     def _sync_index(self, index):
-        """Add the packs the storage lists and the cache lacks; drop those the storage no longer lists."""
+        """Add the packs the storage lists and the cache lacks; drop those the storage no longer lists.
+        The same for the damage marks."""
         known = set(index.pack_names())  # before listing: a pack recorded meanwhile is not taken for gone
         listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
         index.remove_packs(known - listed)
@@ -187,6 +188,95 @@ class Repository:
             for pack, entries in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)), sorted(listed - known)):
                 if entries is not None:
                     index.add_pack(pack, entries)
+        known_marks = index.mark_names()
+        listed_marks = set(self.storage.list("damaged/"))
+        index.remove_marks(known_marks - listed_marks)
+        for name in sorted(listed_marks - known_marks):
+            mark = self._read_mark(name)
+            if mark is not None:
+                index.add_mark(name, *mark)
+
+    # --- Damage found ------------------------------------------------------------------
+    # What verify or a read finds damaged is written down in the repository (damaged/<mark>, add-only
+    # objects: no lock needed), so that no backup, on any host, deduplicates against a damaged copy
+    # again: the next backup stores those chunks anew from its source, and reads take the new copy.
+
+    def _read_mark(self, name):
+        """((pack, chunk id) copies, list ids) of a damage mark; None if it is gone or unreadable."""
+        try:
+            mark = json.loads(self.keys.open(self.storage.read(name), name.encode()))
+            return ([(pack, bytes.fromhex(chunk)) for pack, chunk in mark["chunks"]],
+                    [list_id for list_id in mark["lists"] if LIST_NAME.fullmatch(list_id)])
+        except (ObjectMissing, DamagedData, ValueError, KeyError, TypeError):
+            return None
+
+    def note_damage(self, chunks=(), lists=()):
+        """Write down (pack, chunk id) copies and chunk-list pieces found damaged. Best effort: a
+        storage that cannot take the mark now (full, read-only) is found damaged again by verify."""
+        known_chunks, known_lists = self.index.damage()
+        known_chunks = set(known_chunks)
+        chunks = [copy for copy in dict.fromkeys(chunks) if copy not in known_chunks]
+        lists = [list_id for list_id in dict.fromkeys(lists) if list_id not in known_lists]
+        if not chunks and not lists:
+            return
+        try:
+            self._write_mark(chunks, lists)
+        except (OSError, RepositoryError):
+            pass
+
+    def _write_mark(self, chunks, lists):
+        name = f"damaged/{uuid.uuid4().hex}"
+        mark = {"chunks": [[pack, chunk_id.hex()] for pack, chunk_id in chunks], "lists": lists, "at": _now()}
+        self.storage.write(name, self.keys.seal(json.dumps(mark).encode(), name.encode()))
+        self.index.add_mark(name, chunks, lists)
+
+    def _compact_marks(self, writer, live_lists):
+        """In a prune: drop from the damage marks what no longer exists (pruned packs and pieces)."""
+        names = self.index.mark_names()
+        if not names:
+            return
+        chunks, lists = self.index.damage()
+        packs = set(self.index.pack_names())
+        kept_chunks = [(pack, chunk_id) for pack, chunk_id in chunks if pack in packs]
+        kept_lists = [list_id for list_id in lists if bytes.fromhex(list_id) in live_lists]
+        if len(kept_chunks) == len(chunks) and len(kept_lists) == len(lists):
+            return
+        if kept_chunks or kept_lists:
+            self._write_mark(kept_chunks, kept_lists)
+        for name in names:
+            writer.check_lock()
+            self.storage.delete(name)
+        self.index.remove_marks(names)
+
+    @contextlib.contextmanager
+    def _noting_damage(self):
+        try:
+            yield
+        except DamagedData as error:
+            self.note_damage(error.chunks, error.lists)
+            raise
+
+    def refers_to_damage(self, disk):
+        """True if the disk (a point's manifest entry) needs a chunk no good copy holds, or a chunk-list
+        piece found damaged: a backup must then read it whole, not build on it."""
+        if not self.index.has_damage():
+            return False
+        if "lists" in disk and self.index.damaged_lists() & set(disk["lists"]):
+            return True
+        try:
+            return any(self.index.unrepaired([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
+                       for _first, ids in self.segments(disk))
+        except DamagedData:
+            return True
+
+    def is_restorable(self, point_id):
+        """False if the point is known to need something damaged (its manifest, a chunk list, a chunk
+        no good copy holds). Reads chunk lists only, and only where damage was found."""
+        try:
+            disks = self.load_point(point_id)["disks"]
+        except (PointNotFound, DamagedData):
+            return False
+        return not any(self.refers_to_damage(disk) for disk in disks)
 
     def _pack_entries(self, pack):
         """A pack's chunks from its index object, or from the sealed copy at the pack's own end when the
@@ -250,10 +340,13 @@ class Repository:
         try:
             sealed = self.storage.read(f"lists/{list_id}")
         except ObjectMissing:
-            raise DamagedData(f"chunk list {list_id} is missing") from None
-        ids = _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
+            raise DamagedData(f"chunk list {list_id} is missing", lists=[list_id]) from None
+        try:
+            ids = _split_ids(self.keys.open(sealed, f"lists/{list_id}".encode()))
+        except DamagedData as error:
+            raise DamagedData(f"chunk list {list_id}: {error}", lists=[list_id]) from None
         if len(ids) != min(piece, self.chunk_count(disk) - number * piece):
-            raise DamagedData(f"chunk list {list_id} has {len(ids)} ids, not what its disk needs")
+            raise DamagedData(f"chunk list {list_id} has {len(ids)} ids, not what its disk needs", lists=[list_id])
         return ids
 
     def segments(self, disk):
@@ -290,9 +383,12 @@ class Repository:
         return data
 
     def _open_chunk(self, pack, chunk_id, sealed):
-        data = self.keys.open(sealed, b"chunk" + chunk_id)
-        if self.keys.chunk_id(data) != chunk_id:
-            raise DamagedData(f"chunk {chunk_id.hex()[:16]} in pack {pack} does not match its id")
+        try:
+            data = self.keys.open(sealed, b"chunk" + chunk_id)
+        except DamagedData:
+            data = None
+        if data is None or self.keys.chunk_id(data) != chunk_id:
+            raise DamagedData(f"chunk {chunk_id.hex()[:16]} in pack {pack} is damaged", chunks=[(pack, chunk_id)])
         return data
 
     def _locate(self, chunk_ids):
@@ -334,7 +430,8 @@ class Repository:
             where = self.index.locate([chunk_id for _offset, _length, _index, chunk_id in run])
             for _offset, _length, index, chunk_id in run:
                 if where.get(chunk_id, (pack,))[0] == pack:
-                    raise DamagedData(f"pack {pack} is missing") from None
+                    raise DamagedData(f"pack {pack} is missing",
+                                      chunks=[(pack, entry[3]) for entry in run]) from None
                 yield index, self.read_chunk(chunk_id, where[chunk_id])
             return
         for offset, length, index, chunk_id in run:
@@ -350,7 +447,7 @@ class Repository:
         out = _ImageFile(out_path, disk["size"])
         temporary = out.path
         try:
-            with out:
+            with out, self._noting_damage():
 
                 def restore_run(pack, run):
                     # Chunks of neighbouring places go out in one write (runs follow the disk's order).
@@ -415,14 +512,18 @@ class Repository:
         disk = self._disk(point_id, disk_index)
         zero = bytes(self.chunk_size)
         remaining = disk["size"]
-        for _index, data in self._chunks_in_order(disk):
-            block = data if data is not None else zero[: min(self.chunk_size, remaining)]
-            remaining -= len(block)
-            yield block
+        with self._noting_damage():
+            for _index, data in self._chunks_in_order(disk):
+                block = data if data is not None else zero[: min(self.chunk_size, remaining)]
+                remaining -= len(block)
+                yield block
 
     def _disk(self, point_id, disk_index):
         """The point's disk at this place (0 for the first)."""
-        disks = self.load_point(point_id)["disks"]
+        try:
+            disks = self.load_point(point_id)["disks"]
+        except DamagedData:
+            raise DamagedData(f"the manifest of recovery point {point_id} is damaged") from None
         if not isinstance(disk_index, int) or not 0 <= disk_index < len(disks):
             raise PointNotFound(f"Recovery point {point_id} has no disk {disk_index!r}")
         return disks[disk_index]
@@ -464,11 +565,13 @@ class Repository:
     def verify(self):
         """Read every chunk every recovery point needs; name the damaged objects and the points they affect."""
         report = VerifyReport()
-        affected = set()
+        affected, damaged_lists, damaged_copies = set(), set(), []
 
         def damaged(point_id, name, reason):
             report.damaged_packs[name] = reason
             affected.add(point_id)
+            if name.startswith("lists/"):
+                damaged_lists.add(name.split("/", 1)[1])
 
         self.refresh_index()
         for name in self.storage.list("index/"):  # read again: the cache may predate the damage
@@ -488,6 +591,8 @@ class Repository:
             with self.index.needed_by_pack(needed) as packs, ThreadPoolExecutor(THREADS) as pool:
                 for checked in _in_order(pool, lambda pack: self._check_pack(*pack), packs):
                     self._note_check(report, bad_chunks, *checked)
+                    damaged_copies += [(checked[0], chunk_id) for chunk_id in checked[2]]
+        self.note_damage(damaged_copies, damaged_lists)
         if bad_chunks:
             for point_id, ids in self._needed_chunks(lambda *_: None, each_list_once=False):
                 if point_id not in affected and not bad_chunks.isdisjoint(ids):
@@ -536,6 +641,7 @@ class Repository:
                     if LIST_NAME.fullmatch(list_id) and bytes.fromhex(list_id) not in needed_lists:
                         writer.check_lock()
                         self.storage.delete(name)
+            self._compact_marks(writer, needed_lists)
             return freed
 
     def _delete_pack(self, writer, pack):
@@ -1001,6 +1107,8 @@ class _ChunkList:
             shared = self.base["lists"][number]  # untouched: shared with the base point, if it is still there
             if not self.repo.storage.exists(f"lists/{shared}"):
                 raise DamagedData(f"chunk list {shared} of the previous recovery point is missing")
+            if shared in self.repo.index.damaged_lists():
+                self.repo.segment(self.base, number)  # found damaged once: shared only if it reads whole now
             self.lists.append(shared)
             return
         self.lists.append(self.repo.write_list(self.piece if self.piece is not None else self._start(number)))

@@ -168,6 +168,42 @@ def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_piec
         repo.restore_disk(point, 0, tmp_path / "out.img")
 
 
+def test_a_chunk_list_piece_found_damaged_is_not_shared_again(tmp_path, repo, small_pieces):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    disk = repo.load_point(point)["disks"][0]
+    piece = Path(repo.storage.location) / "lists" / disk["lists"][3]
+    data = bytearray(piece.read_bytes())
+    data[40] ^= 0x01
+    piece.write_bytes(bytes(data))
+    assert f"lists/{disk['lists'][3]}" in repo.verify().damaged_packs
+    with pytest.raises(DamagedData, match="chunk list"):
+        backup(repo, image, base=disk, only=[])  # today it shared the damaged piece untouched
+    healed, _ = backup(repo, image)  # read whole (what the portal then does): the piece is written anew
+    assert repo.load_point(healed)["disks"][0]["lists"][3] == disk["lists"][3]
+    assert repo.verify().ok, "both points read whole again"
+
+
+def test_a_chunk_found_damaged_is_stored_anew_and_reads_take_the_new_copy(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    (pack,) = [name for name in repo.storage.list("packs/")]
+    path = Path(repo.storage.location) / pack
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedData):
+        repo.restore_disk(point, 0, tmp_path / "first.img")  # the restore writes the damage down
+    other = Repository.open(repo.storage, key)  # another host: it learns of the damage from the repository
+    again, stats = backup(other, image)
+    assert stats.new_chunks >= 1, "the damaged chunk was not deduplicated against"
+    assert other.verify().ok
+    for restored_point in (point, again):
+        out = tmp_path / f"{restored_point}.img"
+        other.restore_disk(restored_point, 0, out)
+        assert out.read_bytes() == image.read_bytes()
+
+
 def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base(tmp_path, repo):
     import base64
 

@@ -108,3 +108,81 @@ def test_lab_files_never_planted_survive_a_replace_restore(worker, vault, owner,
     assert victim.read_bytes() == b"host file"
     assert sorted(path.name for path in folder.iterdir()) == sorted(
         [MANIFEST, "disk0.img", "io.lock", ".disk0.img.restoring"] + ([CHANGE_LOG] if (folder / CHANGE_LOG).exists() else []))
+
+
+# --- Damaged chunks are never built on ----------------------------------------------------------------
+
+
+def flip_a_byte_in_every_pack(vault):
+    from pathlib import Path
+
+    for pack in (Path(vault.storage_location) / "packs").rglob("*"):
+        if pack.is_file() and not pack.name.startswith("."):
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 3] ^= 0x01
+            pack.write_bytes(bytes(data))
+
+
+def test_after_verify_finds_damage_the_next_backup_stores_the_chunks_anew(worker, vault, owner):
+    item = protect(vault, owner, "app01", "contoso-app")
+    (first,) = backup(vault, owner, item)
+    assert first.status == JobStatus.COMPLETED
+    flip_a_byte_in_every_pack(vault)
+    (damaged,) = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)
+    assert damaged.status == JobStatus.FAILED and damaged.error_code == ErrorCode.DAMAGED_DATA
+
+    (again,) = backup(vault, owner, item)  # the VM did not change: today this was "0 bytes new"
+    assert again.status == JobStatus.COMPLETED, again.error_detail
+    newest = RecoveryPoint.objects.filter(vm=item.vm).first()
+    assert newest.new_bytes > 0, "the damaged chunk was stored anew from the source"
+    assert newest.bytes_read == newest.size, "the disk was read whole, not built on the damaged point"
+    (clean,) = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)
+    assert clean.status == JobStatus.COMPLETED, clean.error_detail or clean.error_message
+    (restore,) = wait_for_jobs([backups.start_restore(vault, newest, owner, mode="new_vm", name="healed",
+                                                      cloud_service="svc")], timeout=60)
+    assert restore.status == JobStatus.COMPLETED, restore.error_detail
+
+
+def test_damage_a_restore_finds_is_not_built_on_either(worker, vault, owner):
+    item = protect(vault, owner, "app01", "contoso-app")
+    backup(vault, owner, item)
+    flip_a_byte_in_every_pack(vault)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    (failed,) = wait_for_jobs([backups.start_restore(vault, point, owner, mode="new_vm", name="x", cloud_service="svc")],
+                              timeout=60)
+    assert failed.status == JobStatus.FAILED and failed.error_code == ErrorCode.DAMAGED_DATA
+    (again,) = backup(vault, owner, item)
+    assert again.status == JobStatus.COMPLETED
+    assert RecoveryPoint.objects.filter(vm=item.vm).first().new_bytes > 0
+
+
+def test_retention_keeps_the_newest_restorable_point_when_newer_ones_are_damaged(worker, vault, owner, lab_path):
+    from pathlib import Path
+
+    from jobs.models import Job
+
+    item = protect(vault, owner, "app01", "contoso-app")
+    backup(vault, owner, item)
+    good = RecoveryPoint.objects.get(vm=item.vm)
+    RecoveryPoint.objects.filter(pk=good.pk).update(created_at=timezone.now() - datetime.timedelta(days=3))
+    repo = vault.repository()
+    packs_of_the_good_point = set(repo.storage.list("packs/"))
+    LabWorkload(lab_path / item.vm.external_id, seed=11).write(count=40)
+    backup(vault, owner, item)
+    newer = RecoveryPoint.objects.filter(vm=item.vm).first()
+    for name in set(repo.storage.list("packs/")) - packs_of_the_good_point:  # only the newer point's new chunks
+        path = Path(repo.storage.location) / name
+        data = bytearray(path.read_bytes())
+        data[len(data) // 3] ^= 0x01
+        path.write_bytes(bytes(data))
+    report = repo.verify()
+    assert newer.point_id in report.affected_points and good.point_id not in report.affected_points
+
+    policy = item.policy
+    policy.retain_daily = 1  # keeps today's point only: the good one is three days old
+    policy.save()
+    job = Job.objects.create(vault=vault, vm=item.vm, entity_name="x", operation="backup", status="in_progress")
+    backups.apply_retention(job, vault.repository(), item)
+    kept = set(RecoveryPoint.objects.filter(vm=item.vm).values_list("point_id", flat=True))
+    assert kept == {good.point_id, newer.point_id}, "the last restorable point stays"
+    assert good.point_id in vault.repository().point_ids()

@@ -219,7 +219,9 @@ def _transfer(job, repo, snapshot, previous):
     plan = []
     for disk in snapshot.disks:
         base = base_disks.get(disk.key)
-        known = base is not None and base["size"] == disk.size and disk.changed is not None
+        # Never built on where damage was found: the disk is then read whole, so damaged chunks are stored anew.
+        known = (base is not None and base["size"] == disk.size and disk.changed is not None
+                 and not repo.refers_to_damage(base))
         plan.append((disk, base if known else None))
 
     def chunks(disk, base):
@@ -285,6 +287,12 @@ def apply_retention(job, repo, item, now=None):
     now = now or timezone.now()
     points = list(RecoveryPoint.objects.filter(vault=item.vault, vm=item.vm))
     keep = points_to_keep(points, item.policy, now)
+    if repo.index.has_damage():
+        # The newest point the item can still be restored from stays, whatever newer ones hold.
+        restorable = next((point for point in sorted(points, key=lambda point: point.created_at, reverse=True)
+                           if repo.is_restorable(point.point_id)), None)
+        if restorable is not None:
+            keep.add(restorable.pk)
     doomed = [point for point in points if point.pk not in keep]
     # The rows go first: a crash in between leaves an unlisted manifest, never a listed point without data.
     RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
