@@ -1,16 +1,17 @@
 from django.contrib import admin
 
 from jobs.models import Job, JobEvent, JobSubtask
+from portal.admin_mixins import ReadOnlyAdmin
 
 
-class JobEventInline(admin.TabularInline):
+class JobEventInline(ReadOnlyAdmin, admin.TabularInline):
     model = JobEvent
     extra = 0
     readonly_fields = ["at", "old_status", "new_status", "message"]
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["pk", "operation", "entity_name", "status", "vault", "created_at", "finished_at"]
     list_filter = ["status", "operation"]
     search_fields = ["entity_name"]
@@ -19,13 +20,13 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobSubtask)
-class JobSubtaskAdmin(admin.ModelAdmin):
+class JobSubtaskAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["job", "name", "status", "started_at", "finished_at"]
     list_select_related = ["job"]
 
 
 @admin.register(JobEvent)
-class JobEventAdmin(admin.ModelAdmin):
+class JobEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["at", "job", "old_status", "new_status", "message"]
     list_filter = ["new_status"]
     list_select_related = ["job"]

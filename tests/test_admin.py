@@ -1,10 +1,15 @@
-"""The Django admin manages every model."""
+"""The Django admin manages every model, and cannot corrupt what jobs own."""
 
 from django.apps import apps
 from django.contrib import admin
 
+from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, RegisteredItemFactory, UserFactory
+from vaults.models import ItemStateChange, RecoveryPoint, Vault
+
+# Rows the jobs own: staff see them, never add, change or delete them.
+READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange}
 
 
 def test_every_model_has_a_working_admin(db):
@@ -17,4 +22,30 @@ def test_every_model_has_a_working_admin(db):
             assert admin.site.is_registered(model), model
             name = model._meta.model_name
             assert client.get(f"/admin/{app_label}/{name}/").status_code == 200, name
-            assert client.get(f"/admin/{app_label}/{name}/add/").status_code == 200, name
+            assert client.get(f"/admin/{app_label}/{name}/add/").status_code == (403 if model in READ_ONLY else 200), name
+
+
+def test_what_jobs_own_is_read_only_in_the_admin(db):
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    item = RegisteredItemFactory()
+    job = JobFactory(vault=item.vault, vm=item.vm, status="failed")
+    point = RecoveryPoint.objects.create(vault=item.vault, vm=item.vm, point_id="p", consistency="crash")
+    client = client_for(superuser)
+    for url in (f"/admin/jobs/job/{job.pk}/change/", f"/admin/vaults/recoverypoint/{point.pk}/change/"):
+        page = client.get(url)
+        assert page.status_code == 200 and 'name="_save"' not in page.content.decode(), url
+        assert client.post(url, {"status": "completed"}, htmx=False).status_code == 403, url
+        assert client.post(url.replace("/change/", "/delete/"), {"post": "yes"}, htmx=False).status_code == 403
+    job.refresh_from_db()
+    assert job.status != "completed" and RecoveryPoint.objects.filter(pk=point.pk).exists()
+
+
+def test_a_vault_holding_data_keeps_its_storage(db):
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    item = RegisteredItemFactory()
+    vault = item.vault
+    client = client_for(superuser)
+    assert 'name="storage_url"' in client.get(f"/admin/vaults/vault/{vault.pk}/change/").content.decode()
+    Vault.objects.filter(pk=vault.pk).update(repository_id="abc", stored_bytes=1)
+    page = client.get(f"/admin/vaults/vault/{vault.pk}/change/").content.decode()
+    assert 'name="storage_url"' not in page

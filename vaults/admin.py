@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from portal.admin_mixins import ReadOnlyAdmin
+
 from vaults.models import (
     ItemStateChange,
     RecoveryPoint,
@@ -44,6 +46,12 @@ class VaultAdmin(admin.ModelAdmin):
     # The key reads the vault's repository without the portal: staff keep a copy somewhere safe.
     readonly_fields = ["uuid", "encryption_key", "stored_bytes"]
 
+    def get_readonly_fields(self, request, obj=None):
+        """A vault whose repository exists keeps its storage: moving it would strand its backups."""
+        if obj is not None and (obj.repository_id or obj.stored_bytes or obj.recovery_points.exists()):
+            return [*self.readonly_fields, "storage_url"]
+        return self.readonly_fields
+
 
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(admin.ModelAdmin):
@@ -60,19 +68,20 @@ class PolicyAdmin(admin.ModelAdmin):
 @admin.register(RegisteredItem)
 class RegisteredItemAdmin(admin.ModelAdmin):
     list_display = ["vm", "vault", "registration_state", "protection_state", "policy"]
+    # States change through jobs only (each change a history row); the admin shows them.
+    readonly_fields = ["registration_state", "protection_state", "protected_at"]
     list_filter = ["registration_state", "protection_state"]
     list_select_related = ["vm", "vault", "policy"]
 
 
 @admin.register(ItemStateChange)
-class ItemStateChangeAdmin(admin.ModelAdmin):
+class ItemStateChangeAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["at", "vm", "field", "old", "new", "reason"]
     list_select_related = ["vm"]
 
 
 @admin.register(RecoveryPoint)
-class RecoveryPointAdmin(admin.ModelAdmin):
+class RecoveryPointAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes"]
     list_filter = ["consistency"]
     list_select_related = ["vm", "vault"]
-    readonly_fields = ["point_id", "change_position", "job"]
