@@ -60,7 +60,8 @@ class Job(models.Model):
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
     error_message = models.TextField(_("error message"), blank=True)
     recommended_action = models.TextField(_("recommended action"), blank=True)
-    error_detail = models.TextField(_("error detail"), blank=True)
+    error_detail = models.TextField(_("error detail"), blank=True)  # what the job found: shown to its users
+    traceback = models.TextField(_("traceback"), blank=True)  # where an unexpected error came from: staff only
     # The policy slot a scheduled backup is for: one job per item per slot, however many ticks race.
     scheduled_for = models.DateTimeField(null=True, blank=True)
 
@@ -126,7 +127,7 @@ class Job(models.Model):
             app.send_task(TASK_FOR_OPERATION[self.operation], args=[self.pk])
         except Exception as exc:  # noqa: BLE001 - whatever the broker raised, this job will not run
             log.exception("Could not send job %s to a worker", self.pk)
-            self.finish(JobStatus.FAILED, error=ErrorCode.BROKER_UNAVAILABLE, error_detail=repr(exc))
+            self.finish(JobStatus.FAILED, error=ErrorCode.BROKER_UNAVAILABLE, traceback=repr(exc))
 
     def start(self):
         """Queued -> In progress. Idempotent: only the call that moved the job returns True,
@@ -149,7 +150,7 @@ class Job(models.Model):
                 setattr(self, name, value)
         Job.objects.filter(pk=self.pk).update(**fields)
 
-    def finish(self, status, *, message="", error=None, error_detail=""):
+    def finish(self, status, *, message="", error=None, error_detail="", traceback=""):
         """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
 
         `error` is a JobError (or an ErrorCode); its message and recommended action are stored.
@@ -157,7 +158,7 @@ class Job(models.Model):
         """
         if status not in JobStatus.terminal():
             raise ValueError(f"finish() needs a terminal status, not {status!r}")
-        fields = {"status": status, "finished_at": timezone.now(), "result_message": message}
+        fields = {"status": status, "finished_at": timezone.now(), "result_message": message, "traceback": traceback}
         if error is not None:
             if not isinstance(error, JobError):
                 error = JobError(error)
@@ -176,6 +177,10 @@ class Job(models.Model):
                 self.events.create(
                     old_status=old_status, new_status=status, message=message or fields.get("error_message", "")
                 )
+                if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    # A sub-task still running when its job ended (its worker died) ended with it.
+                    self.subtasks.filter(status=JobStatus.IN_PROGRESS).update(
+                        status=status, finished_at=fields["finished_at"])
                 job_finished.send(sender=Job, job=self)
         return bool(ended)
 
@@ -193,7 +198,7 @@ class Job(models.Model):
     def fail_with_exception(self, exc):
         """End as Failed for an unexpected exception, keeping its traceback for the job page."""
         detail = "".join(traceback_module.format_exception(exc))
-        return self.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR, error_detail=detail)
+        return self.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR, traceback=detail)
 
 
 class JobSubtask(models.Model):

@@ -23,9 +23,17 @@ def _job_of(args):
 
 @task_failure.connect
 def fail_job_on_task_failure(sender=None, task_id=None, exception=None, args=None, **kwargs):
+    from billiard.exceptions import WorkerLostError
+
+    from jobs.errors import ErrorCode
+
     try:
         job = _job_of(args)
-        if job is not None and job.is_active:
+        if job is None or not job.is_active:
+            return
+        if isinstance(exception, WorkerLostError):  # the pool's child died (SIGKILL, out of memory)
+            job.finish(JobStatus.FAILED, error=ErrorCode.WORKER_LOST, error_detail=str(exception))
+        else:
             job.fail_with_exception(exception)
     except Exception:  # noqa: BLE001 - a signal handler must never raise
         log.exception("Could not mark the job of task %s failed", task_id)

@@ -1,10 +1,12 @@
 from django.urls import path
 
+import portal.converters  # noqa: F401 - the "id" path converter
+
 from jobs import views
 
 app_name = "jobs"
 urlpatterns = [
-    path("vaults/<int:pk>/jobs/", views.job_list, name="list"),
-    path("vaults/<int:pk>/tray/", views.tray, name="tray"),
-    path("jobs/<int:pk>/", views.job_detail, name="detail"),
+    path("vaults/<id:pk>/jobs/", views.job_list, name="list"),
+    path("vaults/<id:pk>/tray/", views.tray, name="tray"),
+    path("jobs/<id:pk>/", views.job_detail, name="detail"),
 ]

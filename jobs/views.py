@@ -1,5 +1,7 @@
 from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -41,7 +43,9 @@ def job_detail(request, pk):
 def tray(request, pk):
     """The notification tray for the jobs a command started: polled until they have all ended."""
     vault = get_vault(request, pk)
-    ids = parse_ids(request.GET.getlist("job")) or []
+    ids = parse_ids(request.GET.getlist("job"))
+    if ids is None:
+        return HttpResponseBadRequest(_("The job ids are not valid."))
     jobs = list(Job.objects.filter(vault=vault, pk__in=ids).order_by("created_at"))
     response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs))
     if not any(job.is_active for job in jobs):

@@ -28,10 +28,11 @@ MAX_ID = 2**63 - 1  # the largest primary key a database column holds
 
 
 def parse_ids(values):
-    """Whole-number ids from a form, or None if any is not a valid id."""
+    """Whole-number ids from a form, or None if any is not a valid id: ASCII digits only ("²", "١" and
+    "１" are digits to Python, and int("１") is 1), no larger than a database key holds."""
     ids = []
     for value in values:
-        if not value.isdigit() or int(value) > MAX_ID:
+        if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_ID:
             return None
         ids.append(int(value))
     return ids

@@ -94,7 +94,7 @@ def test_run_job_keeps_the_traceback_of_an_unexpected_error(queued):
     run_job(queued.pk, work)
     queued.refresh_from_db()
     assert queued.status == JobStatus.FAILED and queued.error_code == "InternalError"
-    assert "ZeroDivisionError: boom" in queued.error_detail
+    assert "ZeroDivisionError: boom" in queued.traceback and queued.error_detail == ""
 
 
 def test_run_job_of_a_missing_job_does_nothing(db):
@@ -158,7 +158,23 @@ def test_task_failure_signal_marks_the_job_failed(queued):
     task_failure.send(sender=None, task_id="t", exception=RuntimeError("worker blew up"), args=[queued.pk],
                       kwargs={}, traceback=None, einfo=None)
     queued.refresh_from_db()
-    assert queued.status == JobStatus.FAILED and "worker blew up" in queued.error_detail
+    assert queued.status == JobStatus.FAILED and "worker blew up" in queued.traceback
+
+
+def test_a_worker_process_killed_ends_its_job_worker_lost_with_its_sub_task(queued):
+    from billiard.exceptions import WorkerLostError
+    from celery.signals import task_failure
+
+    queued.start()
+    step = queued.subtasks.create(name="Transfer data to vault", status=JobStatus.IN_PROGRESS)
+    # What Celery's pool reports when the child running the task is killed (SIGKILL, the OOM killer).
+    task_failure.send(sender=None, task_id="t", args=[queued.pk], kwargs={}, traceback=None, einfo=None,
+                      exception=WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 0."))
+    queued.refresh_from_db()
+    step.refresh_from_db()
+    assert queued.status == JobStatus.FAILED and queued.error_code == ErrorCode.WORKER_LOST
+    assert "signal 9" in queued.error_detail and not queued.traceback
+    assert step.status == JobStatus.FAILED and step.finished_at is not None
 
 
 @pytest.mark.parametrize("args", [None, [], ["not-a-number"], [987654]])

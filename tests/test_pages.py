@@ -150,3 +150,14 @@ def test_names_are_escaped_in_the_restore_wizard_and_item_page(owner_client, vau
     for response in (wizard, item_page):
         html = response.content.decode()
         assert ODD_ESCAPED in html and ODD not in html
+
+
+def test_a_jobs_traceback_is_shown_to_staff_only(owner_client, vault, owner):
+    job = JobFactory(vault=vault, status=JobStatus.FAILED, error_code="InternalError", error_message="It failed.",
+                     recommended_action="Run it again.", traceback="Traceback (most recent call last):\n  secret.py")
+    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "It failed." in page and "Run it again." in page and "InternalError" in page
+    assert "secret.py" not in page
+    owner.is_staff = True
+    owner.save()
+    assert "secret.py" in owner_client.get(f"/jobs/{job.pk}/").content.decode()

@@ -132,17 +132,18 @@ def test_registering_an_undiscovered_vm_is_refused(owner_client, vault):
     assert not RegisteredItem.objects.exists()
 
 
-@pytest.mark.parametrize("selected", [["abc"], ["1; DROP TABLE"], [], ["99999999999999999999"], ["-1"]])
-def test_a_malformed_selection_is_refused(owner_client, vault, selected):
+@pytest.mark.parametrize("selected, status", [
+    (["abc"], 400), (["1; DROP TABLE"], 400), ([], 409), (["99999999999999999999"], 400), (["-1"], 400), (["１"], 400)])
+def test_a_malformed_selection_is_refused(owner_client, vault, selected, status):
     response = owner_client.post(f"/vaults/{vault.pk}/register/", {"selected": selected})
-    assert response.status_code == 409
+    assert response.status_code == status  # 400: not what the page sends; 409: nothing chosen
     assert not Job.objects.exists()
 
 
 def test_a_plain_form_post_gets_a_redirect_and_a_message(owner_client, vault):
     response = owner_client.post(f"/vaults/{vault.pk}/register/", {"selected": ["abc"]}, htmx=False, follow=True)
     assert response.redirect_chain[-1][0] == f"/vaults/{vault.pk}/registered/"
-    assert "The selection is not valid." in response.content.decode()
+    assert "The selection is not valid: choose the rows again." in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -152,8 +153,8 @@ def test_unknown_objects_are_404(owner_client, url):
     assert owner_client.get(url).status_code == 404
 
 
-def test_a_huge_job_id_in_the_tray_is_ignored(owner_client, vault):
-    assert owner_client.get(f"/vaults/{vault.pk}/tray/?job=99999999999999999999").status_code == 286
+def test_a_huge_job_id_in_the_tray_is_refused(owner_client, vault):
+    assert owner_client.get(f"/vaults/{vault.pk}/tray/?job=99999999999999999999").status_code == 400
 
 
 def test_bad_job_filters_change_nothing(owner_client, vault, job):

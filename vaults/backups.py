@@ -413,15 +413,21 @@ def with_recovery_points(items):
     ).order_by("vm__name", "vm__cloud_service", "pk")  # an aggregate drops Meta.ordering
 
 
+class BadDate(ValueError):
+    """A calendar date the page never sends: its message is for the user."""
+
+
 class RecoveryCalendar:
     """A month of the Restore wizard's calendar: the days that have recovery points are marked;
     the chosen day (by default the newest point's) lists its points, newest first."""
 
+    EARLIEST, LATEST = datetime.date(1970, 1, 1), datetime.date(9998, 12, 31)  # room for a month either side
+
     def __init__(self, points, month=None, day=None):
         newest = points.first()
         today = timezone.localdate()
-        self.day = _parse_date(day) or (timezone.localtime(newest.created_at).date() if newest else today)
-        shown = _parse_date(f"{month}-01") if month else None
+        self.day = self._parse(day) or (timezone.localtime(newest.created_at).date() if newest else today)
+        shown = self._parse(f"{month}-01") if month else None
         self.month = shown or self.day.replace(day=1)
         marked = {value for value in points.dates("created_at", "day")}
         weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(self.month.year, self.month.month)
@@ -432,12 +438,21 @@ class RecoveryCalendar:
         self.day_points = list(points.filter(created_at__gte=start, created_at__lt=start + datetime.timedelta(days=1)))
         self.newest = newest
 
-
-def _parse_date(value):
-    try:
-        return datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    @classmethod
+    def _parse(cls, value):
+        """A date written YYYY-MM-DD (ASCII digits), between EARLIEST and LATEST; BadDate otherwise."""
+        if not value:
+            return None
+        try:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                raise ValueError(value)
+            date = datetime.date.fromisoformat(value)
+        except ValueError:
+            raise BadDate(_("That is not a date of the calendar.")) from None
+        if not cls.EARLIEST <= date <= cls.LATEST:
+            raise BadDate(_("Choose a date between %(earliest)s and %(latest)s.") % {
+                "earliest": cls.EARLIEST.isoformat(), "latest": cls.LATEST.isoformat()})
+        return date
 
 
 def stream_disk(vault, point, disk_index):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -48,13 +49,18 @@ def vault_context(request, vault, tab, **extra):
     }
 
 
-def command_response(request, vault, tab, *, jobs=(), error=None):
-    """Answer a command: the notification tray (HTMX) or a redirect back to the tab (plain POST)."""
+BAD_SELECTION = _lazy("The selection is not valid: choose the rows again.")
+
+
+def command_response(request, vault, tab, *, jobs=(), error=None, status=None):
+    """Answer a command: the notification tray (HTMX) or a redirect back to the tab (plain POST).
+    A refusal is a 409 (the state does not allow it), input the page never sends a 400."""
     if not wants_partial(request):
         if error:
             messages.error(request, error)
         return redirect(f"vaults:{tab}", pk=vault.pk)
-    response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs, error), status=409 if error else 200)
+    status = status or (409 if error else 200)
+    response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs, error), status=status)
     response.headers["HX-Retarget"] = "#tray"
     response.headers["HX-Reswap"] = "innerHTML"
     return trigger(response, "vaultChanged", "closeModal")
@@ -178,9 +184,9 @@ def register(request, pk):
 def _item_command(request, pk, start, tab):
     vault = get_vault(request, pk, "change")
     ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, tab, error=str(BAD_SELECTION), status=400)
     try:
-        if ids is None:
-            raise services.Refused(_("The selection is not valid."))
         jobs = start(vault, ids, request.user)
     except services.Refused as refusal:
         return command_response(request, vault, tab, error=str(refusal))
@@ -228,7 +234,9 @@ def item_detail(request, pk, item_pk):
 def restore(request, pk):
     """The Restore wizard: 1 a recovery point (newest, or a day on the calendar), 2 where to restore it."""
     vault = get_vault(request, pk, "change")
-    ids = selected_ids(request) or []
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
     item = vault.items.select_related("vm").filter(pk=ids[0] if len(ids) == 1 else None).first()
     if item is None:
         return command_response(request, vault, "protected_items", error=_("Select one protected VM to restore."))
@@ -260,7 +268,10 @@ def restore(request, pk):
 
 
 def _restore_wizard(request, vault, item, points, step, point, error=None, status=200):
-    calendar = backups.RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
+    try:
+        calendar = backups.RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
+    except backups.BadDate as refusal:
+        calendar, error, status = backups.RecoveryCalendar(points), str(refusal), 400
     context = {
         "vault": vault, "item": item, "step": step, "point": point, "error": error, "calendar": calendar,
         "suggested_name": f"{item.vm.name}-restored"[:64] if backups.VM_NAME.fullmatch(item.vm.name) else "restored-vm",
@@ -288,7 +299,9 @@ def download_disk(request, pk, point_pk, disk_index):
 def protect(request, pk):
     """The Protect wizard: 1 choose VMs, 2 choose a policy or define a schedule, 3 a new policy's retention."""
     vault = get_vault(request, pk, "change")
-    chosen = selected_ids(request) or []
+    chosen = selected_ids(request)
+    if chosen is None:
+        return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
     if request.method == "GET":
         return _wizard(request, vault, "1", chosen)
     step = request.POST.get("step", "1")
@@ -371,8 +384,11 @@ def policy_create(request, pk):
 @require_POST
 def policy_delete(request, pk):
     vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "policies", error=str(BAD_SELECTION), status=400)
     try:
-        services.delete_policies(vault, selected_ids(request) or [])
+        services.delete_policies(vault, ids)
     except services.Refused as refusal:
         return command_response(request, vault, "policies", error=str(refusal))
     return command_response(request, vault, "policies")
