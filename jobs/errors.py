@@ -25,6 +25,7 @@ class ErrorCode(models.TextChoices):
     ITEM_NOT_PROTECTED = "ItemNotProtected", _("Item not protected")
     RESTORE_MISMATCH = "RestoreMismatch", _("Restored disk differs from the recovery point")
     DISK_REFUSED = "DiskRefused", _("Disk cannot be read safely")
+    KEY_UNAVAILABLE = "KeyUnavailable", _("Vault key unavailable")
     VM_RUNNING = "VMRunning", _("VM is running")
     VM_NAME_TAKEN = "VMNameTaken", _("VM name already in use")
 
@@ -104,6 +105,11 @@ CATALOGUE = {
           "folder, or of a format the disk does not record. Nothing was read."),
         _("Keep every file of the VM's disks (backing files and data files too) as plain files in the VM's "
           "folder, with their formats recorded, then run Discover and back up again."),
+    ),
+    ErrorCode.KEY_UNAVAILABLE: (
+        _("The vault's key could not be unwrapped: the key-encryption key that wrapped it is not configured."),
+        _("Give the portal and its workers the key-encryption key (VAULTLINE_KEY_ENCRYPTION_KEY, or "
+          "var/key_encryption_key) that wrapped this vault's key, then run the operation again."),
     ),
     ErrorCode.VM_RUNNING: (
         _("The VM is running and its writes cannot be paused, so its disks were not replaced."),

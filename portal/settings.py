@@ -1,5 +1,6 @@
 """Vaultline settings. Everything that differs between machines comes from the environment."""
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -7,11 +8,13 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import env_bool, env_int, env_list, env_str
+from portal.env import create_once, env_bool, env_int, env_list, env_str, key_encryption_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAULTLINE_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)  # it holds the database, the secret key and the key-encryption key
 
 
 def _secret_key():
@@ -21,12 +24,16 @@ def _secret_key():
         return key
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        create_once(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
+
+
+# The key-encryption keys that wrap vault keys, the current one first (see vaults/keys.py).
+KEY_ENCRYPTION_KEY_FILE = VAR_DIR / "key_encryption_key"
+KEY_ENCRYPTION_KEYS = key_encryption_keys(KEY_ENCRYPTION_KEY_FILE)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -120,8 +127,17 @@ STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+# Served over HTTPS (directly or behind a proxy that sets X-Forwarded-Proto): `check --deploy` is clean.
+HTTPS = env_bool("VAULTLINE_HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    if env_bool("VAULTLINE_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
 # --- Celery: Redis is the broker; job state lives in the database, so no result backend.

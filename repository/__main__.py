@@ -4,7 +4,8 @@
     python -m repository --repo … --key-file FILE verify
     python -m repository --repo … --key-file FILE restore POINT DISK OUTPUT
 
-The key file holds the vault's key (64 hex characters), as shown in the portal's admin.
+The key file is the one an Owner exports from the vault's Quick Start page (its lines starting with
+"#" are comments; the key is 64 hex characters).
 """
 
 import argparse
@@ -27,8 +28,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     try:
-        with open(args.key_file, encoding="ascii") as handle:
-            key = bytes.fromhex(handle.read().strip())
+        key = read_key_file(args.key_file)
         repo = Repository.open(open_storage(args.repo), key)
         if args.command == "list":
             for point in repo.points():
@@ -52,6 +52,18 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def read_key_file(path):
+    """The vault key from an exported key file: comment lines ("#") skipped, the key in hex."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    if len(lines) != 1:
+        raise ValueError(f"{path} does not hold one vault key")
+    key = bytes.fromhex(lines[0])
+    if len(key) != 32:
+        raise ValueError(f"{path} does not hold a 256-bit vault key")
+    return key
 
 
 def _disk_index(disks, wanted):

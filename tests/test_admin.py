@@ -6,10 +6,10 @@ from django.contrib import admin
 from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, RegisteredItemFactory, UserFactory
-from vaults.models import ItemStateChange, RecoveryPoint, Vault
+from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, Vault
 
 # Rows the jobs own: staff see them, never add, change or delete them.
-READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange}
+READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport}
 
 
 def test_every_model_has_a_working_admin(db):

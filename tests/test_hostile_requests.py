@@ -30,7 +30,7 @@ PARAMETERS = [
     "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly", "region", "language", "next",
 ]
 # Commands that take no input: with a valid vault they start their job whatever else is sent.
-NO_INPUT = {"vaults:discover", "vaults:verify", "set_language", "logout", "admin:logout"}
+NO_INPUT = {"vaults:discover", "vaults:verify", "vaults:export_key", "set_language", "logout", "admin:logout"}
 ARGUMENT = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>|\(\?P<(?P<group>\w+)>[^)]*\)")
 
 

@@ -4,6 +4,7 @@ from portal.admin_mixins import ReadOnlyAdmin
 
 from vaults.models import (
     ItemStateChange,
+    KeyExport,
     RecoveryPoint,
     Membership,
     Policy,
@@ -43,8 +44,8 @@ class VaultAdmin(admin.ModelAdmin):
     list_filter = ["region"]
     search_fields = ["name"]
     filter_horizontal = ["discovered_vms"]
-    # The key reads the vault's repository without the portal: staff keep a copy somewhere safe.
-    readonly_fields = ["uuid", "encryption_key", "stored_bytes"]
+    # The vault key is not shown here: an Owner exports it from the vault's Quick Start page.
+    readonly_fields = ["uuid", "stored_bytes"]
 
     def get_readonly_fields(self, request, obj=None):
         """A vault whose repository exists keeps its storage: moving it would strand its backups."""
@@ -85,3 +86,9 @@ class RecoveryPointAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes"]
     list_filter = ["consistency"]
     list_select_related = ["vm", "vault"]
+
+
+@admin.register(KeyExport)
+class KeyExportAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["at", "vault", "user", "address"]
+    list_select_related = ["vault", "user"]

@@ -32,6 +32,7 @@ from repository.chunking import changed_chunks, file_chunks
 from sources import SourceUnavailable
 from sources.base import CRASH, FILE_SYSTEM, SnapshotError
 from vaults.choices import ACTIVE_PROTECTION_STATES, Frequency, ProtectionState
+from vaults.keys import KeyUnavailable
 from vaults.models import RecoveryPoint, RegisteredItem, Vault, VirtualMachine
 from vaults.services import Refused, item_of, jobs_per_item, pick
 
@@ -164,6 +165,8 @@ def repository_errors():
     """The repository's failures as job errors, each with its code."""
     try:
         yield
+    except KeyUnavailable as error:
+        raise JobError(ErrorCode.KEY_UNAVAILABLE, str(error)) from None
     except DamagedData as error:
         raise JobError(ErrorCode.DAMAGED_DATA, str(error)) from None
     except PointNotFound as error:
@@ -460,7 +463,7 @@ def stream_disk(vault, point, disk_index):
     does not match, so the browser reports the download failed) and is logged."""
     try:
         yield from vault.repository().stream_disk(point.point_id, disk_index)
-    except (RepositoryError, OSError):
+    except (RepositoryError, OSError, KeyUnavailable):
         log.exception("Download of disk %s from recovery point %s stopped", disk_index, point.pk)
         raise
 

@@ -12,6 +12,7 @@ class Role(models.TextChoices):
 ROLES_FOR_ACTION = {
     "view": {Role.OWNER, Role.CONTRIBUTOR, Role.READER},
     "change": {Role.OWNER, Role.CONTRIBUTOR},
+    "manage": {Role.OWNER},  # the vault's key, members
 }
 
 

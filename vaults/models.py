@@ -42,12 +42,6 @@ class RestrictedQuerySet(models.QuerySet):
         )
 
 
-def new_vault_key():
-    from repository import new_key
-
-    return new_key().hex()
-
-
 vault_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
     _("A vault name has 2 to 50 characters: letters, digits and hyphens, starting with a letter."),
@@ -122,9 +116,9 @@ class Vault(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     discovered_vms = models.ManyToManyField("VirtualMachine", blank=True, related_name="discovering_vaults")
-    # The repository's key: whoever holds it (and the storage) can read the backups, with or
-    # without this database. Shown to staff in the admin, to keep somewhere safe.
-    encryption_key = models.CharField(_("encryption key"), max_length=64, default=new_vault_key, editable=False)
+    # The repository's key, wrapped by the key-encryption key (vaults/keys.py): whoever holds the key
+    # (and the storage) can read the backups, with or without this database. An Owner exports it.
+    wrapped_key = models.CharField(max_length=200, editable=False)
     storage_url = models.CharField(
         _("storage"), max_length=500, blank=True,
         help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
@@ -149,6 +143,20 @@ class Vault(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        if not self.wrapped_key:  # a new vault: its own random key, wrapped before it is stored
+            from repository import new_key
+            from vaults.keys import wrap
+
+            self.wrapped_key = wrap(self.uuid, new_key())
+        super().save(*args, **kwargs)
+
+    def key(self):
+        """The vault's key, unwrapped (KeyUnavailable if its key-encryption key is not configured)."""
+        from vaults.keys import unwrap
+
+        return unwrap(self.uuid, self.wrapped_key)
+
     @property
     def storage_location(self):
         return self.storage_url or str(settings.VAULT_STORAGE_ROOT / str(self.uuid))
@@ -159,7 +167,7 @@ class Vault(models.Model):
         from repository import Repository, RepositoryError, open_storage
 
         storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
-        key = bytes.fromhex(self.encryption_key)
+        key = self.key()
         cache = settings.VAULTLINE_CACHE_DIR
         if self.repository_id or storage.exists("config"):
             repo = Repository.open(storage, key, cache_dir=cache)
@@ -174,6 +182,20 @@ class Vault(models.Model):
             Vault.objects.filter(pk=self.pk, repository_id="").update(repository_id=repo.config["id"])
             self.repository_id = repo.config["id"]
         return repo
+
+
+class KeyExport(models.Model):
+    """An Owner took a copy of a vault's key: who, when, from where. Kept as the vault's history."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="key_exports")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    address = models.GenericIPAddressField(null=True, blank=True)
+
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["-at", "-pk"]
 
 
 class VirtualMachine(models.Model):

@@ -27,7 +27,7 @@ from vaults.choices import (
     ProtectionState,
     RegistrationState,
 )
-from vaults.models import UNREGISTERED, Policy, RegisteredItem, Vault, VirtualMachine
+from vaults.models import UNREGISTERED, KeyExport, Policy, RegisteredItem, Vault, VirtualMachine
 
 # Protection states from which a VM can be (re)protected (it can be stopped from ACTIVE_PROTECTION_STATES).
 PROTECTABLE_STATES = [ProtectionState.NOT_PROTECTED, ProtectionState.STOPPED]
@@ -368,6 +368,20 @@ def dashboard_counts(vault, since):
         "work_files": space_held(vault.jobs.all()),  # snapshot copies on this machine, while jobs run
     }
     return {"recent": recent, "items": items, "storage": storage}
+
+
+def export_vault_key(vault, user, address):
+    """The vault key as a file to keep safe (the repository command line reads it); the export is recorded."""
+    KeyExport.objects.create(vault=vault, user=user, address=address or None)
+    return (
+        "# Vaultline vault key. Keep it safe, apart from the vault's storage: whoever holds it and the storage\n"
+        "# can read every backup of this vault, and without it nobody can, not even with the portal's database.\n"
+        f"# vault: {vault.name} ({vault.uuid}) in {vault.subscription}\n"
+        f"# storage: {vault.storage_location}\n"
+        f"# exported by {user.get_username()} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}\n"
+        f"# read it with: python -m repository --repo <storage> --key-file <this file> list\n"
+        f"{vault.key().hex()}\n"
+    )
 
 
 def policy_usage(vault):

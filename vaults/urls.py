@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/", views.vault_create, name="create"),
     path("<id:pk>/", views.quick_start, name="quick_start"),
     path("<id:pk>/dashboard/", views.dashboard, name="dashboard"),
+    path("<id:pk>/key/", views.export_key, name="export_key"),
     path("<id:pk>/registered/", views.registered_items, name="registered_items"),
     path("<id:pk>/protected/", views.protected_items, name="protected_items"),
     path("<id:pk>/policies/", views.policies, name="policies"),

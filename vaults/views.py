@@ -27,13 +27,16 @@ ITEMS_PER_PAGE = 50
 
 def get_vault(request, pk, action="view"):
     """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else 403)."""
-    may_change = Membership.objects.filter(subscription=OuterRef("subscription"), user=request.user,
-                                           role__in=ROLES_FOR_ACTION["change"])
+    def may(action):
+        return Exists(Membership.objects.filter(subscription=OuterRef("subscription"), user=request.user,
+                                                role__in=ROLES_FOR_ACTION[action]))
+
     vault = get_object_or_404(
-        Vault.objects.restrict(request.user).select_related("subscription").annotate(can_change=Exists(may_change)),
+        Vault.objects.restrict(request.user).select_related("subscription").annotate(
+            can_change=may("change"), can_manage=may("manage")),
         pk=pk,
     )
-    if action == "change" and not vault.can_change:
+    if (action == "change" and not vault.can_change) or (action == "manage" and not vault.can_manage):
         raise PermissionDenied(_("Your role in this subscription does not allow this."))
     return vault
 
@@ -104,7 +107,20 @@ def vault_create(request):
 @require_GET
 def quick_start(request, pk):
     vault = get_vault(request, pk)
-    return render(request, "vaults/quick_start.html", vault_context(request, vault, "quick_start"))
+    context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first())
+    return render(request, "vaults/quick_start.html", context)
+
+
+@require_POST
+def export_key(request, pk):
+    """An Owner downloads the vault's key (recorded): with it and the storage, the backups can be read
+    without the portal, and without it by nobody."""
+    vault = get_vault(request, pk, "manage")
+    text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="vaultline-{slugify(vault.name) or "vault"}-{vault.uuid}.key"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET

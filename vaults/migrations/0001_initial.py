@@ -5,9 +5,15 @@ import django.db.models.deletion
 import django.db.models.functions.text
 import django.utils.timezone
 import uuid
-import vaults.models
 from django.conf import settings
 from django.db import migrations, models
+
+
+def _new_key_hex():
+    """The vault key in the clear, as the first schema kept it (0002 wraps it and drops this column)."""
+    import os
+
+    return os.urandom(32).hex()
 
 
 class Migration(migrations.Migration):
@@ -70,7 +76,7 @@ class Migration(migrations.Migration):
                 ('region', models.CharField(max_length=50, verbose_name='region')),
                 ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('encryption_key', models.CharField(default=vaults.models.new_vault_key, editable=False, max_length=64, verbose_name='encryption key')),
+                ('encryption_key', models.CharField(default=_new_key_hex, editable=False, max_length=64, verbose_name='encryption key')),
                 ('storage_url', models.CharField(blank=True, help_text='Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix.', max_length=500, verbose_name='storage')),
                 ('stored_bytes', models.BigIntegerField(default=0, verbose_name='storage used')),
                 ('repository_id', models.CharField(blank=True, editable=False, max_length=64)),
