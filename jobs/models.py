@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # the vaults app listens to put an item back in a settled state when its job failed.
 job_finished = Signal()
 
+MESSAGE_RESENT = _("Its message was lost on the way to a worker; sent again.")
+
 # The Celery task that runs each operation; tasks receive only the job's id.
 TASK_FOR_OPERATION = {
     Operation.DISCOVERY: "vaults.tasks.discover",
@@ -53,6 +55,7 @@ class Job(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("ended"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # its message last handed to the broker
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True)
@@ -128,6 +131,14 @@ class Job(models.Model):
         except Exception as exc:  # noqa: BLE001 - whatever the broker raised, this job will not run
             log.exception("Could not send job %s to a worker", self.pk)
             self.finish(JobStatus.FAILED, error=ErrorCode.BROKER_UNAVAILABLE, traceback=repr(exc))
+            return
+        Job.objects.filter(pk=self.pk).update(sent_at=timezone.now())
+
+    def send_again(self):
+        """Its message was lost (the broker restarted, a worker could not give it back): send it again.
+        A second delivery of a message runs nothing twice: start() claims the job once."""
+        self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.QUEUED, message=str(MESSAGE_RESENT))
+        self._send()
 
     def start(self):
         """Queued -> In progress. Idempotent: only the call that moved the job returns True,

