@@ -107,13 +107,14 @@ class Workers:
     def __init__(self, broker, folder):
         self.broker, self.folder, self.processes = broker, Path(folder), []
 
-    def start(self, name="w1", pool="prefork", concurrency=1, extra_env=None, wait=True):
+    def start(self, name="w1", pool="prefork", concurrency=1, extra_env=None, wait=True, prefix=()):
+        """`prefix`: a command to run the worker under (prlimit with a file-size limit, say)."""
         env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": self.broker.url,
                "VAULTLINE_STORAGE_ROOT": str(settings.VAULT_STORAGE_ROOT), "VAULTLINE_WORK_ROOT": str(settings.WORK_ROOT),
                "VAULTLINE_CACHE_DIR": str(settings.VAULTLINE_CACHE_DIR), **(extra_env or {})}
         log = open(self.folder / f"{name}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency",
+            [*prefix, sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency",
              str(concurrency), "-n", f"{name}-{os.getpid()}@%h", "--loglevel", "INFO", "--without-mingle",
              "--without-gossip"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         process.name = name
