@@ -58,8 +58,10 @@ class Command(BaseCommand):
             Child("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
                            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
         ]
-        # SIGTERM (a service manager) stops everything, as Ctrl-C does.
+        # SIGTERM (a service manager) stops everything, as Ctrl-C does; and Ctrl-C works even where
+        # the shell that started us in the background left SIGINT ignored.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             for child in children:
                 self.start(child, env)
