@@ -26,6 +26,7 @@ class ErrorCode(models.TextChoices):
     RESTORE_MISMATCH = "RestoreMismatch", _("Restored disk differs from the recovery point")
     DISK_REFUSED = "DiskRefused", _("Disk cannot be read safely")
     KEY_UNAVAILABLE = "KeyUnavailable", _("Vault key unavailable")
+    DATABASE_UNAVAILABLE = "DatabaseUnavailable", _("Database unreachable")
     VM_RUNNING = "VMRunning", _("VM is running")
     VM_NAME_TAKEN = "VMNameTaken", _("VM name already in use")
 
@@ -110,6 +111,10 @@ CATALOGUE = {
         _("The vault's key could not be unwrapped: the key-encryption key that wrapped it is not configured."),
         _("Give the portal and its workers the key-encryption key (VAULTLINE_KEY_ENCRYPTION_KEY, or "
           "var/key_encryption_key) that wrapped this vault's key, then run the operation again."),
+    ),
+    ErrorCode.DATABASE_UNAVAILABLE: (
+        _("The portal's database stopped answering while the job ran; the job was stopped."),
+        _("Check that the database is running and reachable at DATABASE_URL, then run the operation again."),
     ),
     ErrorCode.VM_RUNNING: (
         _("The VM is running and its writes cannot be paused, so its disks were not replaced."),

@@ -2,17 +2,25 @@ import contextlib
 import logging
 import threading
 import time
+import traceback as traceback_module
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode, JobError
 from jobs.broker import held_job_ids
+from jobs.errors import ErrorCode, JobError
 from jobs.models import MESSAGE_RESENT, Job
 from jobs.work import sweep
 
@@ -100,9 +108,32 @@ def run_job(job_id, work, atomic=True):
             _finish(job, work(job))
     except JobError as error:
         job.finish(JobStatus.FAILED, error=error)
+    except (OperationalError, InterfaceError) as exc:
+        log.exception("Job %s lost the database", job_id)
+        _end_when_the_database_answers(job, exc)
     except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its traceback
         log.exception("Job %s failed", job_id)
         job.fail_with_exception(exc)
+
+
+DATABASE_RETRY = 60  # seconds a job that lost its database tries to record that it failed
+
+
+def _end_when_the_database_answers(job, exc):
+    """The database went away under the job (restarted, failed over): record that, on a new
+    connection, as soon as it answers again; if it does not within a minute, the reaper will."""
+    detail = "".join(traceback_module.format_exception(exc))
+    deadline = time.monotonic() + DATABASE_RETRY
+    while True:
+        close_old_connections()
+        try:
+            job.finish(JobStatus.FAILED, error=ErrorCode.DATABASE_UNAVAILABLE, traceback=detail)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                log.warning("Job %s: the database did not answer again; the reaper will end it", job.pk)
+                return
+            time.sleep(1)
 
 
 def _finish(job, outcome):

@@ -217,6 +217,8 @@ def protect(vault, owner, name, cloud_service=None):
     if not vault.discovered_vms.exists():
         job = services.start_discovery(vault, owner)
         run_job(job.pk, services.discover)
+        # Where a worker runs (transactional tests), it may have claimed the job first: wait for its end.
+        wait_for_jobs([job])
     vms = vault.discovered_vms.filter(name=name)
     if cloud_service:
         vms = vms.filter(cloud_service=cloud_service)

@@ -99,6 +99,7 @@ def _switch_broker(url):
     """Point this process's app at another broker: its pools are dropped and made anew on next use."""
     app.conf.broker_url = url
     app._pool = app.amqp._producer_pool = None
+    app.control.mailbox.__dict__.pop("producer_pool", None)  # a cached pool: pings would go to the old broker
 
 
 class Workers:

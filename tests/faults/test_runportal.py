@@ -68,7 +68,9 @@ def alive(pid):
 
 
 def port_is_free(port):
+    """As gunicorn binds (SO_REUSEADDR): connections left in TIME_WAIT do not count, a listener does."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
