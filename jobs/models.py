@@ -4,7 +4,7 @@ import traceback as traceback_module
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +56,7 @@ class Job(models.Model):
     finished_at = models.DateTimeField(_("ended"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)  # its message last handed to the broker
+    resends = models.PositiveSmallIntegerField(default=0)  # times its message was lost and sent again
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True)
@@ -137,6 +138,7 @@ class Job(models.Model):
     def send_again(self):
         """Its message was lost (the broker restarted, a worker could not give it back): send it again.
         A second delivery of a message runs nothing twice: start() claims the job once."""
+        Job.objects.filter(pk=self.pk).update(resends=F("resends") + 1)
         self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.QUEUED, message=str(MESSAGE_RESENT))
         self._send()
 
@@ -161,11 +163,12 @@ class Job(models.Model):
                 setattr(self, name, value)
         Job.objects.filter(pk=self.pk).update(**fields)
 
-    def finish(self, status, *, message="", error=None, error_detail="", traceback=""):
+    def finish(self, status, *, message="", error=None, error_detail="", traceback="", only_from=None):
         """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
 
         `error` is a JobError (or an ErrorCode); its message and recommended action are stored.
-        Returns True if this call ended the job.
+        `only_from` (statuses) ends it only from those (a queued job the reaper gives up on, say,
+        never one that a worker started meanwhile). Returns True if this call ended the job.
         """
         if status not in JobStatus.terminal():
             raise ValueError(f"finish() needs a terminal status, not {status!r}")
@@ -182,7 +185,7 @@ class Job(models.Model):
         # The status, its event row and what listeners do about it (settling the item) commit together.
         with transaction.atomic():
             old_status = Job.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
-            ended = Job.objects.filter(pk=self.pk, status__in=JobStatus.active()).update(**fields)
+            ended = Job.objects.filter(pk=self.pk, status__in=only_from or JobStatus.active()).update(**fields)
             self.refresh_from_db()
             if ended:
                 self.events.create(

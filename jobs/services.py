@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from jobs.choices import JobStatus
 from jobs.broker import held_job_ids
 from jobs.errors import ErrorCode, JobError
-from jobs.models import MESSAGE_RESENT, Job
+from jobs.models import Job
 from jobs.work import sweep
 
 log = logging.getLogger(__name__)
@@ -189,8 +189,8 @@ def resend_lost_jobs(now=None):
     for job in waiting:
         if job.pk in held:
             continue
-        if job.events.filter(message=str(MESSAGE_RESENT)).count() >= MAX_RESENDS:
-            job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT)
+        if job.resends >= MAX_RESENDS:
+            job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT, only_from=[JobStatus.QUEUED])
             continue
         log.warning("Job %s is queued but its message is not in the broker: sending it again", job.pk)
         job.send_again()
@@ -219,7 +219,8 @@ def reap_stale_jobs(now=None):
     reaped = 0
     for job, code in lost:
         try:
-            reaped += job.finish(JobStatus.FAILED, error=code)
+            # Only from the status it was judged in: a queued job a worker took meanwhile is no longer lost.
+            reaped += job.finish(JobStatus.FAILED, error=code, only_from=[job.status])
         except Exception:  # noqa: BLE001 - one bad job must not keep the others from being reaped
             log.exception("Could not reap job %s", job.pk)
     sweep()  # the work files of the jobs that ended without their worker

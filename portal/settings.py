@@ -31,9 +31,10 @@ def _secret_key():
 SECRET_KEY = _secret_key()
 
 
-# The key-encryption keys that wrap vault keys, the current one first (see vaults/keys.py).
+# The key-encryption keys that wrap vault keys, the current one first (see vaults/keys.py): read
+# from the environment or this file each time they are used.
 KEY_ENCRYPTION_KEY_FILE = VAR_DIR / "key_encryption_key"
-KEY_ENCRYPTION_KEYS = key_encryption_keys(KEY_ENCRYPTION_KEY_FILE)
+key_encryption_keys(KEY_ENCRYPTION_KEY_FILE)  # made once if missing; a bad value fails at start
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

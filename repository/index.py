@@ -247,13 +247,14 @@ class ChunkIndex:
 
     def live_without_other_copy(self, pack, needed, excluding, trusted_up_to, writer):
         """(offset, length, None, chunk id) of the chunks of the set `needed` in `pack` that no trusted
-        pack outside the set `excluding` holds, in offset order."""
+        pack outside the set `excluding` holds in a copy nothing found damaged, in offset order."""
         return self._rows(
             f"SELECT chunk.offset, chunk.length, NULL, chunk.id FROM chunk JOIN pack ON pack.number = chunk.pack"
             f" JOIN {needed} ON {needed}.value = chunk.id WHERE pack.name = :pack AND NOT EXISTS ("
             " SELECT 1 FROM chunk AS other JOIN pack AS there ON there.number = other.pack"
             f" WHERE other.id = chunk.id AND there.name NOT IN (SELECT value FROM {excluding})"
-            f" AND {TRUSTED.format(pack='there')}) ORDER BY chunk.offset",
+            f" AND {TRUSTED.format(pack='there')} AND {GOOD.format(chunk='other', pack='there')})"
+            " ORDER BY chunk.offset",
             {"pack": pack, "trusted_up_to": trusted_up_to, "writer": writer})
 
 

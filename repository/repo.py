@@ -63,6 +63,8 @@ LEFTOVER_AGE = 60  # seconds: an older temporary file was left by a writer that 
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
 LIST_NAME = re.compile(r"[0-9a-f]{64}")  # a chunk-list piece's name: its keyed hash in hex
+NO_PACK = ""  # the "pack" of a damage mark for a chunk that no pack holds
+LOCAL_MARK = "local:"  # a damage mark the storage would not take: kept in this host's index cache only
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
 THREADS = max(2, min(4, os.cpu_count() or 2))
 PACK_WRITERS = 2  # packs stored at once: one's fsync waits on the disk while the next is written
@@ -188,7 +190,7 @@ class Repository:
             for pack, entries in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)), sorted(listed - known)):
                 if entries is not None:
                     index.add_pack(pack, entries)
-        known_marks = index.mark_names()
+        known_marks = {name for name in index.mark_names() if not name.startswith(LOCAL_MARK)}
         listed_marks = set(self.storage.list("damaged/"))
         index.remove_marks(known_marks - listed_marks)
         for name in sorted(listed_marks - known_marks):
@@ -222,7 +224,8 @@ class Repository:
         try:
             self._write_mark(chunks, lists)
         except (OSError, RepositoryError):
-            pass
+            # The storage takes nothing now (full, read-only): this host still never builds on it.
+            self.index.add_mark(f"{LOCAL_MARK}{uuid.uuid4().hex}", chunks, lists)
 
     def _write_mark(self, chunks, lists):
         name = f"damaged/{uuid.uuid4().hex}"
@@ -237,15 +240,19 @@ class Repository:
             return
         chunks, lists = self.index.damage()
         packs = set(self.index.pack_names())
-        kept_chunks = [(pack, chunk_id) for pack, chunk_id in chunks if pack in packs]
-        kept_lists = [list_id for list_id in lists if bytes.fromhex(list_id) in live_lists]
+        still_missing = self.index.unrepaired([chunk_id for pack, chunk_id in chunks if pack == NO_PACK])
+        kept_chunks = [(pack, chunk_id) for pack, chunk_id in chunks
+                       if pack in packs or (pack == NO_PACK and chunk_id in still_missing)]
+        kept_lists = [list_id for list_id in lists
+                      if bytes.fromhex(list_id) in live_lists and not self._reads_whole(list_id)]
         if len(kept_chunks) == len(chunks) and len(kept_lists) == len(lists):
             return
         if kept_chunks or kept_lists:
             self._write_mark(kept_chunks, kept_lists)
         for name in names:
-            writer.check_lock()
-            self.storage.delete(name)
+            if name.startswith("damaged/"):
+                writer.check_lock()
+                self.storage.delete(name)
         self.index.remove_marks(names)
 
     @contextlib.contextmanager
@@ -256,14 +263,19 @@ class Repository:
             self.note_damage(error.chunks, error.lists)
             raise
 
+    def _reads_whole(self, list_id):
+        try:
+            self.keys.open(self.storage.read(f"lists/{list_id}"), f"lists/{list_id}".encode())
+            return True
+        except (ObjectMissing, DamagedData):
+            return False
+
     def refers_to_damage(self, disk):
         """True if the disk (a point's manifest entry) needs a chunk no good copy holds, or a chunk-list
         piece found damaged: a backup must then read it whole, not build on it."""
         if not self.index.has_damage():
             return False
-        if "lists" in disk and self.index.damaged_lists() & set(disk["lists"]):
-            return True
-        try:
+        try:  # a piece once found damaged counts only while it does not read whole (a full read rewrites it)
             return any(self.index.unrepaired([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
                        for _first, ids in self.segments(disk))
         except DamagedData:
@@ -394,9 +406,9 @@ class Repository:
     def _locate(self, chunk_ids):
         """{chunk id: location} for every id given; DamagedData naming the first that no pack holds."""
         found = self.index.locate(chunk_ids)
-        for chunk_id in chunk_ids:
-            if chunk_id not in found:
-                raise DamagedData(f"chunk {chunk_id.hex()[:16]} is in no pack")
+        missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in found]
+        if missing:
+            raise DamagedData(f"chunk {missing[0].hex()[:16]} is in no pack", chunks=[(NO_PACK, chunk_id) for chunk_id in missing])
         return found
 
     def _reads(self, first, ids):
@@ -588,10 +600,11 @@ class Repository:
             if in_no_pack:
                 report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
                 bad_chunks.update(in_no_pack)
+                damaged_copies += [(NO_PACK, chunk_id) for chunk_id in in_no_pack]
             with self.index.needed_by_pack(needed) as packs, ThreadPoolExecutor(THREADS) as pool:
                 for checked in _in_order(pool, lambda pack: self._check_pack(*pack), packs):
                     self._note_check(report, bad_chunks, *checked)
-                    damaged_copies += [(checked[0], chunk_id) for chunk_id in checked[2]]
+                    damaged_copies += list(checked[2])
         self.note_damage(damaged_copies, damaged_lists)
         if bad_chunks:
             for point_id, ids in self._needed_chunks(lambda *_: None, each_list_once=False):
@@ -611,15 +624,18 @@ class Repository:
                     try:
                         checked += sum(1 for _chunk in self._read_run(pack, [entry]))
                     except DamagedData as error:
-                        bad[entry[3]] = str(error)
+                        # The copy that failed: this pack's, or another the chunk was looked up in.
+                        for copy in error.chunks or [(pack, entry[3])]:
+                            bad[copy] = str(error)
         return pack, checked, bad
 
     @staticmethod
     def _note_check(report, bad_chunks, pack, checked, bad):
+        """`bad`: {(pack, chunk id): reason} of the copies found damaged."""
         report.chunks_checked += checked
         if bad:
             report.damaged_packs.setdefault(pack, next(iter(bad.values())))
-            bad_chunks.update(bad)
+            bad_chunks.update(chunk_id for _pack, chunk_id in bad)
 
     def prune(self, wait=0, on_wait=None):
         """Delete the packs and chunk lists that no recovery point needs any more, and repack the packs

@@ -37,7 +37,8 @@ def open_file(name, dir_fd, flags=READ, mode=0o600, max_links=None):
     O_CREAT (creating it, or opening the one that is there) or ask for writing. With `max_links`,
     a file hard-linked from more places than that is refused (it would be written elsewhere too)."""
     try:
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        # O_NONBLOCK: opening a FIFO planted there would otherwise wait for a writer, forever.
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode, dir_fd=dir_fd)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise UnsafeFile(f"{name} is a symbolic link") from None
@@ -46,6 +47,7 @@ def open_file(name, dir_fd, flags=READ, mode=0o600, max_links=None):
     if not stat.S_ISREG(info.st_mode) or (max_links is not None and info.st_nlink > max_links):
         os.close(fd)
         raise UnsafeFile(f"{name} is not a plain file")
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return fd
 
 
@@ -109,6 +111,7 @@ def copy_sparse(source_fd, target_fd, size):
     os.ftruncate(target_fd, 0)
     try:
         fcntl.ioctl(target_fd, FICLONE, source_fd)
+        os.ftruncate(target_fd, size)  # the size checked, whatever the file grew to since
         return
     except OSError:
         pass

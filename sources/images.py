@@ -175,9 +175,11 @@ def _open_layer(folder_fd, name, disk_name):
     """Read-only: qemu reopens the file through /proc when it writes (a dirty bitmap), checked then."""
     what = f"disk {disk_name}" if name == disk_name else f"{name}, which disk {disk_name} needs,"
     try:
-        return open_file(name, folder_fd)
+        # One link only: a hard link in the folder to a file elsewhere (/etc/shadow, where the
+        # system lets users link files they do not own) is that file.
+        return open_file(name, folder_fd, max_links=1)
     except UnsafeFile:
-        raise ImageRefused(f"{what} is not a plain file in the VM's folder (a symbolic link?)") from None
+        raise ImageRefused(f"{what} is not a plain file of the VM's folder (a symbolic or hard link?)") from None
     except FileNotFoundError:
         raise ImageRefused(f"{what} is missing") from None
 

@@ -219,7 +219,7 @@ class LabSource(VMSource):
                     with descriptor(create_new(copy, target_fd)) as copy_fd:
                         capture(image, copy_fd)
                     if disk.format == "raw":
-                        changed = None if changes is None else changes.get(disk.key, [])
+                        changed = _within(changes.get(disk.key, []), image.virtual_size) if changes is not None else None
                     else:
                         changed = dirty_bitmaps.changes_and_track(image, since_bitmap, position["bitmap"])
                     disks.append(SnapshotDisk(key=disk.key, name=disk.name, format=disk.format,
@@ -328,6 +328,13 @@ def _install_disk(folder_fd, raw_path, disk_format, file_name):
         raise
 
 
+def _within(extents, size):
+    """The change log's extents of one disk, or None (unknown: read it all) if any leaves the disk."""
+    if all(0 <= offset < size and 0 < length <= size - offset for offset, length in extents):
+        return extents
+    return None
+
+
 def _read_manifest(folder_fd):
     """A VM folder's manifest, as an object. _NotAVM if there is none, BadEntry if it is not one."""
     try:
@@ -377,7 +384,7 @@ def _read_change_log(folder_fd, since):
         raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
     with log as handle:
         handle.seek(0)
-        header = handle.readline().split()
+        header = handle.readline(200).split()
         log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None
         changes = None
         if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int) \

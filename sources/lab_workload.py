@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sources.files import descriptor, open_file, open_folder, proc_path
+from sources.files import descriptor, open_file, open_folder
 from sources.images import open_image
 from sources.lab import IO_LOCK, MANIFEST, open_change_log
 
@@ -57,16 +57,17 @@ class LabWorkload:
                     log.flush()
                     os.fsync(log.fileno())
                 for (disk, disk_format), writes in planned.items():
-                    with descriptor(open_file(disk, folder_fd, os.O_RDWR)) as image:
-                        if disk_format == "raw":
+                    if disk_format == "raw":
+                        with descriptor(open_file(disk, folder_fd, os.O_RDWR)) as image:
                             for offset, data in writes:
                                 os.pwrite(image, data, offset)
                             os.fsync(image)
-                        else:  # through qemu, which marks the blocks in the disk's dirty bitmaps
-                            commands = [arg for offset, pattern in writes
-                                        for arg in ("-c", f"write -P {pattern} {offset} {block}")]
-                            subprocess.run(["qemu-io", "-f", "qcow2", *commands, proc_path(image)],
-                                           check=True, capture_output=True, pass_fds=(image,))
+                    else:  # through qemu, which marks the blocks in the disk's dirty bitmaps
+                        commands = [arg for offset, pattern in writes
+                                    for arg in ("-c", f"write -P {pattern} {offset} {block}")]
+                        with open_image(folder_fd, disk, disk_format) as image:  # its chain, as the lab checks it
+                            subprocess.run(["qemu-io", *commands, image.spec()],
+                                           check=True, capture_output=True, pass_fds=tuple(image.fds))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return done

@@ -279,3 +279,28 @@ def test_two_disks_of_one_file_are_refused(lab):
     rewrite_manifest(folder, disks=[{"name": "a", "file": "disk0.img", "format": "raw"},
                                     {"name": "b", "file": "disk0.img", "format": "raw"}])
     assert "same file" in only_problem(lab)
+
+
+@pytest.mark.parametrize("planted", [MANIFEST, "disk0.img"])
+def test_a_fifo_planted_in_a_vm_folder_is_refused_at_once(lab, planted):
+    _vm_id, folder = make_vm(lab)
+    (folder / planted).unlink()
+    os.mkfifo(folder / planted)  # opening it for reading would wait for a writer, forever
+    assert only_problem(lab)
+
+
+def test_a_disk_hard_linked_to_a_file_elsewhere_is_refused(lab, secret, tmp_path):
+    _vm_id, folder = make_vm(lab)
+    (folder / "disk0.img").unlink()
+    os.link(secret, folder / "disk0.img")
+    assert "hard link" in only_problem(lab)
+
+
+def test_a_change_log_with_absurd_extents_means_a_whole_read(lab, tmp_path):
+    vm_id, folder = make_vm(lab)
+    source = LabSource(lab)
+    first = source.snapshot(vm_id, tmp_path / "one")
+    with open(folder / CHANGE_LOG, "a", encoding="ascii") as log:
+        log.write("disk0.img 0 1000000000000000\n")  # would make a backup walk 10^10 chunks
+    second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
+    assert second.disks[0].changed is None

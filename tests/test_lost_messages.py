@@ -46,8 +46,7 @@ def test_a_recently_sent_job_is_left_alone(worker, vault):
 
 def test_a_job_lost_again_and_again_fails_with_a_reason(worker, vault):
     job = lost_job(vault)
-    for _ in range(MAX_RESENDS):
-        job.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.QUEUED, message=str(MESSAGE_RESENT))
+    Job.objects.filter(pk=job.pk).update(resends=MAX_RESENDS)
     resend_lost_jobs()
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.QUEUE_TIMEOUT
@@ -73,3 +72,13 @@ def test_reserved_messages_that_cannot_go_back_to_redis_do_not_stop_the_worker()
     finally:
         with app.connection_for_write() as cleanup:
             cleanup.SimpleQueue(name).queue(cleanup.default_channel).delete()
+
+
+def test_a_lost_job_a_worker_started_meanwhile_is_not_failed(db, vault):
+    job = lost_job(vault)
+    Job.objects.filter(pk=job.pk).update(resends=MAX_RESENDS)
+    job.refresh_from_db()
+    assert job.start(), "a worker took it after the reaper looked"
+    assert not job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT, only_from=[JobStatus.QUEUED])
+    job.refresh_from_db()
+    assert job.status == JobStatus.IN_PROGRESS

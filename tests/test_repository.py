@@ -204,6 +204,49 @@ def test_a_chunk_found_damaged_is_stored_anew_and_reads_take_the_new_copy(tmp_pa
         assert out.read_bytes() == image.read_bytes()
 
 
+def test_repacking_never_counts_a_damaged_copy_as_the_other_copy(tmp_path, repo):
+    from repository.index import ChunkIndex
+
+    index = ChunkIndex(tmp_path / "index.sqlite3")
+    chunk = b"c" * 32
+    index.add_pack("A", [(chunk, 0, 10)])
+    index.add_pack("B", [(chunk, 0, 10), (b"d" * 32, 10, 10)])
+    index.add_mark("damaged/x", [("A", chunk)], [])  # A's copy was found damaged; B holds the good one
+    with index.temporary_set([[chunk]]) as needed, index.temporary_set([["B"]]) as repacking:
+        live = index.live_without_other_copy("B", needed, repacking, trusted_up_to=10, writer="w")
+    assert [row[3] for row in live] == [chunk], "B's copy is copied: A's damaged one is no other copy"
+
+
+def test_a_chunk_no_pack_holds_is_written_down_and_the_next_backup_reads_whole(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    for pack in repo.storage.list("packs/"):  # a lost pack, and its index object with it
+        repo.storage.delete(pack)
+        repo.storage.delete("index/" + pack.rsplit("/", 1)[1])
+    fresh = Repository.open(repo.storage, key)
+    assert not fresh.verify().ok
+    disk = fresh.load_point(point)["disks"][0]
+    assert fresh.refers_to_damage(disk), "the point needs chunks no pack holds: never built on"
+    healed, stats = backup(fresh, image)  # read whole, as the portal then does
+    assert stats.new_chunks > 0 and fresh.verify().ok
+    assert not fresh.refers_to_damage(disk), "once stored anew, the old point is whole again"
+
+
+def test_a_piece_found_damaged_then_rewritten_is_built_on_again(tmp_path, repo, small_pieces):
+    image = make_image(tmp_path / "disk.img")
+    point, _ = backup(repo, image)
+    disk = repo.load_point(point)["disks"][0]
+    piece = Path(repo.storage.location) / "lists" / disk["lists"][2]
+    data = bytearray(piece.read_bytes())
+    data[40] ^= 0x01
+    piece.write_bytes(bytes(data))
+    repo.verify()
+    assert repo.refers_to_damage(disk)
+    backup(repo, image)  # a whole read writes the piece anew under the same name
+    assert not repo.refers_to_damage(disk), "the mark no longer keeps every later backup a full read"
+    assert repo.is_restorable(point)
+
+
 def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base(tmp_path, repo):
     import base64
 

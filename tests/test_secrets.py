@@ -15,7 +15,7 @@ from jobs.errors import ErrorCode
 from jobs.services import run_job
 from tests.conftest import client_for, protect
 from vaults import backups
-from vaults.keys import KeyUnavailable, key_id, unwrap
+from vaults.keys import KeyUnavailable, configured, key_id, unwrap
 from vaults.models import KeyExport, RecoveryPoint, Vault
 
 
@@ -30,7 +30,7 @@ def test_the_database_never_holds_a_vault_key_in_the_clear(vault):
     assert len(key) == 32
     rows = raw_vault_rows()
     assert key.hex() not in rows and key.hex().upper() not in rows
-    assert vault.wrapped_key.startswith(f"v1:{key_id(settings.KEY_ENCRYPTION_KEYS[0])}:")
+    assert vault.wrapped_key.startswith(f"v1:{key_id(configured()[0])}:")
 
 
 def test_var_and_the_key_files_are_private():
@@ -49,19 +49,14 @@ def test_a_key_wrapped_for_one_vault_does_not_open_as_another(vault, subscriptio
         unwrap(other.uuid, vault.wrapped_key)
 
 
-def test_without_its_key_encryption_key_a_backup_fails_with_a_clear_code(db, vault, owner, settings):
+def test_without_its_key_encryption_key_a_backup_fails_with_a_clear_code(db, vault, owner, monkeypatch):
     item = protect(vault, owner, "app01", "contoso-app")
-    settings.KEY_ENCRYPTION_KEYS = [os.urandom(32)]
-    settings.KEY_ENCRYPTION_KEY_FILE = settings.VAR_DIR / "no-such-file-for-this-test"
-    settings.KEY_ENCRYPTION_KEY_FILE.write_text(settings.KEY_ENCRYPTION_KEYS[0].hex())
-    try:
-        job = backups.start_backup(vault, [item.pk], owner)[0]
-        run_job(job.pk, backups.backup, atomic=False)
-        job.refresh_from_db()
-        assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.KEY_UNAVAILABLE
-        assert "VAULTLINE_KEY_ENCRYPTION_KEY" in job.error_detail
-    finally:
-        settings.KEY_ENCRYPTION_KEY_FILE.unlink()
+    monkeypatch.setenv("VAULTLINE_KEY_ENCRYPTION_KEY", os.urandom(32).hex())  # another key than the one that wrapped it
+    job = backups.start_backup(vault, [item.pk], owner)[0]
+    run_job(job.pk, backups.backup, atomic=False)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.KEY_UNAVAILABLE
+    assert "VAULTLINE_KEY_ENCRYPTION_KEY" in job.error_detail
 
 
 @pytest.fixture
@@ -73,7 +68,6 @@ def key_file(settings, tmp_path, monkeypatch):
     path.write_text(first.hex() + "\n")
     path.chmod(0o600)
     settings.KEY_ENCRYPTION_KEY_FILE = path
-    settings.KEY_ENCRYPTION_KEYS = [first]
     return path
 
 
@@ -81,7 +75,7 @@ def test_rotating_the_key_encryption_key_rewraps_every_vault(key_file, vault, ow
     item = protect(vault, owner, "app01", "contoso-app")
     (job,) = backups_done(vault, owner, item)
     before = vault.key()
-    old = settings.KEY_ENCRYPTION_KEYS[0]
+    old = configured()[0]
     call_command("rotate_key_encryption_key", "--generate", stdout=open(os.devnull, "w"))
     (new,) = [bytes.fromhex(line) for line in key_file.read_text().split()]
     assert new != old and oct(key_file.stat().st_mode & 0o777) == "0o600"
@@ -103,14 +97,24 @@ def backups_done(vault, owner, item):
 
 def test_rotating_from_the_environment_uses_the_previous_key_to_unwrap(vault, settings, monkeypatch):
     before = vault.key()
-    old, new = settings.KEY_ENCRYPTION_KEYS[0], os.urandom(32)
+    old, new = configured()[0], os.urandom(32)
     monkeypatch.setenv("VAULTLINE_KEY_ENCRYPTION_KEY", new.hex())
-    settings.KEY_ENCRYPTION_KEYS = [new, old]
+    monkeypatch.setenv("VAULTLINE_PREVIOUS_KEY_ENCRYPTION_KEYS", old.hex())
     with pytest.raises(CommandError, match="VAULTLINE_PREVIOUS_KEY_ENCRYPTION_KEYS"):
         call_command("rotate_key_encryption_key", "--generate")
     call_command("rotate_key_encryption_key", stdout=open(os.devnull, "w"))
     vault.refresh_from_db()
     assert unwrap(vault.uuid, vault.wrapped_key, keks=[new]) == before
+
+
+def test_a_process_that_started_before_a_rotation_wraps_with_the_new_key(key_file, subscription, owner):
+    from vaults.services import create_vault
+
+    configured()  # as a web process that read the key file before
+    call_command("rotate_key_encryption_key", "--generate", stdout=open(os.devnull, "w"))
+    (new,) = [bytes.fromhex(line) for line in key_file.read_text().split()]
+    vault = create_vault(subscription=subscription, name="made-after", region="East US", user=owner)
+    assert key_id(new) in vault.wrapped_key and len(vault.key()) == 32
 
 
 def test_the_admin_does_not_show_keys(vault):
@@ -177,3 +181,10 @@ def test_check_deploy_is_clean_over_https(tmp_path):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_key_that_cannot_be_unwrapped_is_not_exported_nor_recorded(vault, owner_client, monkeypatch):
+    monkeypatch.setenv("VAULTLINE_KEY_ENCRYPTION_KEY", os.urandom(32).hex())  # not the one that wrapped it
+    response = owner_client.post(f"/vaults/{vault.pk}/key/", htmx=False, follow=True)
+    assert "cannot be exported" in response.content.decode()
+    assert not KeyExport.objects.exists()

@@ -394,12 +394,13 @@ def _point_time(point):
 
 def _disk_keys(source, point):
     """The VM's disk each of the point's disks goes back to. A point made before disks had keys is
-    matched by place, and only if the VM still has as many disks."""
+    matched by place, and only if the VM's disks are still the same names and formats in that order."""
     keys = [disk.get("key") for disk in point.disks]
     if all(keys):
         return keys
     vm = source.get_vm(point.vm.external_id)
-    if vm is None or len(vm.disks) != len(keys):
+    if vm is None or [(disk.name, disk.format) for disk in vm.disks] != [
+            (disk["name"], disk["format"]) for disk in point.disks]:
         raise JobError(ErrorCode.VM_NOT_FOUND, _("The VM's disks no longer match the recovery point's."))
     return [disk.key for disk in vm.disks]
 

@@ -33,8 +33,14 @@ def _aad(vault_uuid):
     return f"vaultline vault key {vault_uuid}".encode()
 
 
+def configured():
+    """The key-encryption keys, the current first, read afresh each time (a small file, or the
+    environment): a key rotated by another process is the one this process wraps with next."""
+    return key_encryption_keys(settings.KEY_ENCRYPTION_KEY_FILE)
+
+
 def wrap(vault_uuid, vault_key, kek=None):
-    kek = kek or settings.KEY_ENCRYPTION_KEYS[0]
+    kek = kek or configured()[0]
     nonce = os.urandom(12)
     sealed = AESGCM(kek).encrypt(nonce, vault_key, _aad(vault_uuid))
     return f"{PREFIX}:{key_id(kek)}:{base64.b64encode(nonce + sealed).decode()}"
@@ -42,17 +48,13 @@ def wrap(vault_uuid, vault_key, kek=None):
 
 def unwrap(vault_uuid, wrapped, keks=None):
     """The vault key, unwrapped by whichever configured key-encryption key wrapped it."""
-    configured = keks is None
-    keks = settings.KEY_ENCRYPTION_KEYS if configured else keks
+    keks = configured() if keks is None else keks
     try:
         prefix, wanted, body = wrapped.split(":")
         raw = base64.b64decode(body, validate=True)
     except ValueError:
         raise KeyUnavailable("the vault's key is not wrapped in a known format") from None
     kek = next((kek for kek in keks if key_id(kek) == wanted), None) if prefix == PREFIX else None
-    if kek is None and prefix == PREFIX and configured:  # rotated by another process since we started: read again
-        settings.KEY_ENCRYPTION_KEYS = key_encryption_keys(settings.KEY_ENCRYPTION_KEY_FILE)
-        kek = next((kek for kek in settings.KEY_ENCRYPTION_KEYS if key_id(kek) == wanted), None)
     if kek is None:
         raise KeyUnavailable(f"the vault's key was wrapped by key-encryption key {wanted}, which is not configured"
                              " (VAULTLINE_KEY_ENCRYPTION_KEY, VAULTLINE_PREVIOUS_KEY_ENCRYPTION_KEYS)")

@@ -372,6 +372,7 @@ def dashboard_counts(vault, since):
 
 def export_vault_key(vault, user, address):
     """The vault key as a file to keep safe (the repository command line reads it); the export is recorded."""
+    key = vault.key().hex()  # first: a key that cannot be unwrapped is not recorded as exported
     KeyExport.objects.create(vault=vault, user=user, address=address or None)
     return (
         "# Vaultline vault key. Keep it safe, apart from the vault's storage: whoever holds it and the storage\n"
@@ -380,7 +381,7 @@ def export_vault_key(vault, user, address):
         f"# storage: {vault.storage_location}\n"
         f"# exported by {user.get_username()} at {timezone.now():%Y-%m-%d %H:%M:%S %Z}\n"
         f"# read it with: python -m repository --repo <storage> --key-file <this file> list\n"
-        f"{vault.key().hex()}\n"
+        f"{key}\n"
     )
 
 

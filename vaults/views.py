@@ -20,6 +20,7 @@ from portal.htmx import parse_ids, render_page, selected_ids, trigger, wants_par
 from vaults import backups, services
 from vaults.choices import PROTECTED_ITEM_STATES, ROLES_FOR_ACTION
 from vaults.forms import PolicyForm, VaultForm
+from vaults.keys import KeyUnavailable
 from vaults.models import Membership, Policy, Vault
 
 ITEMS_PER_PAGE = 50
@@ -116,7 +117,11 @@ def export_key(request, pk):
     """An Owner downloads the vault's key (recorded): with it and the storage, the backups can be read
     without the portal, and without it by nobody."""
     vault = get_vault(request, pk, "manage")
-    text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
+    try:
+        text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
+    except KeyUnavailable as error:
+        messages.error(request, _("The vault's key cannot be exported: %(error)s") % {"error": error})
+        return redirect("vaults:quick_start", pk=vault.pk)
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="vaultline-{slugify(vault.name) or "vault"}-{vault.uuid}.key"'
     response["Cache-Control"] = "no-store"

@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='sent_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='job',
+            name='resends',
+            field=models.PositiveSmallIntegerField(default=0),
+        ),
     ]

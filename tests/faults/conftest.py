@@ -52,8 +52,12 @@ class PrivateRedis:
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self.answers, 10, "the private Redis did not start")
+        # Ours answers, not something else that took the port meanwhile (ours then exited: in use).
+        assert self.process.poll() is None, f"port {self.port} was taken by another process"
 
     def answers(self):
+        if self.process.poll() is not None:
+            return True  # exited: start() says why
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                 return True

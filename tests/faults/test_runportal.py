@@ -107,3 +107,16 @@ def test_web_worker_and_beat_killed_are_started_again_and_every_stop_is_clean(po
     run_once(portal_env, tmp_path, kill=("web", "worker", "beat"))
     for _ in range(8):
         run_once(portal_env, tmp_path, kill=())
+
+
+def test_runportal_killed_takes_its_children_with_it(portal_env, tmp_path):
+    portal = Portal(portal_env, tmp_path)
+    try:
+        wait_until(portal.answers, 60, "the portal did not answer:\n" + portal.text()[-3000:])
+        wait_until(lambda: all(portal.pids(name) for name in ("web", "worker", "beat")), 30, "children missing")
+        children = [pid for name in ("web", "worker", "beat") for pid in portal.pids(name)]
+    finally:
+        os.kill(portal.process.pid, signal.SIGKILL)  # no chance to stop anything itself
+        portal.process.wait()
+    wait_until(lambda: not [pid for pid in children if alive(pid)], 40, "children outlived runportal")
+    wait_until(lambda: port_is_free(portal.port), 20, "the port is still held")

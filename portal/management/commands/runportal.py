@@ -22,6 +22,7 @@ from portal.embedded import redis_answers, start_embedded_redis
 GRACE = 15  # seconds a child has to stop before it is killed
 MAX_BACKOFF = 60
 STABLE_AFTER = 60  # a child that ran this long starts again at once if it dies
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -58,9 +59,10 @@ class Command(BaseCommand):
             Child("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
                            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
         ]
-        # SIGTERM (a service manager) stops everything, as Ctrl-C does; and Ctrl-C works even where
-        # the shell that started us in the background left SIGINT ignored.
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        # SIGTERM (a service manager) and SIGHUP (the terminal closed) stop everything, as Ctrl-C
+        # does; and Ctrl-C works even where a shell started us in the background with SIGINT ignored.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda signum, frame: sys.exit(0))
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             for child in children:
@@ -73,6 +75,8 @@ class Command(BaseCommand):
         except (KeyboardInterrupt, SystemExit):
             self.say("Stopping…")
         finally:
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the stopping short
             self.stop(children)
             if embedded is not None:
                 embedded.shutdown()
@@ -83,8 +87,9 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def start(self, child, env):
-        # Its own session: the terminal's Ctrl-C (sent to the foreground group) reaches only us.
-        child.process = subprocess.Popen(child.command, env=env, start_new_session=True)
+        # Its own session: the terminal's Ctrl-C (sent to the foreground group) reaches only us; and it
+        # gets SIGTERM if we die without stopping it (SIGKILL), so nothing outlives us holding the port.
+        child.process = subprocess.Popen(child.command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         child.started, child.restart_at = time.monotonic(), None
         self.say(f"[runportal] {child.name} started (pid {child.process.pid}).")
 
@@ -98,6 +103,7 @@ class Command(BaseCommand):
         code = child.process.poll()
         if code is None:
             return
+        _signal_group(child.process, signal.SIGKILL)  # what it left behind (pool processes, gunicorn workers)
         if now - child.started >= STABLE_AFTER:
             child.backoff = 1.0
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -121,6 +127,16 @@ class Command(BaseCommand):
                 process.wait()
         for process in running:  # what a child left in its group (a gunicorn or pool worker)
             _signal_group(process, signal.SIGKILL)
+
+
+def _die_with_parent():
+    """In the child, before it runs: ask Linux to send it SIGTERM when runportal dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: Ctrl-C and SIGTERM still stop everything
 
 
 def _signal_group(process, signum):
