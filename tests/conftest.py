@@ -197,6 +197,13 @@ def rewrite_manifest(folder, **changes):
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
+def flip_a_bit(path, at=None):
+    """Damage a stored file as a failing disk would: one bit flipped (in its middle by default)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 if at is None else at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 def raw_bytes(path, disk_format):
     """A disk image's bytes as the guest sees them (qcow2 converted by qemu-img, outside the lab)."""
     if disk_format == "raw":

@@ -19,6 +19,7 @@ from repository import (
 )
 from repository.chunking import file_chunks
 from repository.repo import LOCK_NAME
+from tests.conftest import flip_a_bit
 
 MiB = 1024 * 1024
 
@@ -172,10 +173,7 @@ def test_a_chunk_list_piece_found_damaged_is_not_shared_again(tmp_path, repo, sm
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
     disk = repo.load_point(point)["disks"][0]
-    piece = Path(repo.storage.location) / "lists" / disk["lists"][3]
-    data = bytearray(piece.read_bytes())
-    data[40] ^= 0x01
-    piece.write_bytes(bytes(data))
+    flip_a_bit(Path(repo.storage.location) / "lists" / disk["lists"][3], at=40)
     assert f"lists/{disk['lists'][3]}" in repo.verify().damaged_packs
     with pytest.raises(DamagedData, match="chunk list"):
         backup(repo, image, base=disk, only=[])  # today it shared the damaged piece untouched
@@ -188,10 +186,7 @@ def test_a_chunk_found_damaged_is_stored_anew_and_reads_take_the_new_copy(tmp_pa
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
     (pack,) = [name for name in repo.storage.list("packs/")]
-    path = Path(repo.storage.location) / pack
-    data = bytearray(path.read_bytes())
-    data[1000] ^= 0x01
-    path.write_bytes(bytes(data))
+    flip_a_bit(Path(repo.storage.location) / pack, at=1000)
     with pytest.raises(DamagedData):
         repo.restore_disk(point, 0, tmp_path / "first.img")  # the restore writes the damage down
     other = Repository.open(repo.storage, key)  # another host: it learns of the damage from the repository
@@ -236,10 +231,7 @@ def test_a_piece_found_damaged_then_rewritten_is_built_on_again(tmp_path, repo, 
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
     disk = repo.load_point(point)["disks"][0]
-    piece = Path(repo.storage.location) / "lists" / disk["lists"][2]
-    data = bytearray(piece.read_bytes())
-    data[40] ^= 0x01
-    piece.write_bytes(bytes(data))
+    flip_a_bit(Path(repo.storage.location) / "lists" / disk["lists"][2], at=40)
     repo.verify()
     assert repo.refers_to_damage(disk)
     backup(repo, image)  # a whole read writes the piece anew under the same name

@@ -11,7 +11,7 @@ from jobs.errors import ErrorCode
 from sources.lab import CHANGE_LOG, MANIFEST
 from sources.lab_build import MiB, create_lab_vm
 from sources.lab_workload import LabWorkload
-from tests.conftest import backup, disk_bytes, protect, rewrite_manifest, wait_for_jobs
+from tests.conftest import backup, disk_bytes, flip_a_bit, protect, rewrite_manifest, wait_for_jobs
 from tests.test_backups import restored
 from vaults import backups, services
 from vaults.models import RecoveryPoint
@@ -118,9 +118,7 @@ def flip_a_byte_in_every_pack(vault):
 
     for pack in (Path(vault.storage_location) / "packs").rglob("*"):
         if pack.is_file() and not pack.name.startswith("."):
-            data = bytearray(pack.read_bytes())
-            data[len(data) // 3] ^= 0x01
-            pack.write_bytes(bytes(data))
+            flip_a_bit(pack, at=pack.stat().st_size // 3)
 
 
 def test_after_verify_finds_damage_the_next_backup_stores_the_chunks_anew(worker, vault, owner):
@@ -172,9 +170,7 @@ def test_retention_keeps_the_newest_restorable_point_when_newer_ones_are_damaged
     newer = RecoveryPoint.objects.filter(vm=item.vm).first()
     for name in set(repo.storage.list("packs/")) - packs_of_the_good_point:  # only the newer point's new chunks
         path = Path(repo.storage.location) / name
-        data = bytearray(path.read_bytes())
-        data[len(data) // 3] ^= 0x01
-        path.write_bytes(bytes(data))
+        flip_a_bit(path, at=path.stat().st_size // 3)
     report = repo.verify()
     assert newer.point_id in report.affected_points and good.point_id not in report.affected_points
 
