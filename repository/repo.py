@@ -6,6 +6,7 @@
     lists/<list>           a sealed piece of a disk's chunk list: the ids of up to SEGMENT_CHUNKS chunks
     points/<point>         a sealed recovery-point manifest: VM configuration, disks, their chunk lists' names
     locks/writer           who is writing (host, pid, when)
+    damaged/<mark>         what verify or a read found damaged (see damage.py)
 
 A backup writes packs, then each pack's index, then the chunk lists, then the manifest last: a crash
 leaves no half recovery point, only packs whose chunks the next backup finds in the index and reuses.
@@ -20,14 +21,12 @@ is a SQLite file (index.py), not a dict. Work goes one piece of the chunk list a
 import base64
 import collections
 import contextlib
-import datetime
 import errno
 import functools
 import json
 import mmap
 import os
 import queue
-import re
 import shutil
 import socket
 import struct
@@ -42,6 +41,8 @@ from pathlib import Path
 
 from repository.chunking import ceil_div, file_chunks
 from repository.crypto import ID_SIZE, ZERO_ID, Keys
+from repository.damage import NO_PACK, DamageMarks
+from repository.layout import LIST_NAME, now
 from repository.errors import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, WrongKey
 from repository.index import ChunkIndex
 from repository.storage import ObjectMissing
@@ -62,9 +63,6 @@ LOCK_REFRESH = 60  # a writer's timer thread refreshes its lock this often
 LEFTOVER_AGE = 60  # seconds: an older temporary file was left by a writer that died (a lock breaker's lasts ms)
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
 KEY_CHECK = b"vaultline key check"
-LIST_NAME = re.compile(r"[0-9a-f]{64}")  # a chunk-list piece's name: its keyed hash in hex
-NO_PACK = ""  # the "pack" of a damage mark for a chunk that no pack holds
-LOCAL_MARK = "local:"  # a damage mark the storage would not take: kept in this host's index cache only
 ENTRY = struct.Struct("<32sQI")  # chunk id, offset in pack, sealed length
 THREADS = max(2, min(4, os.cpu_count() or 2))
 PACK_WRITERS = 2  # packs stored at once: one's fsync waits on the disk while the next is written
@@ -108,7 +106,7 @@ def _pack_path(pack):
     return f"packs/{pack[:2]}/{pack}"
 
 
-class Repository:
+class Repository(DamageMarks):
     def __init__(self, storage, keys, config, cache_dir=None):
         """`cache_dir` keeps the chunk index between uses (one SQLite file per repository); without
         one, the index is rebuilt in a temporary folder that goes with this object."""
@@ -129,7 +127,7 @@ class Repository:
             "format": FORMAT_VERSION,
             "id": uuid.uuid4().hex,
             "chunk_size": chunk_size,
-            "created": _now(),
+            "created": now(),
             "key_check": base64.b64encode(keys.seal(KEY_CHECK, b"config", compress=False)).decode(),
         }
         if not storage.create_exclusive("config", json.dumps(config, indent=2).encode()):
@@ -190,105 +188,7 @@ class Repository:
             for pack, entries in _in_order(pool, lambda pack: (pack, self._pack_entries(pack)), sorted(listed - known)):
                 if entries is not None:
                     index.add_pack(pack, entries)
-        known_marks = {name for name in index.mark_names() if not name.startswith(LOCAL_MARK)}
-        listed_marks = set(self.storage.list("damaged/"))
-        index.remove_marks(known_marks - listed_marks)
-        for name in sorted(listed_marks - known_marks):
-            mark = self._read_mark(name)
-            if mark is not None:
-                index.add_mark(name, *mark)
-
-    # --- Damage found ------------------------------------------------------------------
-    # What verify or a read finds damaged is written down in the repository (damaged/<mark>, add-only
-    # objects: no lock needed), so that no backup, on any host, deduplicates against a damaged copy
-    # again: the next backup stores those chunks anew from its source, and reads take the new copy.
-
-    def _read_mark(self, name):
-        """((pack, chunk id) copies, list ids) of a damage mark; None if it is gone or unreadable."""
-        try:
-            mark = json.loads(self.keys.open(self.storage.read(name), name.encode()))
-            return ([(pack, bytes.fromhex(chunk)) for pack, chunk in mark["chunks"]],
-                    [list_id for list_id in mark["lists"] if LIST_NAME.fullmatch(list_id)])
-        except (ObjectMissing, DamagedData, ValueError, KeyError, TypeError):
-            return None
-
-    def note_damage(self, chunks=(), lists=()):
-        """Write down (pack, chunk id) copies and chunk-list pieces found damaged. Best effort: a
-        storage that cannot take the mark now (full, read-only) is found damaged again by verify."""
-        known_chunks, known_lists = self.index.damage()
-        known_chunks = set(known_chunks)
-        chunks = [copy for copy in dict.fromkeys(chunks) if copy not in known_chunks]
-        lists = [list_id for list_id in dict.fromkeys(lists) if list_id not in known_lists]
-        if not chunks and not lists:
-            return
-        try:
-            self._write_mark(chunks, lists)
-        except (OSError, RepositoryError):
-            # The storage takes nothing now (full, read-only): this host still never builds on it.
-            self.index.add_mark(f"{LOCAL_MARK}{uuid.uuid4().hex}", chunks, lists)
-
-    def _write_mark(self, chunks, lists):
-        name = f"damaged/{uuid.uuid4().hex}"
-        mark = {"chunks": [[pack, chunk_id.hex()] for pack, chunk_id in chunks], "lists": lists, "at": _now()}
-        self.storage.write(name, self.keys.seal(json.dumps(mark).encode(), name.encode()))
-        self.index.add_mark(name, chunks, lists)
-
-    def _compact_marks(self, writer, live_lists):
-        """In a prune: drop from the damage marks what no longer exists (pruned packs and pieces)."""
-        names = self.index.mark_names()
-        if not names:
-            return
-        chunks, lists = self.index.damage()
-        packs = set(self.index.pack_names())
-        still_missing = self.index.unrepaired([chunk_id for pack, chunk_id in chunks if pack == NO_PACK])
-        kept_chunks = [(pack, chunk_id) for pack, chunk_id in chunks
-                       if pack in packs or (pack == NO_PACK and chunk_id in still_missing)]
-        kept_lists = [list_id for list_id in lists
-                      if bytes.fromhex(list_id) in live_lists and not self._reads_whole(list_id)]
-        if len(kept_chunks) == len(chunks) and len(kept_lists) == len(lists):
-            return
-        if kept_chunks or kept_lists:
-            self._write_mark(kept_chunks, kept_lists)
-        for name in names:
-            if name.startswith("damaged/"):
-                writer.check_lock()
-                self.storage.delete(name)
-        self.index.remove_marks(names)
-
-    @contextlib.contextmanager
-    def _noting_damage(self):
-        try:
-            yield
-        except DamagedData as error:
-            self.note_damage(error.chunks, error.lists)
-            raise
-
-    def _reads_whole(self, list_id):
-        try:
-            self.keys.open(self.storage.read(f"lists/{list_id}"), f"lists/{list_id}".encode())
-            return True
-        except (ObjectMissing, DamagedData):
-            return False
-
-    def refers_to_damage(self, disk):
-        """True if the disk (a point's manifest entry) needs a chunk no good copy holds, or a chunk-list
-        piece found damaged: a backup must then read it whole, not build on it."""
-        if not self.index.has_damage():
-            return False
-        try:  # a piece once found damaged counts only while it does not read whole (a full read rewrites it)
-            return any(self.index.unrepaired([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
-                       for _first, ids in self.segments(disk))
-        except DamagedData:
-            return True
-
-    def is_restorable(self, point_id):
-        """False if the point is known to need something damaged (its manifest, a chunk list, a chunk
-        no good copy holds). Reads chunk lists only, and only where damage was found."""
-        try:
-            disks = self.load_point(point_id)["disks"]
-        except (PointNotFound, DamagedData):
-            return False
-        return not any(self.refers_to_damage(disk) for disk in disks)
+        self._sync_marks(index)
 
     def _pack_entries(self, pack):
         """A pack's chunks from its index object, or from the sealed copy at the pack's own end when the
@@ -817,10 +717,6 @@ def _batches(items, size):
         yield batch
 
 
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
 class BackupWriter:
     """Adds disks to the repository and commits a recovery point. Holds the writer lock."""
 
@@ -1080,7 +976,7 @@ class BackupWriter:
         if not self._lock_is_ours():  # another writer broke in: a prune may have removed our packs
             raise RepositoryLocked("The repository's writer lock was lost before the recovery point was written")
         point_id = manifest.setdefault("id", uuid.uuid4().hex)
-        manifest.setdefault("created", _now())
+        manifest.setdefault("created", now())
         manifest["chunk_size"] = self.repo.chunk_size
         self.repo.storage.write(f"points/{point_id}", self.keys.seal(json.dumps(manifest).encode(), f"points/{point_id}".encode()))
         return point_id
