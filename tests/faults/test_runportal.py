@@ -120,3 +120,14 @@ def test_runportal_killed_takes_its_children_with_it(portal_env, tmp_path):
         portal.process.wait()
     wait_until(lambda: not [pid for pid in children if alive(pid)], 40, "children outlived runportal")
     wait_until(lambda: port_is_free(portal.port), 20, "the port is still held")
+    embedded = portal_env["VAULTLINE_VAR_DIR"] + "/redis/"
+    wait_until(lambda: not [pid for pid in os.listdir("/proc") if pid.isdigit() and embedded in _cmdline(pid)], 20,
+               "its embedded Redis outlived it")
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
