@@ -61,12 +61,18 @@ class ChunkIndex:
             if getattr(error, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
                 raise  # busy, full, …: not ours to delete
             # A damaged cache file: it is only a cache, so start again.
-            self._local.db.close()
-            del self._local.db
+            self.close()
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path + suffix)
             self._start()
+
+    def close(self):
+        """Close this thread's connection (the next use opens a new one)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            del self._local.db
 
     def _start(self):
         db = self._db()

@@ -10,16 +10,16 @@ import pytest
 from django.test import Client
 from django.utils.crypto import get_random_string
 
-from jobs.choices import JobStatus
-from jobs.models import Job
 from django.utils import timezone
 
+from jobs.choices import JobStatus, Operation
+from jobs.models import Job
 from jobs.services import run_job
 from sources.lab import MANIFEST
 from sources.lab_build import MiB, build_lab
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
 from vaults import backups, services
-from vaults.choices import ProtectionState, Role
+from vaults.choices import ProtectionState, RegistrationState, Role
 from vaults.models import RegisteredItem
 
 # A small lab: enough to tell VMs apart by cloud service and region, small enough to build in a blink.
@@ -219,19 +219,25 @@ def disk_bytes(disk):
     return raw_bytes(disk["path"], disk["format"])
 
 
+def discover_here(vault, owner):
+    """Run a Discovery job in this process. Its job is never sent to a worker, so none can race it."""
+    job = Job.objects.create(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name, created_by=owner)
+    run_job(job.pk, services.discover)
+    job.refresh_from_db()
+    assert job.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS), (job.status, job.error_message, job.result_message)
+    return job
+
+
 def protect(vault, owner, name, cloud_service=None):
-    """Discover (in-process) and register and protect one VM with DefaultPolicy, without a worker."""
+    """Discover (in this process) and register and protect one VM with DefaultPolicy, without a worker."""
     if not vault.discovered_vms.exists():
-        job = services.start_discovery(vault, owner)
-        run_job(job.pk, services.discover)
-        # Where a worker runs (transactional tests), it may have claimed the job first: wait for its end.
-        wait_for_jobs([job])
+        discover_here(vault, owner)
     vms = vault.discovered_vms.filter(name=name)
     if cloud_service:
         vms = vms.filter(cloud_service=cloud_service)
     vm = vms.get()
     return RegisteredItem.objects.create(
-        vault=vault, vm=vm, registration_state="registered", protection_state=ProtectionState.PENDING,
+        vault=vault, vm=vm, registration_state=RegistrationState.REGISTERED, protection_state=ProtectionState.PENDING,
         policy=vault.policies.get(), protected_at=timezone.now() - datetime.timedelta(days=2),
     )
 
@@ -239,3 +245,10 @@ def protect(vault, owner, name, cloud_service=None):
 def backup(vault, owner, *items):
     """Backup Now for the items, on the worker; the ended jobs."""
     return wait_for_jobs(backups.start_backup(vault, [item.pk for item in items], owner), timeout=60)
+
+
+def pytest_configure(config):
+    # Users are made by the hundred here: a fast hasher instead of PBKDF2's 0.3 s per password.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

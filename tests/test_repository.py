@@ -324,8 +324,15 @@ def test_a_damaged_index_cache_is_rebuilt(tmp_path, key):
     repo = Repository.init(storage, key, cache_dir=tmp_path / "cache")
     image = make_image(tmp_path / "disk.img")
     point, _ = backup(repo, image)
+    repo.index.close()  # an open connection would go on serving the old pages from its WAL
+    for suffix in ("-wal", "-shm"):
+        Path(repo.index.path + suffix).unlink(missing_ok=True)
     Path(repo.index.path).write_bytes(b"not a database" * 100)
     reopened = Repository.open(storage, key, cache_dir=tmp_path / "cache")
+    assert reopened.index.path == repo.index.path
+    # Started again and refilled from the storage, not read as it was.
+    assert Path(reopened.index.path).read_bytes().startswith(b"SQLite format 3\x00")
+    assert reopened.index.pack_names()
     out = tmp_path / "restored.img"
     reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
