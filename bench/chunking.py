@@ -19,7 +19,7 @@ import blake3
 from pyfastcdc.cy import FastCDC
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.images import MiB, make_day1, make_day2  # noqa: E402
+from bench.images import MiB, make_day1, make_day2
 
 
 def fixed_chunks(path, size):

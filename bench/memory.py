@@ -60,7 +60,7 @@ def step(args):
         result["chunks"] = writer.stats.new_chunks
     elif args.step == "verify":
         report = repo.verify()
-        assert report.ok, report.damaged_packs
+        assert report.ok, report.damaged_objects
         result["checked"] = report.chunks_checked
     elif args.step == "restore":
         point = max(repo.points(), key=lambda p: p["created"])["id"]

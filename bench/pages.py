@@ -19,7 +19,7 @@ os.environ.setdefault("VAULTLINE_VAR_DIR", tempfile.mkdtemp(prefix="vaultline-be
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ["ALLOWED_HOSTS"] = "testserver"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -50,10 +50,11 @@ def main():
 
     from jobs.choices import JobStatus
     from jobs.models import Job
-    from jobs.services import run_job
+    from jobs.runner import run_job
     from sources.lab_build import create_lab_vm
     from vaults import services
     from vaults.models import Membership, RegisteredItem, Subscription, VirtualMachine, VMSource
+    from vaults.operations.discovery import discover as discover_job
 
     user = User.objects.create_user("bench", password="x")
     subscription = Subscription.objects.create(name="Bench")
@@ -73,7 +74,7 @@ def main():
         made = max(made, size)
         job = Job.objects.create(vault=vault, entity_name=vault.name, operation="discovery")
         started = time.perf_counter()
-        run_job(job.pk, services.discover)
+        run_job(job.pk, discover_job)
         discover_seconds = time.perf_counter() - started
         vms = list(VirtualMachine.objects.filter(registration__isnull=True)[:size])
         RegisteredItem.objects.bulk_create(RegisteredItem(vault=vault, vm=vm, registration_state="registered") for vm in vms)

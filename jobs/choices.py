@@ -8,26 +8,22 @@ class JobStatus(models.TextChoices):
     COMPLETED = "completed", _("Completed")
     COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
     FAILED = "failed", _("Failed")
-    CANCELLING = "cancelling", _("Cancelling")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", _("Cancelled")  # its task was revoked
 
     @classmethod
     def active(cls):
-        return [cls.QUEUED, cls.IN_PROGRESS, cls.CANCELLING]
+        return [cls.QUEUED, cls.IN_PROGRESS]
 
     @classmethod
     def terminal(cls):
         return [cls.COMPLETED, cls.COMPLETED_WITH_WARNINGS, cls.FAILED, cls.CANCELLED]
 
+    @classmethod
+    def succeeded(cls):
+        """Ended having done its work (with or without warnings)."""
+        return [cls.COMPLETED, cls.COMPLETED_WITH_WARNINGS]
 
-class Operation(models.TextChoices):
-    DISCOVERY = "discovery", _("Discovery")
-    REGISTER = "register", _("Register")
-    UNREGISTER = "unregister", _("Unregister")
-    CONFIGURE_PROTECTION = "configure_protection", _("Configure Protection")
-    BACKUP = "backup", _("Backup")
-    RESTORE = "restore", _("Restore")
-    STOP_PROTECTION = "stop_protection", _("Stop Protection")
-    DELETE_BACKUP_DATA = "delete_backup_data", _("Delete Backup Data")
-    VERIFY = "verify", _("Verify")
-    PRUNE = "prune", _("Prune")
+    @classmethod
+    def unsuccessful(cls):
+        """Ended without doing its work: what the job was about goes back to a settled state."""
+        return [cls.FAILED, cls.CANCELLED]

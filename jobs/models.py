@@ -9,9 +9,10 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from jobs.choices import JobStatus, Operation
-from jobs.errors import ErrorCode, JobError
-from vaults.models import RestrictedQuerySet
+from jobs.choices import JobStatus
+from jobs.errors import CoreCode, JobError
+from jobs.registry import job_type, operation_choices
+from portal.access import RestrictedQuerySet
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +22,25 @@ job_finished = Signal()
 
 MESSAGE_RESENT = _("Its message was lost on the way to a worker; sent again.")
 
-# The Celery task that runs each operation; tasks receive only the job's id.
-TASK_FOR_OPERATION = {
-    Operation.DISCOVERY: "vaults.tasks.discover",
-    Operation.REGISTER: "vaults.tasks.register",
-    Operation.UNREGISTER: "vaults.tasks.unregister",
-    Operation.CONFIGURE_PROTECTION: "vaults.tasks.configure_protection",
-    Operation.STOP_PROTECTION: "vaults.tasks.stop_protection",
-    Operation.BACKUP: "vaults.tasks.backup",
-    Operation.RESTORE: "vaults.tasks.restore",
-    Operation.VERIFY: "vaults.tasks.verify",
-    Operation.DELETE_BACKUP_DATA: "vaults.tasks.delete_backup_data",
-}
-
 
 class JobQuerySet(RestrictedQuerySet):
     def active(self):
         return self.filter(status__in=JobStatus.active())
+
+    def status_counts(self):
+        """How many of these jobs completed (with or without warnings), failed, and are still active."""
+        return self.aggregate(
+            completed=models.Count("pk", filter=Q(status__in=JobStatus.succeeded())),
+            failed=models.Count("pk", filter=Q(status=JobStatus.FAILED)),
+            in_progress=models.Count("pk", filter=Q(status__in=JobStatus.active())),
+        )
+
+    def create_queued(self, **fields):
+        """A new Queued job with its first event. Its operation must be registered (jobs.registry)."""
+        job_type(fields["operation"])
+        job = self.create(status=JobStatus.QUEUED, **fields)
+        job.events.create(old_status="", new_status=JobStatus.QUEUED)
+        return job
 
 
 class Job(models.Model):
@@ -47,7 +50,7 @@ class Job(models.Model):
     )
     # The VM's (or vault's) name when the job was made: jobs outlive the things they were about.
     entity_name = models.CharField(_("item"), max_length=100)
-    operation = models.CharField(_("operation"), max_length=30, choices=Operation.choices)
+    operation = models.CharField(_("operation"), max_length=30, choices=operation_choices)
     status = models.CharField(_("status"), max_length=30, choices=JobStatus.choices, default=JobStatus.QUEUED)
     parameters = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -76,17 +79,18 @@ class Job(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["vault", "status", "created_at"])]
         constraints = [
-            # One operation at a time on an item, and one discovery at a time per vault:
-            # the database refuses the second row, so two racing clicks cannot both start.
+            # One operation at a time on an item, and one vault-wide job of each operation at a time
+            # (a discovery, a verify): the database refuses the second row, so two racing clicks
+            # cannot both start.
             models.UniqueConstraint(
                 fields=["vm"],
                 condition=Q(status__in=JobStatus.active()) & Q(vm__isnull=False),
                 name="one_active_job_per_vm",
             ),
             models.UniqueConstraint(
-                fields=["vault"],
-                condition=Q(status__in=JobStatus.active()) & Q(operation=Operation.DISCOVERY),
-                name="one_active_discovery_per_vault",
+                fields=["vault", "operation"],
+                condition=Q(status__in=JobStatus.active()) & Q(vm__isnull=True),
+                name="one_active_vault_job_per_operation",
             ),
             models.UniqueConstraint(
                 fields=["vm", "scheduled_for"],
@@ -105,6 +109,14 @@ class Job(models.Model):
     @property
     def failed(self):
         return self.status == JobStatus.FAILED
+
+    @property
+    def succeeded(self):
+        return self.status in JobStatus.succeeded()
+
+    @property
+    def has_warnings(self):
+        return self.status == JobStatus.COMPLETED_WITH_WARNINGS
 
     @property
     def duration(self):
@@ -128,10 +140,10 @@ class Job(models.Model):
         from portal.celery import app
 
         try:
-            app.send_task(TASK_FOR_OPERATION[self.operation], args=[self.pk])
-        except Exception as exc:  # noqa: BLE001 - whatever the broker raised, this job will not run
+            app.send_task(job_type(self.operation).task, args=[self.pk])
+        except Exception as exc:
             log.exception("Could not send job %s to a worker", self.pk)
-            self.finish(JobStatus.FAILED, error=ErrorCode.BROKER_UNAVAILABLE, traceback=repr(exc))
+            self.finish(JobStatus.FAILED, error=CoreCode.BROKER_UNAVAILABLE, traceback=repr(exc))
             return
         Job.objects.filter(pk=self.pk).update(sent_at=timezone.now())
 
@@ -166,7 +178,7 @@ class Job(models.Model):
     def finish(self, status, *, message="", error=None, error_detail="", traceback="", only_from=None):
         """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
 
-        `error` is a JobError (or an ErrorCode); its message and recommended action are stored.
+        `error` is a JobError (or a registered error code); its message and recommended action are stored.
         `only_from` (statuses) ends it only from those (a queued job the reaper gives up on, say,
         never one that a worker started meanwhile). Returns True if this call ended the job.
         """
@@ -191,7 +203,7 @@ class Job(models.Model):
                 self.events.create(
                     old_status=old_status, new_status=status, message=message or fields.get("error_message", "")
                 )
-                if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                if status in JobStatus.unsuccessful():
                     # A sub-task still running when its job ended (its worker died) ended with it.
                     self.subtasks.filter(status=JobStatus.IN_PROGRESS).update(
                         status=status, finished_at=fields["finished_at"])
@@ -212,7 +224,12 @@ class Job(models.Model):
     def fail_with_exception(self, exc):
         """End as Failed for an unexpected exception, keeping its traceback for the job page."""
         detail = "".join(traceback_module.format_exception(exc))
-        return self.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR, traceback=detail)
+        return self.finish(JobStatus.FAILED, error=CoreCode.INTERNAL_ERROR, traceback=detail)
+
+    def lock_if_running(self):
+        """In a transaction: lock the job's row and say whether it is still In progress. A long job's
+        last commit goes through this, so a job the reaper failed meanwhile changes nothing."""
+        return Job.objects.select_for_update().filter(pk=self.pk, status=JobStatus.IN_PROGRESS).exists()
 
 
 class JobSubtask(models.Model):
@@ -226,6 +243,10 @@ class JobSubtask(models.Model):
 
     class Meta:
         ordering = ["pk"]
+
+    @property
+    def is_active(self):
+        return self.status in JobStatus.active()
 
     @property
     def duration(self):

@@ -25,17 +25,17 @@ def _job_of(args):
 def fail_job_on_task_failure(sender=None, task_id=None, exception=None, args=None, **kwargs):
     from billiard.exceptions import WorkerLostError
 
-    from jobs.errors import ErrorCode
+    from jobs.errors import CoreCode
 
     try:
         job = _job_of(args)
         if job is None or not job.is_active:
             return
         if isinstance(exception, WorkerLostError):  # the pool's child died (SIGKILL, out of memory)
-            job.finish(JobStatus.FAILED, error=ErrorCode.WORKER_LOST, error_detail=str(exception))
+            job.finish(JobStatus.FAILED, error=CoreCode.WORKER_LOST, error_detail=str(exception))
         else:
             job.fail_with_exception(exception)
-    except Exception:  # noqa: BLE001 - a signal handler must never raise
+    except Exception:
         log.exception("Could not mark the job of task %s failed", task_id)
 
 
@@ -45,7 +45,7 @@ def cancel_job_on_revoke(sender=None, request=None, **kwargs):
         job = _job_of(getattr(request, "args", None))
         if job is not None and job.is_active:
             job.finish(JobStatus.CANCELLED, message=str(_("The task was revoked before it finished.")))
-    except Exception:  # noqa: BLE001 - a signal handler must never raise
+    except Exception:
         log.exception("Could not mark a revoked task's job cancelled")
 
 
@@ -56,5 +56,5 @@ def sweep_work_files_at_start(sender=None, **kwargs):
         from jobs.work import sweep
 
         sweep()
-    except Exception:  # noqa: BLE001 - a signal handler must never raise
+    except Exception:
         log.exception("Could not sweep the work files at worker start")

@@ -39,8 +39,8 @@ def main(argv=None):
         elif args.command == "verify":
             report = repo.verify()
             print(f"{len(report.points)} recovery points, {report.chunks_checked} chunks checked")
-            for pack, reason in sorted(report.damaged_packs.items()):
-                print(f"DAMAGED {pack}: {reason}")
+            for name, reason in sorted(report.damaged_objects.items()):
+                print(f"DAMAGED {name}: {reason}")
             for point_id in report.affected_points:
                 print(f"AFFECTED {point_id}")
             return 0 if report.ok else 1

@@ -42,9 +42,9 @@ from pathlib import Path
 from repository.chunking import ceil_div, file_chunks
 from repository.crypto import ID_SIZE, ZERO_ID, Keys
 from repository.damage import NO_PACK, DamageMarks
-from repository.layout import LIST_NAME, now
 from repository.errors import DamagedData, PointNotFound, RepositoryError, RepositoryLocked, WrongKey
 from repository.index import ChunkIndex
+from repository.layout import LIST_NAME, now
 from repository.storage import ObjectMissing
 
 FORMAT_VERSION = 1
@@ -82,12 +82,12 @@ class BackupStats:
 class VerifyReport:
     points: list = field(default_factory=list)
     chunks_checked: int = 0
-    damaged_packs: dict = field(default_factory=dict)  # damaged object (pack, index, list, point) -> reason
+    damaged_objects: dict = field(default_factory=dict)  # damaged object (pack, index, list, point) -> reason
     affected_points: list = field(default_factory=list)
 
     @property
     def ok(self):
-        return not self.damaged_packs
+        return not self.damaged_objects
 
 
 def _encode_entries(entries):
@@ -480,7 +480,7 @@ class Repository(DamageMarks):
         affected, damaged_lists, damaged_copies = set(), set(), []
 
         def damaged(point_id, name, reason):
-            report.damaged_packs[name] = reason
+            report.damaged_objects[name] = reason
             affected.add(point_id)
             if name.startswith("lists/"):
                 damaged_lists.add(name.split("/", 1)[1])
@@ -492,13 +492,13 @@ class Repository(DamageMarks):
             except ObjectMissing:
                 continue
             except DamagedData:
-                report.damaged_packs[name] = "the index object is damaged (the pack's own header was used)"
+                report.damaged_objects[name] = "the index object is damaged (the pack's own header was used)"
         report.points = sorted(self.point_ids())
         bad_chunks = set()
         with self.index.temporary_set(ids for _point, ids in self._needed_chunks(damaged)) as needed:
             in_no_pack = self.index.missing(needed)
             if in_no_pack:
-                report.damaged_packs["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
+                report.damaged_objects["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
                 bad_chunks.update(in_no_pack)
                 damaged_copies += [(NO_PACK, chunk_id) for chunk_id in in_no_pack]
             with self.index.needed_by_pack(needed) as packs, ThreadPoolExecutor(THREADS) as pool:
@@ -534,7 +534,7 @@ class Repository(DamageMarks):
         """`bad`: {(pack, chunk id): reason} of the copies found damaged."""
         report.chunks_checked += checked
         if bad:
-            report.damaged_packs.setdefault(pack, next(iter(bad.values())))
+            report.damaged_objects.setdefault(pack, next(iter(bad.values())))
             bad_chunks.update(chunk_id for _pack, chunk_id in bad)
 
     def prune(self, wait=0, on_wait=None):

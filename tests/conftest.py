@@ -8,19 +8,21 @@ import time
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from django.utils import timezone
-
-from jobs.choices import JobStatus, Operation
+from jobs.choices import JobStatus
 from jobs.models import Job
-from jobs.services import run_job
+from jobs.runner import run_job
+from portal.access import Role
 from sources.lab import MANIFEST
 from sources.lab_build import MiB, build_lab
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
-from vaults import backups, services
-from vaults.choices import ProtectionState, RegistrationState, Role
+from vaults import services
+from vaults.choices import Operation, ProtectionState, RegistrationState
 from vaults.models import RegisteredItem
+from vaults.operations.backup import start_backup
+from vaults.operations.discovery import discover as discover_job
 
 # A small lab: enough to tell VMs apart by cloud service and region, small enough to build in a blink.
 SMALL_LAB = [
@@ -221,8 +223,8 @@ def disk_bytes(disk):
 
 def discover_here(vault, owner):
     """Run a Discovery job in this process. Its job is never sent to a worker, so none can race it."""
-    job = Job.objects.create(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name, created_by=owner)
-    run_job(job.pk, services.discover)
+    job = Job.objects.create_queued(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name, created_by=owner)
+    run_job(job.pk, discover_job)
     job.refresh_from_db()
     assert job.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS), (job.status, job.error_message, job.result_message)
     return job
@@ -244,7 +246,7 @@ def protect(vault, owner, name, cloud_service=None):
 
 def backup(vault, owner, *items):
     """Backup Now for the items, on the worker; the ended jobs."""
-    return wait_for_jobs(backups.start_backup(vault, [item.pk for item in items], owner), timeout=60)
+    return wait_for_jobs(start_backup(vault, [item.pk for item in items], owner), timeout=60)
 
 
 def pytest_configure(config):

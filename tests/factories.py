@@ -3,9 +3,10 @@ import datetime
 import factory
 from django.contrib.auth import get_user_model
 
-from jobs.choices import JobStatus, Operation
+from jobs.choices import JobStatus
 from jobs.models import Job
-from vaults.choices import Frequency, Role
+from portal.access import Role
+from vaults.choices import Frequency, Operation, PowerState, RegistrationState
 from vaults.models import Membership, Policy, RegisteredItem, Subscription, Vault, VirtualMachine, VMSource
 
 
@@ -62,7 +63,7 @@ class VirtualMachineFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"vm{n}")
     cloud_service = "svc"
     region = "East US"
-    power_state = "running"
+    power_state = PowerState.RUNNING
     has_backup_extension = True
     disks = factory.LazyFunction(lambda: [{"name": "OS disk", "path": "/x", "format": "raw", "virtual_size": 1024}])
 
@@ -86,7 +87,7 @@ class RegisteredItemFactory(factory.django.DjangoModelFactory):
     vm = factory.SubFactory(
         VirtualMachineFactory, source__subscription=factory.SelfAttribute("...vault.subscription")
     )
-    registration_state = "registered"
+    registration_state = RegistrationState.REGISTERED
 
 
 class JobFactory(factory.django.DjangoModelFactory):

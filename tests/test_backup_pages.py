@@ -4,9 +4,8 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Job
-from tests.conftest import client_for
+from tests.conftest import backup, client_for, disk_bytes, protect
 from tests.factories import RegisteredItemFactory, VaultFactory
-from tests.conftest import backup, disk_bytes, protect
 from tests.test_query_counts import queries_for
 from vaults.models import RecoveryPoint
 

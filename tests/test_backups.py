@@ -7,8 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from jobs.choices import JobStatus, Operation
-from jobs.errors import ErrorCode
+from jobs.choices import JobStatus
 from jobs.models import Job
 from sources.lab_workload import LabWorkload
 from tests.conftest import (
@@ -19,9 +18,12 @@ from tests.conftest import (
     rewrite_manifest,
     wait_for_jobs,
 )
-from vaults import backups, services
-from vaults.choices import ProtectionState
+from vaults.choices import Operation, ProtectionState
+from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
+from vaults.operations.backup import start_backup
+from vaults.retention import points_to_keep
+from vaults.schedule import latest_slot, schedule_due_backups
 
 
 def restored(vault, point, tmp_path):
@@ -123,9 +125,9 @@ def test_an_extension_that_does_not_answer_fails_the_backup(worker, vault, owner
 def test_backup_now_twice_starts_one_job(worker, vault, owner):
     item = protect(vault, owner, "web01")
     with held_queue(worker):
-        jobs = backups.start_backup(vault, [item.pk], owner)
-        with pytest.raises(services.Refused, match="Another operation is in progress"):
-            backups.start_backup(vault, [item.pk], owner)
+        jobs = start_backup(vault, [item.pk], owner)
+        with pytest.raises(Refused, match="Another operation is in progress"):
+            start_backup(vault, [item.pk], owner)
     wait_for_jobs(jobs, timeout=60)
     assert Job.objects.filter(operation=Operation.BACKUP).count() == 1
 
@@ -137,14 +139,14 @@ def test_two_scheduler_ticks_at_once_start_one_job_per_item(worker, vault, owner
 
     def tick():
         barrier.wait()
-        backups.schedule_due_backups(now)
+        schedule_due_backups(now)
 
     threads = [threading.Thread(target=tick) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    backups.schedule_due_backups(now)  # and a late third tick
+    schedule_due_backups(now)  # and a late third tick
     jobs = Job.objects.filter(operation=Operation.BACKUP)
     assert sorted(job.vm_id for job in jobs) == sorted(item.vm_id for item in items)
     assert len({job.scheduled_for for job in jobs}) == 1
@@ -154,40 +156,40 @@ def test_two_scheduler_ticks_at_once_start_one_job_per_item(worker, vault, owner
 def test_the_scheduler_skips_slots_before_protection_and_long_missed_ones(db, vault, owner):
     item = protect(vault, owner, "web01")
     now = timezone.now()
-    slot = backups.latest_slot(item.policy, now)
+    slot = latest_slot(item.policy, now)
     item.protected_at = slot + datetime.timedelta(minutes=1)  # protected after the latest slot
     item.save()
-    assert backups.schedule_due_backups(now) == []
+    assert schedule_due_backups(now) == []
     item.protected_at = slot - datetime.timedelta(days=7)
     item.save()
     # A weekly policy whose only day was three days ago: that slot is missed by more than a day.
     policy = item.policy
     policy.frequency, policy.weekdays = "weekly", [(now - datetime.timedelta(days=3)).weekday()]
     policy.save()
-    assert backups.schedule_due_backups(now) == []
+    assert schedule_due_backups(now) == []
     policy.frequency, policy.weekdays = "daily", []
     policy.save()
-    assert len(backups.schedule_due_backups(now)) == 1
+    assert len(schedule_due_backups(now)) == 1
 
 
 def test_the_latest_slot_follows_the_policy_time_zone_and_days():
     policy = SimpleNamespace(frequency="daily", weekdays=[], time_of_day=datetime.time(22, 0), time_zone="Asia/Seoul")
     now = datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)  # 23:00 in Seoul
-    assert backups.latest_slot(policy, now) == datetime.datetime(2026, 11, 25, 13, 0, tzinfo=datetime.timezone.utc)
+    assert latest_slot(policy, now) == datetime.datetime(2026, 11, 25, 13, 0, tzinfo=datetime.timezone.utc)
     weekly = SimpleNamespace(frequency="weekly", weekdays=[0], time_of_day=datetime.time(1, 0), time_zone="UTC")
-    assert backups.latest_slot(weekly, now) == datetime.datetime(2026, 11, 23, 1, 0, tzinfo=datetime.timezone.utc)
+    assert latest_slot(weekly, now) == datetime.datetime(2026, 11, 23, 1, 0, tzinfo=datetime.timezone.utc)
 
 
 def test_retention_keeps_one_point_per_period_and_the_newest():
     now = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.timezone.utc)
     points = [SimpleNamespace(pk=hours, created_at=now - datetime.timedelta(hours=hours)) for hours in range(0, 24 * 40, 6)]
     policy = SimpleNamespace(retain_daily=7, retain_weekly=None, retain_monthly=None, retain_yearly=None, time_zone="UTC")
-    keep = backups.points_to_keep(points, policy, now)
+    keep = points_to_keep(points, policy, now)
     kept_days = {(now - datetime.timedelta(hours=pk)).date() for pk in keep}
     assert len(keep) == 7 and len(kept_days) == 7
     assert 0 in keep, "the newest point is always kept"
     policy.retain_weekly = 4
-    assert len(backups.points_to_keep(points, policy, now)) > 7
+    assert len(points_to_keep(points, policy, now)) > 7
 
 
 def test_a_vault_whose_storage_went_missing_is_not_made_anew(worker, vault, owner, tmp_path):

@@ -3,9 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import held_queue
-
 from jobs.models import Job
+from tests.conftest import held_queue
 from vaults.models import RegisteredItem
 
 pytestmark = pytest.mark.browser

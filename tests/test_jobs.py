@@ -6,12 +6,15 @@ import pytest
 from django.utils import timezone
 
 from jobs import signals
-from jobs.choices import JobStatus, Operation
-from jobs.errors import ErrorCode, JobError
+from jobs.choices import JobStatus
+from jobs.errors import CoreCode, JobError
 from jobs.models import Job
-from jobs.services import reap_stale_jobs, run_job
+from jobs.reaper import reap_stale_jobs
+from jobs.runner import run_job
 from tests.factories import JobFactory, RegisteredItemFactory
-from vaults.choices import RegistrationState
+from vaults import states
+from vaults.choices import Operation, ProtectionState, RegistrationState
+from vaults.errors import ErrorCode
 
 
 @pytest.fixture
@@ -40,16 +43,17 @@ def test_run_job_runs_the_work_once(queued):
 
 
 def test_a_failed_job_keeps_none_of_the_work_it_did(db):
-    item = RegisteredItemFactory(registration_state=RegistrationState.REGISTERED)
+    item = RegisteredItemFactory(registration_state=RegistrationState.REGISTERED,
+                                 protection_state=ProtectionState.PROTECTED)
     job = JobFactory(vault=item.vault, vm=item.vm, operation=Operation.STOP_PROTECTION, status=JobStatus.QUEUED)
 
     def work(job):
-        item.change_state("protection_state", "stopped", "half done")
+        assert states.move(item, Operation.STOP_PROTECTION, states.SUCCESS, "half done")
         raise JobError(ErrorCode.SOURCE_UNAVAILABLE)
 
     run_job(job.pk, work)
     item.refresh_from_db()
-    assert item.protection_state == "not_protected"
+    assert item.protection_state == ProtectionState.PROTECTED
     assert not item.vm.state_changes.exists()
 
 
@@ -67,7 +71,7 @@ def test_finish_refuses_a_status_that_is_not_terminal(queued):
 def test_finish_ends_a_job_once(queued):
     queued.start()
     assert queued.finish(JobStatus.COMPLETED, message="done") is True
-    assert queued.finish(JobStatus.FAILED, error=ErrorCode.INTERNAL_ERROR) is False
+    assert queued.finish(JobStatus.FAILED, error=CoreCode.INTERNAL_ERROR) is False
     queued.refresh_from_db()
     assert queued.status == JobStatus.COMPLETED and queued.error_code == ""
     assert [(e.old_status, e.new_status) for e in queued.events.all()] == [
@@ -108,7 +112,7 @@ def test_reaper_fails_only_jobs_with_a_stale_heartbeat(db, settings):
     assert reap_stale_jobs(now) == 1
     stale.refresh_from_db()
     alive.refresh_from_db()
-    assert stale.status == JobStatus.FAILED and stale.error_code == ErrorCode.WORKER_LOST
+    assert stale.status == JobStatus.FAILED and stale.error_code == CoreCode.WORKER_LOST
     assert alive.status == JobStatus.IN_PROGRESS
 
 
@@ -119,15 +123,15 @@ def test_reaper_fails_queued_jobs_no_worker_picked_up(db, settings):
     assert reap_stale_jobs(now) == 1
     lost.refresh_from_db()
     waiting.refresh_from_db()
-    assert lost.status == JobStatus.FAILED and lost.error_code == ErrorCode.QUEUE_TIMEOUT
+    assert lost.status == JobStatus.FAILED and lost.error_code == CoreCode.QUEUE_TIMEOUT
     assert waiting.status == JobStatus.QUEUED
 
 
 def test_a_job_the_broker_refuses_ends_failed(transactional_db):
     """Redis down when the job is sent: a real connection to a closed port, not a mock."""
+    from jobs.queue import create_job
     from portal.celery import app
     from tests.factories import VaultFactory
-    from jobs.services import create_job
 
     vault = VaultFactory()
     saved = app.conf.broker_url, app.conf.task_publish_retry
@@ -139,7 +143,7 @@ def test_a_job_the_broker_refuses_ends_failed(transactional_db):
         app.conf.broker_url, app.conf.task_publish_retry = saved
         app._pool = app.amqp._producer_pool = None
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.BROKER_UNAVAILABLE
+    assert job.status == JobStatus.FAILED and job.error_code == CoreCode.BROKER_UNAVAILABLE
     assert "Redis" in job.recommended_action
 
 
@@ -172,7 +176,7 @@ def test_a_worker_process_killed_ends_its_job_worker_lost_with_its_sub_task(queu
                       exception=WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 0."))
     queued.refresh_from_db()
     step.refresh_from_db()
-    assert queued.status == JobStatus.FAILED and queued.error_code == ErrorCode.WORKER_LOST
+    assert queued.status == JobStatus.FAILED and queued.error_code == CoreCode.WORKER_LOST
     assert "signal 9" in queued.error_detail and not queued.traceback
     assert step.status == JobStatus.FAILED and step.finished_at is not None
 

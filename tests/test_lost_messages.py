@@ -6,12 +6,13 @@ import uuid
 
 from django.utils import timezone
 
-from jobs.choices import JobStatus, Operation
-from jobs.errors import ErrorCode
+from jobs.choices import JobStatus
+from jobs.errors import CoreCode
 from jobs.models import MESSAGE_RESENT, Job
-from jobs.services import MAX_RESENDS, resend_lost_jobs
+from jobs.reaper import MAX_RESENDS, resend_lost_jobs
 from tests.conftest import held_queue, wait_for_jobs
-from vaults import services
+from vaults.choices import Operation
+from vaults.operations.discovery import start_discovery
 
 
 def lost_job(vault, minutes_ago=5):
@@ -30,7 +31,7 @@ def test_a_queued_job_with_no_message_anywhere_is_sent_again_and_runs(worker, va
 
 def test_a_job_whose_message_waits_in_the_queue_is_not_sent_again(worker, vault, owner):
     with held_queue(worker):
-        job = services.start_discovery(vault, owner)
+        job = start_discovery(vault, owner)
         Job.objects.filter(pk=job.pk).update(sent_at=timezone.now() - datetime.timedelta(minutes=5))
         assert resend_lost_jobs() == 0, "its message is in the queue"
     (done,) = wait_for_jobs([job])
@@ -49,7 +50,7 @@ def test_a_job_lost_again_and_again_fails_with_a_reason(worker, vault):
     Job.objects.filter(pk=job.pk).update(resends=MAX_RESENDS)
     resend_lost_jobs()
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.QUEUE_TIMEOUT
+    assert job.status == JobStatus.FAILED and job.error_code == CoreCode.QUEUE_TIMEOUT
 
 
 def test_reserved_messages_that_cannot_go_back_to_redis_do_not_stop_the_worker():
@@ -79,6 +80,6 @@ def test_a_lost_job_a_worker_started_meanwhile_is_not_failed(db, vault):
     Job.objects.filter(pk=job.pk).update(resends=MAX_RESENDS)
     job.refresh_from_db()
     assert job.start(), "a worker took it after the reaper looked"
-    assert not job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT, only_from=[JobStatus.QUEUED])
+    assert not job.finish(JobStatus.FAILED, error=CoreCode.QUEUE_TIMEOUT, only_from=[JobStatus.QUEUED])
     job.refresh_from_db()
     assert job.status == JobStatus.IN_PROGRESS

@@ -2,8 +2,9 @@
 
 import pytest
 
-from jobs.choices import JobStatus, Operation
+from jobs.choices import JobStatus
 from tests.factories import JobFactory, RegisteredItemFactory
+from vaults.choices import Operation
 
 ODD = '<b>odd & "quoted"</b>'
 ODD_ESCAPED = "&lt;b&gt;odd &amp; &quot;quoted&quot;&lt;/b&gt;"
@@ -33,7 +34,7 @@ def test_names_are_escaped_in_the_register_dialog_and_job_page(owner_client, vau
     html = owner_client.get(f"/vaults/{vault.pk}/register/").content.decode()
     assert ODD_ESCAPED in html and ODD not in html
     job = JobFactory(vault=vault, entity_name=ODD, result_message=ODD, status=JobStatus.COMPLETED)
-    html = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    html = owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
     assert ODD_ESCAPED in html and ODD not in html
     html = owner_client.get(f"/vaults/{vault.pk}/tray/?job={job.pk}").content.decode()
     assert ODD_ESCAPED in html and ODD not in html
@@ -50,7 +51,7 @@ def test_tray_polls_while_a_job_runs_and_stops_with_view_job(owner_client, vault
     assert done.status_code == 286
     assert "vaultChanged" in done.headers["HX-Trigger"]
     html = done.content.decode()
-    assert "Discovery found 3 VMs" in html and f"/jobs/{job.pk}/" in html and "View Job" in html
+    assert "Discovery found 3 VMs" in html and f"/vaults/{job.vault_id}/jobs/{job.pk}/" in html and "View Job" in html
     assert "every 2s" not in html
 
 
@@ -67,10 +68,10 @@ def test_a_discover_command_answers_with_the_tray(owner_client, vault):
 def test_the_job_page_shows_error_code_message_and_action(owner_client, vault):
     job = JobFactory(vault=vault, status=JobStatus.QUEUED)
     job.start()
-    from jobs.errors import ErrorCode
+    from vaults.errors import ErrorCode
 
     job.finish(JobStatus.FAILED, error=ErrorCode.SOURCE_UNAVAILABLE)
-    html = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    html = owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
     for text in ("SourceUnavailable", "The VM source could not be reached.", "Recommended action", "In progress"):
         assert text in html
 
@@ -155,9 +156,9 @@ def test_names_are_escaped_in_the_restore_wizard_and_item_page(owner_client, vau
 def test_a_jobs_traceback_is_shown_to_staff_only(owner_client, vault, owner):
     job = JobFactory(vault=vault, status=JobStatus.FAILED, error_code="InternalError", error_message="It failed.",
                      recommended_action="Run it again.", traceback="Traceback (most recent call last):\n  secret.py")
-    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    page = owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
     assert "It failed." in page and "Run it again." in page and "InternalError" in page
     assert "secret.py" not in page
     owner.is_staff = True
     owner.save()
-    assert "secret.py" in owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "secret.py" in owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()

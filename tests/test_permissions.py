@@ -10,7 +10,7 @@ from vaults.models import RegisteredItem
 
 PAGES = [
     "/vaults/{vault}/", "/vaults/{vault}/dashboard/", "/vaults/{vault}/registered/", "/vaults/{vault}/protected/",
-    "/vaults/{vault}/policies/", "/vaults/{vault}/jobs/", "/jobs/{job}/", "/vaults/{vault}/tray/?job={job}",
+    "/vaults/{vault}/policies/", "/vaults/{vault}/jobs/", "/vaults/{vault}/jobs/{job}/", "/vaults/{vault}/tray/?job={job}",
     "/vaults/{vault}/register/", "/vaults/{vault}/protect/", "/vaults/{vault}/policies/new/",
     "/vaults/{vault}/protect/retention/?policy=1",
 ]
@@ -147,7 +147,7 @@ def test_a_plain_form_post_gets_a_redirect_and_a_message(owner_client, vault):
 
 
 @pytest.mark.parametrize(
-    "url", ["/vaults/999999/", "/jobs/999999/", "/vaults/abc/", "/vaults/99999999999999999999/"]
+    "url", ["/vaults/999999/", "/vaults/999999/jobs/1/", "/vaults/abc/", "/vaults/99999999999999999999/"]
 )
 def test_unknown_objects_are_404(owner_client, url):
     assert owner_client.get(url).status_code == 404

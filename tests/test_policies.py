@@ -114,8 +114,9 @@ def test_too_many_recovery_points_in_all_are_refused(owner_client, vault):
 )
 def test_the_service_enforces_the_rules_too(vault, fields, message):
     from vaults import services
+    from vaults.errors import Refused
 
     base = {"name": "Direct", "frequency": "daily", "time_of_day": "01:00", "time_zone": "UTC", "retain_daily": 7}
-    with pytest.raises(services.Refused, match=message):
+    with pytest.raises(Refused, match=message):
         services.create_policy(vault, **{**base, **fields})
     assert not vault.policies.filter(name="Direct").exists()

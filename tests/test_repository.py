@@ -164,7 +164,7 @@ def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_piec
     assert repo.load_point(sharing)["disks"][0]["lists"][3] == list_id
     repo.storage.delete(f"lists/{list_id}")
     report = repo.verify()
-    assert f"lists/{list_id}" in report.damaged_packs and report.affected_points == sorted([point, sharing])
+    assert f"lists/{list_id}" in report.damaged_objects and report.affected_points == sorted([point, sharing])
     with pytest.raises(DamagedData, match="chunk list"):
         repo.restore_disk(point, 0, tmp_path / "out.img")
 
@@ -174,7 +174,7 @@ def test_a_chunk_list_piece_found_damaged_is_not_shared_again(tmp_path, repo, sm
     point, _ = backup(repo, image)
     disk = repo.load_point(point)["disks"][0]
     flip_a_bit(Path(repo.storage.location) / "lists" / disk["lists"][3], at=40)
-    assert f"lists/{disk['lists'][3]}" in repo.verify().damaged_packs
+    assert f"lists/{disk['lists'][3]}" in repo.verify().damaged_objects
     with pytest.raises(DamagedData, match="chunk list"):
         backup(repo, image, base=disk, only=[])  # today it shared the damaged piece untouched
     healed, _ = backup(repo, image)  # read whole (what the portal then does): the piece is written anew
@@ -376,7 +376,7 @@ def test_a_flipped_byte_is_found_and_never_restored(tmp_path, repo):
     pack_file.write_bytes(bytes(data))
 
     report = repo.verify()
-    assert not report.ok and pack in report.damaged_packs
+    assert not report.ok and pack in report.damaged_objects
     assert damaged_point in report.affected_points
     out = tmp_path / "restored.img"
     with pytest.raises(DamagedData):
@@ -444,7 +444,7 @@ def test_a_damaged_index_object_is_reported_and_the_packs_still_serve(tmp_path, 
     index_object.write_bytes(b"garbage" + index_object.read_bytes()[7:])
     reopened = Repository.open(LocalStorage(tmp_path / "repo"), key)
     report = reopened.verify()
-    assert f"index/{index_object.name}" in report.damaged_packs and report.affected_points == []
+    assert f"index/{index_object.name}" in report.damaged_objects and report.affected_points == []
     out = tmp_path / "restored.img"
     reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()

@@ -5,16 +5,19 @@ from pathlib import Path
 import pytest
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode
 from sources import LabSource
 from sources.lab_workload import LabWorkload
 from tests.conftest import backup, protect, raw_bytes, wait_for_jobs
-from vaults import backups, services
+from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
+from vaults.operations.delete_data import start_delete_backup_data
+from vaults.operations.protection import start_stop_protection
+from vaults.operations.restore import start_restore
+from vaults.operations.verify import start_verify
 
 
 def restore(vault, owner, point, **options):
-    return wait_for_jobs([backups.start_restore(vault, point, owner, **options)], timeout=60)[0]
+    return wait_for_jobs([start_restore(vault, point, owner, **options)], timeout=60)[0]
 
 
 def test_restore_as_a_new_vm(worker, vault, owner, lab_path):
@@ -52,8 +55,8 @@ def test_a_bad_new_vm_name_is_refused(db, vault, owner, name, service):
 
     point = RecoveryPoint.objects.create(vault=vault, vm=VirtualMachineFactory(source__subscription=vault.subscription),
                                          point_id="p", consistency="crash")
-    with pytest.raises(services.Refused, match="letters, digits and hyphens"):
-        backups.start_restore(vault, point, owner, mode="new_vm", name=name, cloud_service=service)
+    with pytest.raises(Refused, match="letters, digits and hyphens"):
+        start_restore(vault, point, owner, mode="new_vm", name=name, cloud_service=service)
     assert not point.vault.jobs.exists()
 
 
@@ -95,7 +98,7 @@ def test_verify_warns_about_points_the_portal_does_not_list(worker, vault, owner
     item = protect(vault, owner, "web01")
     backup(vault, owner, item)
     RecoveryPoint.objects.filter(vm=item.vm).delete()  # as if the worker died before recording it
-    job = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)[0]
+    job = wait_for_jobs([start_verify(vault, owner)], timeout=60)[0]
     assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
     assert "1 of them is not listed in the portal" in job.result_message
 
@@ -104,11 +107,11 @@ def test_stop_protection_then_delete_backup_data(worker, vault, owner):
     item = protect(vault, owner, "web01")
     backup(vault, owner, item)
     point = RecoveryPoint.objects.get(vm=item.vm)
-    with pytest.raises(services.Refused, match="protection is stopped"):
-        backups.start_delete_backup_data(vault, [item.pk], owner)
-    wait_for_jobs(services.start_stop_protection(vault, [item.pk], owner))
+    with pytest.raises(Refused, match="protection is stopped"):
+        start_delete_backup_data(vault, [item.pk], owner)
+    wait_for_jobs(start_stop_protection(vault, [item.pk], owner))
     assert RecoveryPoint.objects.filter(vm=item.vm).exists(), "stopping protection keeps the data"
-    (job,) = wait_for_jobs(backups.start_delete_backup_data(vault, [item.pk], owner))
+    (job,) = wait_for_jobs(start_delete_backup_data(vault, [item.pk], owner))
     assert job.status == JobStatus.COMPLETED and "Deleted 1 recovery point" in job.result_message
     assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
     repo = vault.repository()

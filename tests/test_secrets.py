@@ -11,12 +11,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode
-from jobs.services import run_job
+from jobs.runner import run_job
 from tests.conftest import client_for, protect
-from vaults import backups
+from vaults.errors import ErrorCode
 from vaults.keys import KeyUnavailable, configured, key_id, unwrap
 from vaults.models import KeyExport, RecoveryPoint, Vault
+from vaults.operations.backup import backup as backup_job
+from vaults.operations.backup import start_backup
 
 
 def raw_vault_rows():
@@ -52,8 +53,8 @@ def test_a_key_wrapped_for_one_vault_does_not_open_as_another(vault, subscriptio
 def test_without_its_key_encryption_key_a_backup_fails_with_a_clear_code(db, vault, owner, monkeypatch):
     item = protect(vault, owner, "app01", "contoso-app")
     monkeypatch.setenv("VAULTLINE_KEY_ENCRYPTION_KEY", os.urandom(32).hex())  # another key than the one that wrapped it
-    job = backups.start_backup(vault, [item.pk], owner)[0]
-    run_job(job.pk, backups.backup, atomic=False)
+    job = start_backup(vault, [item.pk], owner)[0]
+    run_job(job.pk, backup_job, atomic=False)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.KEY_UNAVAILABLE
     assert "VAULTLINE_KEY_ENCRYPTION_KEY" in job.error_detail
@@ -92,7 +93,7 @@ def test_rotating_the_key_encryption_key_rewraps_every_vault(key_file, vault, ow
 def backups_done(vault, owner, item):
     from tests.conftest import wait_for_jobs
 
-    return wait_for_jobs(backups.start_backup(vault, [item.pk], owner), timeout=60)
+    return wait_for_jobs(start_backup(vault, [item.pk], owner), timeout=60)
 
 
 def test_rotating_from_the_environment_uses_the_previous_key_to_unwrap(vault, settings, monkeypatch):

@@ -7,20 +7,23 @@ import subprocess
 from django.utils import timezone
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode
 from sources.lab import CHANGE_LOG, MANIFEST
 from sources.lab_build import MiB, create_lab_vm
 from sources.lab_workload import LabWorkload
 from tests.conftest import backup, disk_bytes, flip_a_bit, protect, rewrite_manifest, wait_for_jobs
 from tests.test_backups import restored
-from vaults import backups, services
+from vaults.errors import ErrorCode
 from vaults.models import RecoveryPoint
+from vaults.operations.discovery import start_discovery
+from vaults.operations.restore import start_restore
+from vaults.operations.verify import start_verify
+from vaults.retention import apply_retention
 
 SECRET = b"root:$y$j9T$a-password-hash-no-backup-may-hold:19000:0:99999:7:::\n" * 64
 
 
 def discover(vault, owner):
-    (job,) = wait_for_jobs([services.start_discovery(vault, owner)])
+    (job,) = wait_for_jobs([start_discovery(vault, owner)])
     return job
 
 
@@ -81,7 +84,7 @@ def test_two_disks_with_one_name_keep_their_own_data_through_backups_and_restore
     assert restored(vault, second, tmp_path) == second_bytes
 
     # A replace-restore of the first point puts each disk's own bytes back in its own file.
-    (job,) = wait_for_jobs([backups.start_restore(vault, first, owner, mode="replace", confirmed=True)], timeout=60)
+    (job,) = wait_for_jobs([start_restore(vault, first, owner, mode="replace", confirmed=True)], timeout=60)
     assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
     assert [disk_bytes(disk) for disk in item.vm.disks] == first_bytes
 
@@ -102,7 +105,7 @@ def test_lab_files_never_planted_survive_a_replace_restore(worker, vault, owner,
     victim.write_bytes(b"host file")
     (folder / ".disk0.img.restoring").symlink_to(victim)
     point = RecoveryPoint.objects.get(vm=item.vm)
-    (job,) = wait_for_jobs([backups.start_restore(vault, point, owner, mode="replace", confirmed=True)],
+    (job,) = wait_for_jobs([start_restore(vault, point, owner, mode="replace", confirmed=True)],
                            timeout=60)
     assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
     assert victim.read_bytes() == b"host file"
@@ -126,7 +129,7 @@ def test_after_verify_finds_damage_the_next_backup_stores_the_chunks_anew(worker
     (first,) = backup(vault, owner, item)
     assert first.status == JobStatus.COMPLETED
     flip_a_byte_in_every_pack(vault)
-    (damaged,) = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)
+    (damaged,) = wait_for_jobs([start_verify(vault, owner)], timeout=60)
     assert damaged.status == JobStatus.FAILED and damaged.error_code == ErrorCode.DAMAGED_DATA
 
     (again,) = backup(vault, owner, item)  # the VM did not change: today this was "0 bytes new"
@@ -134,9 +137,9 @@ def test_after_verify_finds_damage_the_next_backup_stores_the_chunks_anew(worker
     newest = RecoveryPoint.objects.filter(vm=item.vm).first()
     assert newest.new_bytes > 0, "the damaged chunk was stored anew from the source"
     assert newest.bytes_read == newest.size, "the disk was read whole, not built on the damaged point"
-    (clean,) = wait_for_jobs([backups.start_verify(vault, owner)], timeout=60)
+    (clean,) = wait_for_jobs([start_verify(vault, owner)], timeout=60)
     assert clean.status == JobStatus.COMPLETED, clean.error_detail or clean.error_message
-    (restore,) = wait_for_jobs([backups.start_restore(vault, newest, owner, mode="new_vm", name="healed",
+    (restore,) = wait_for_jobs([start_restore(vault, newest, owner, mode="new_vm", name="healed",
                                                       cloud_service="svc")], timeout=60)
     assert restore.status == JobStatus.COMPLETED, restore.error_detail
 
@@ -146,7 +149,7 @@ def test_damage_a_restore_finds_is_not_built_on_either(worker, vault, owner):
     backup(vault, owner, item)
     flip_a_byte_in_every_pack(vault)
     point = RecoveryPoint.objects.get(vm=item.vm)
-    (failed,) = wait_for_jobs([backups.start_restore(vault, point, owner, mode="new_vm", name="x", cloud_service="svc")],
+    (failed,) = wait_for_jobs([start_restore(vault, point, owner, mode="new_vm", name="x", cloud_service="svc")],
                               timeout=60)
     assert failed.status == JobStatus.FAILED and failed.error_code == ErrorCode.DAMAGED_DATA
     (again,) = backup(vault, owner, item)
@@ -157,7 +160,6 @@ def test_damage_a_restore_finds_is_not_built_on_either(worker, vault, owner):
 def test_retention_keeps_the_newest_restorable_point_when_newer_ones_are_damaged(worker, vault, owner, lab_path):
     from pathlib import Path
 
-    from jobs.models import Job
 
     item = protect(vault, owner, "app01", "contoso-app")
     backup(vault, owner, item)
@@ -177,8 +179,7 @@ def test_retention_keeps_the_newest_restorable_point_when_newer_ones_are_damaged
     policy = item.policy
     policy.retain_daily = 1  # keeps today's point only: the good one is three days old
     policy.save()
-    job = Job.objects.create(vault=vault, vm=item.vm, entity_name="x", operation="backup", status="in_progress")
-    backups.apply_retention(job, vault.repository(), item)
+    apply_retention(vault.repository(), item)
     kept = set(RecoveryPoint.objects.filter(vm=item.vm).values_list("point_id", flat=True))
     assert kept == {good.point_id, newer.point_id}, "the last restorable point stays"
     assert good.point_id in vault.repository().point_ids()

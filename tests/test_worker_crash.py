@@ -13,14 +13,15 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode
+from jobs.errors import CoreCode
 from jobs.models import Job
-from jobs.services import reap_stale_jobs, run_job
+from jobs.reaper import reap_stale_jobs
+from jobs.runner import run_job
 from portal.celery import app
 from tests.conftest import protect
-from vaults import backups
 from vaults.choices import ProtectionState
 from vaults.models import RecoveryPoint
+from vaults.operations.backup import backup as backup_job
 
 QUEUE = "crash-test"
 MiB = 1024 * 1024
@@ -94,7 +95,7 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     # The reaper notices the silent job and fails it with a clear message.
     reap_stale_jobs(timezone.now() + settings.JOB_HEARTBEAT_TIMEOUT + timezone.timedelta(seconds=1))
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.WORKER_LOST
+    assert job.status == JobStatus.FAILED and job.error_code == CoreCode.WORKER_LOST
     assert "stopped answering" in job.error_message and job.recommended_action
     item.refresh_from_db()
     assert item.protection_state == ProtectionState.ERROR
@@ -108,7 +109,7 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
 
     # The next backup (here run in this process) breaks the dead worker's lock and reuses those chunks.
     retry = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation="backup")
-    run_job(retry.pk, backups.backup, atomic=False)
+    run_job(retry.pk, backup_job, atomic=False)
     retry.refresh_from_db()
     assert retry.status == JobStatus.COMPLETED, retry.error_detail or retry.error_message
     point = RecoveryPoint.objects.get(vm=item.vm)

@@ -4,22 +4,26 @@ import shutil
 
 import pytest
 
-from jobs.choices import JobStatus, Operation
-from jobs.errors import ErrorCode
+from jobs.choices import JobStatus
+from jobs.errors import CoreCode
 from tests.conftest import held_queue, wait_for_jobs
 from vaults import services
-from vaults.choices import ProtectionState, RegistrationState
+from vaults.choices import Operation, ProtectionState, RegistrationState
+from vaults.errors import ErrorCode, Refused
 from vaults.models import ItemStateChange, RegisteredItem, VirtualMachine
+from vaults.operations.discovery import start_discovery
+from vaults.operations.protection import start_protection, start_stop_protection
+from vaults.operations.registration import start_registration, start_unregister
 
 
 def discover(vault, user):
-    (job,) = wait_for_jobs([services.start_discovery(vault, user)])
+    (job,) = wait_for_jobs([start_discovery(vault, user)])
     return job
 
 
 def register(vault, user, *names):
     vms = vault.discovered_vms.filter(name__in=names)
-    return wait_for_jobs(services.start_registration(vault, [vm.pk for vm in vms], user))
+    return wait_for_jobs(start_registration(vault, [vm.pk for vm in vms], user))
 
 
 def test_discovery_finds_the_vms_of_the_vault_region(worker, vault, owner):
@@ -60,11 +64,11 @@ def test_discovery_fails_with_a_code_when_the_source_is_gone(worker, vault, owne
 
 def test_one_discovery_at_a_time_per_vault(worker, vault, owner):
     with held_queue(worker):
-        first = services.start_discovery(vault, owner)
-        with pytest.raises(services.Refused, match="Another Discovery operation is already in progress"):
-            services.start_discovery(vault, owner)
+        first = start_discovery(vault, owner)
+        with pytest.raises(Refused, match="Another Discovery operation is already in progress"):
+            start_discovery(vault, owner)
         other_vault = services.create_vault(subscription=vault.subscription, name="other", region="East US", user=owner)
-        other = services.start_discovery(other_vault, owner)  # another vault may discover meanwhile
+        other = start_discovery(other_vault, owner)  # another vault may discover meanwhile
     assert [job.status for job in wait_for_jobs([first, other])] == [JobStatus.COMPLETED] * 2
 
 
@@ -88,8 +92,8 @@ def test_a_vm_registered_to_one_vault_is_never_offered_by_another(worker, vault,
     discover(other, owner)
     web01 = VirtualMachine.objects.get(name="web01")
     assert not other.discovered_vms.filter(pk=web01.pk, registration__isnull=True).exists()
-    with pytest.raises(services.Refused):
-        services.start_registration(other, [web01.pk], owner)
+    with pytest.raises(Refused):
+        start_registration(other, [web01.pk], owner)
     assert web01.registration.vault == vault
 
 
@@ -108,7 +112,7 @@ def test_protect_with_an_existing_policy(worker, vault, owner):
     register(vault, owner, "web01", "legacy01")
     items = list(vault.items.all())
     policy = vault.policies.get(name="DefaultPolicy")
-    jobs = wait_for_jobs(services.start_protection(vault, [i.pk for i in items], owner, policy=policy))
+    jobs = wait_for_jobs(start_protection(vault, [i.pk for i in items], owner, policy=policy))
     assert [job.operation for job in jobs] == [Operation.CONFIGURE_PROTECTION] * 2
     assert all(job.status == JobStatus.COMPLETED for job in jobs)
     for item in vault.items.all():
@@ -125,18 +129,18 @@ def test_protect_with_a_new_policy_then_stop_and_unregister(worker, vault, owner
         "time_zone": "Asia/Seoul", "retain_daily": None, "retain_weekly": 12, "retain_monthly": 6,
         "retain_yearly": None,
     }
-    wait_for_jobs(services.start_protection(vault, [item.pk], owner, new_policy=new_policy))
+    wait_for_jobs(start_protection(vault, [item.pk], owner, new_policy=new_policy))
     item.refresh_from_db()
     assert item.policy.name == "Weekly" and item.protection_state == ProtectionState.PENDING
 
-    with pytest.raises(services.Refused, match="Stop protection first"):
-        services.start_unregister(vault, [item.pk], owner)
-    (stop,) = wait_for_jobs(services.start_stop_protection(vault, [item.pk], owner))
+    with pytest.raises(Refused, match="Stop protection first"):
+        start_unregister(vault, [item.pk], owner)
+    (stop,) = wait_for_jobs(start_stop_protection(vault, [item.pk], owner))
     assert stop.status == JobStatus.COMPLETED
     item.refresh_from_db()
     assert item.protection_state == ProtectionState.STOPPED and item.policy is None
 
-    (job,) = wait_for_jobs(services.start_unregister(vault, [item.pk], owner))
+    (job,) = wait_for_jobs(start_unregister(vault, [item.pk], owner))
     assert job.status == JobStatus.COMPLETED
     assert not vault.items.exists()
     assert VirtualMachine.objects.get(name="web01").state_changes.last().new == "unregistered"
@@ -146,12 +150,12 @@ def test_another_operation_on_the_same_item_is_refused(worker, vault, owner):
     discover(vault, owner)
     register(vault, owner, "web01")
     item = vault.items.get()
-    wait_for_jobs(services.start_protection(vault, [item.pk], owner, policy=vault.policies.get()))
+    wait_for_jobs(start_protection(vault, [item.pk], owner, policy=vault.policies.get()))
     with held_queue(worker):
-        jobs = services.start_stop_protection(vault, [item.pk], owner)
+        jobs = start_stop_protection(vault, [item.pk], owner)
         # The item is still Protected, so only the database's one-active-job rule can refuse this.
-        with pytest.raises(services.Refused, match="Another operation is in progress"):
-            services.start_stop_protection(vault, [item.pk], owner)
+        with pytest.raises(Refused, match="Another operation is in progress"):
+            start_stop_protection(vault, [item.pk], owner)
     assert [job.status for job in wait_for_jobs(jobs)] == [JobStatus.COMPLETED]
 
 
@@ -167,5 +171,5 @@ def test_the_reaper_runs_on_the_worker(worker, vault, owner, settings):
                              status=JobStatus.IN_PROGRESS, heartbeat_at=timezone.now() - timedelta(hours=1))
     app.send_task("jobs.tasks.reap_stale_jobs")
     (job,) = wait_for_jobs([job])
-    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.WORKER_LOST
+    assert job.status == JobStatus.FAILED and job.error_code == CoreCode.WORKER_LOST
 

@@ -1,13 +1,12 @@
 from django.contrib import admin
 
 from portal.admin_mixins import ReadOnlyAdmin
-
 from vaults.models import (
     ItemStateChange,
     KeyExport,
-    RecoveryPoint,
     Membership,
     Policy,
+    RecoveryPoint,
     RegisteredItem,
     Subscription,
     Vault,

@@ -7,4 +7,6 @@ class VaultsConfig(AppConfig):
     verbose_name = _("Vaults")
 
     def ready(self):
-        from vaults import signals  # noqa: F401 - settles items whose job failed
+        from vaults import operations, signals  # noqa: F401 - signals settle items whose job failed
+
+        operations.register()  # the job core learns the vault's operations, tasks and error codes

@@ -2,18 +2,18 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class Role(models.TextChoices):
-    OWNER = "owner", _("Owner")
-    CONTRIBUTOR = "contributor", _("Contributor")
-    READER = "reader", _("Reader")
+class Operation(models.TextChoices):
+    """The vault's operations, each registered with the job core (vaults/operations/)."""
 
-
-# Roles allowed to do each kind of action on what a subscription holds.
-ROLES_FOR_ACTION = {
-    "view": {Role.OWNER, Role.CONTRIBUTOR, Role.READER},
-    "change": {Role.OWNER, Role.CONTRIBUTOR},
-    "manage": {Role.OWNER},  # the vault's key, members
-}
+    DISCOVERY = "discovery", _("Discovery")
+    REGISTER = "register", _("Register")
+    UNREGISTER = "unregister", _("Unregister")
+    CONFIGURE_PROTECTION = "configure_protection", _("Configure Protection")
+    BACKUP = "backup", _("Backup")
+    RESTORE = "restore", _("Restore")
+    STOP_PROTECTION = "stop_protection", _("Stop Protection")
+    DELETE_BACKUP_DATA = "delete_backup_data", _("Delete Backup Data")
+    VERIFY = "verify", _("Verify")
 
 
 class SourceKind(models.TextChoices):
@@ -26,6 +26,7 @@ class PowerState(models.TextChoices):
 
 
 class RegistrationState(models.TextChoices):
+    UNREGISTERED = "unregistered", _("Not registered")  # no item: only the state history holds it
     REGISTERING = "registering", _("Registering")
     REGISTERED = "registered", _("Registered")
     UNREGISTERING = "unregistering", _("Unregistering")
@@ -42,6 +43,8 @@ class ProtectionState(models.TextChoices):
 
 # Items in these states are under protection: they can be backed up, or have their protection stopped.
 ACTIVE_PROTECTION_STATES = [ProtectionState.PENDING, ProtectionState.PROTECTED, ProtectionState.ERROR]
+# Items in these states can be protected (again), or unregistered.
+PROTECTABLE_STATES = [ProtectionState.NOT_PROTECTED, ProtectionState.STOPPED]
 
 # Items in these states appear on the Protected Items tab.
 PROTECTED_ITEM_STATES = [

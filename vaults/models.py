@@ -8,39 +8,18 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.access import RestrictedQuerySet, Role
 from vaults.choices import (
     MAX_RECOVERY_POINTS_PER_ITEM,
-    Consistency,
     RETENTION_LIMITS,
-    ROLES_FOR_ACTION,
+    Consistency,
     Frequency,
     PowerState,
     ProtectionState,
     RegistrationState,
-    Role,
     SourceKind,
     retention_range_message,
 )
-
-
-class RestrictedQuerySet(models.QuerySet):
-    """Rows of the subscriptions a user belongs to, with a role that allows `action`.
-
-    Every model that a subscription holds names the path to it in `subscription_path`;
-    views get their objects only through `restrict`, so anything else is a 404.
-    """
-
-    def restrict(self, user, action="view"):
-        if not user.is_authenticated:
-            return self.none()
-        prefix = f"{self.model.subscription_path}__" if self.model.subscription_path else ""
-        return self.filter(
-            **{
-                f"{prefix}memberships__user": user,
-                f"{prefix}memberships__role__in": ROLES_FOR_ACTION[action],
-            }
-        )
-
 
 vault_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
@@ -283,10 +262,6 @@ class Policy(models.Model):
         return [Weekday(day).label for day in sorted(self.weekdays)]
 
 
-# How the history names the state of a VM that no longer has a registered item.
-UNREGISTERED = "unregistered"
-
-
 class RegisteredItem(models.Model):
     """A VM registered with a vault. The one-to-one link is what keeps a VM in one vault only."""
 
@@ -313,32 +288,19 @@ class RegisteredItem(models.Model):
         return str(self.vm)
 
     @property
+    def registration_settling(self):
+        return self.registration_state in (RegistrationState.REGISTERING, RegistrationState.UNREGISTERING)
+
+    @property
     def is_settling(self):
-        """Between two states while a job works on it: the page keeps polling until it settles."""
-        return self.registration_state in (RegistrationState.REGISTERING, RegistrationState.UNREGISTERING) or (
-            self.protection_state == ProtectionState.CONFIGURING
-        )
-
-    def change_state(self, field, new, reason):
-        """Set registration_state or protection_state and keep the change as a history row."""
-        old = getattr(self, field)
-        if old == new:
-            return
-        setattr(self, field, new)
-        self.save(update_fields=[field])
-        self.record_state_change(field, old, new, reason)
-
-    def remove(self, reason):
-        """Unregister: the item goes, its VM and its history stay."""
-        self.record_state_change("registration_state", self.registration_state, UNREGISTERED, reason)
-        self.delete()
-
-    def record_state_change(self, field, old, new, reason):
-        ItemStateChange.objects.create(vm=self.vm, vault=self.vault, field=field, old=old, new=new, reason=reason)
+        """Between two states while a job works on it: the page keeps polling until it settles.
+        Its states change only through vaults/states.py."""
+        return self.registration_settling or self.protection_state == ProtectionState.CONFIGURING
 
 
 class ItemStateChange(models.Model):
-    """One change of an item's registration or protection state. Kept after unregistering."""
+    """One change of an item's registration or protection state (vaults/states.py). Kept after
+    unregistering."""
 
     vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="state_changes")
     vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="+")

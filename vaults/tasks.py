@@ -1,10 +1,14 @@
-"""Thin Celery tasks: each loads its job by id and runs one service through run_job."""
+"""Thin Celery tasks: each loads its job by id and runs one operation's job body through run_job."""
 
 from celery import shared_task
 from django.conf import settings
 
-from jobs.services import run_job
-from vaults import backups, services
+from jobs.runner import run_job
+from vaults import schedule
+from vaults.operations import backup as backup_operation
+from vaults.operations import delete_data, discovery, protection, registration
+from vaults.operations import restore as restore_operation
+from vaults.operations import verify as verify_operation
 
 # Long jobs beat from a thread whatever their work does, so a job stuck in I/O would never be reaped:
 # past the soft limit it ends Failed (run_job keeps the traceback); past the hard limit the pool kills it.
@@ -16,50 +20,50 @@ LONG_JOB_LIMITS = {
 
 @shared_task(name="vaults.tasks.discover")
 def discover(job_id):
-    run_job(job_id, services.discover)
+    run_job(job_id, discovery.discover)
 
 
 @shared_task(name="vaults.tasks.register")
 def register(job_id):
-    run_job(job_id, services.register)
+    run_job(job_id, registration.register)
 
 
 @shared_task(name="vaults.tasks.unregister")
 def unregister(job_id):
-    run_job(job_id, services.unregister)
+    run_job(job_id, registration.unregister)
 
 
 @shared_task(name="vaults.tasks.configure_protection")
 def configure_protection(job_id):
-    run_job(job_id, services.configure_protection)
+    run_job(job_id, protection.configure_protection)
 
 
 @shared_task(name="vaults.tasks.stop_protection")
 def stop_protection(job_id):
-    run_job(job_id, services.stop_protection)
+    run_job(job_id, protection.stop_protection)
 
 
 @shared_task(name="vaults.tasks.backup", **LONG_JOB_LIMITS)
 def backup(job_id):
-    run_job(job_id, backups.backup, atomic=False)
+    run_job(job_id, backup_operation.backup, atomic=False)
 
 
 @shared_task(name="vaults.tasks.schedule_backups")
 def schedule_backups():
     """Celery beat's tick: start the backups the policies make due."""
-    return len(backups.schedule_due_backups())
+    return len(schedule.schedule_due_backups())
 
 
 @shared_task(name="vaults.tasks.restore", **LONG_JOB_LIMITS)
 def restore(job_id):
-    run_job(job_id, backups.restore, atomic=False)
+    run_job(job_id, restore_operation.restore, atomic=False)
 
 
 @shared_task(name="vaults.tasks.verify", **LONG_JOB_LIMITS)
 def verify(job_id):
-    run_job(job_id, backups.verify, atomic=False)
+    run_job(job_id, verify_operation.verify, atomic=False)
 
 
 @shared_task(name="vaults.tasks.delete_backup_data", **LONG_JOB_LIMITS)
 def delete_backup_data(job_id):
-    run_job(job_id, backups.delete_backup_data, atomic=False)
+    run_job(job_id, delete_data.delete_backup_data, atomic=False)

@@ -1,31 +1,33 @@
 from django.urls import path
 
 import portal.converters  # noqa: F401 - the "id" path converter
-
-from vaults import views
+from vaults.views import commands, jobs, policies, protect, restore, tabs
 
 app_name = "vaults"
 urlpatterns = [
-    path("", views.vault_list, name="list"),
-    path("new/", views.vault_create, name="create"),
-    path("<id:pk>/", views.quick_start, name="quick_start"),
-    path("<id:pk>/dashboard/", views.dashboard, name="dashboard"),
-    path("<id:pk>/key/", views.export_key, name="export_key"),
-    path("<id:pk>/registered/", views.registered_items, name="registered_items"),
-    path("<id:pk>/protected/", views.protected_items, name="protected_items"),
-    path("<id:pk>/policies/", views.policies, name="policies"),
-    path("<id:pk>/discover/", views.discover, name="discover"),
-    path("<id:pk>/register/", views.register, name="register"),
-    path("<id:pk>/unregister/", views.unregister, name="unregister"),
-    path("<id:pk>/protect/", views.protect, name="protect"),
-    path("<id:pk>/protect/retention/", views.policy_retention, name="policy_retention"),
-    path("<id:pk>/stop-protection/", views.stop_protection, name="stop_protection"),
-    path("<id:pk>/backup/", views.backup_now, name="backup_now"),
-    path("<id:pk>/verify/", views.verify, name="verify"),
-    path("<id:pk>/delete-backup-data/", views.delete_backup_data, name="delete_backup_data"),
-    path("<id:pk>/items/<id:item_pk>/", views.item_detail, name="item"),
-    path("<id:pk>/restore/", views.restore, name="restore"),
-    path("<id:pk>/points/<id:point_pk>/disks/<id:disk_index>/", views.download_disk, name="download_disk"),
-    path("<id:pk>/policies/new/", views.policy_create, name="policy_create"),
-    path("<id:pk>/policies/delete/", views.policy_delete, name="policy_delete"),
+    path("", tabs.vault_list, name="list"),
+    path("new/", tabs.vault_create, name="create"),
+    path("<id:pk>/", tabs.quick_start, name="quick_start"),
+    path("<id:pk>/dashboard/", tabs.dashboard, name="dashboard"),
+    path("<id:pk>/key/", tabs.export_key, name="export_key"),
+    path("<id:pk>/registered/", tabs.registered_items, name="registered_items"),
+    path("<id:pk>/protected/", tabs.protected_items, name="protected_items"),
+    path("<id:pk>/items/<id:item_pk>/", tabs.item_detail, name="item"),
+    path("<id:pk>/discover/", commands.discover, name="discover"),
+    path("<id:pk>/register/", commands.register, name="register"),
+    path("<id:pk>/unregister/", commands.unregister, name="unregister"),
+    path("<id:pk>/stop-protection/", commands.stop_protection, name="stop_protection"),
+    path("<id:pk>/backup/", commands.backup_now, name="backup_now"),
+    path("<id:pk>/verify/", commands.verify, name="verify"),
+    path("<id:pk>/delete-backup-data/", commands.delete_backup_data, name="delete_backup_data"),
+    path("<id:pk>/protect/", protect.protect, name="protect"),
+    path("<id:pk>/protect/retention/", protect.policy_retention, name="policy_retention"),
+    path("<id:pk>/restore/", restore.restore, name="restore"),
+    path("<id:pk>/points/<id:point_pk>/disks/<id:disk_index>/", restore.download_disk, name="download_disk"),
+    path("<id:pk>/policies/", policies.policies, name="policies"),
+    path("<id:pk>/policies/new/", policies.policy_create, name="policy_create"),
+    path("<id:pk>/policies/delete/", policies.policy_delete, name="policy_delete"),
+    path("<id:pk>/jobs/", jobs.job_list, name="jobs"),
+    path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),
+    path("<id:pk>/tray/", jobs.tray, name="tray"),
 ]

@@ -208,7 +208,7 @@ def assert_all_is_well(vault, tmp_path):
             assert job.error_code and job.error_message, (job.pk, job.error_code)
     repo = vault.repository()
     report = repo.verify()
-    assert report.ok, report.damaged_packs
+    assert report.ok, report.damaged_objects
     for point in RecoveryPoint.objects.filter(vault=vault):
         images = restored(vault, point, tmp_path)
         for index, image in enumerate(images):

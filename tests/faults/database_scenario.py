@@ -23,9 +23,13 @@ from django.utils import timezone  # noqa: E402
 
 from jobs.choices import JobStatus  # noqa: E402
 from jobs.models import Job  # noqa: E402
-from jobs.services import reap_stale_jobs, run_job  # noqa: E402
-from vaults import backups, services  # noqa: E402
+from jobs.reaper import reap_stale_jobs  # noqa: E402
+from jobs.runner import run_job  # noqa: E402
+from vaults import services  # noqa: E402
 from vaults.models import RecoveryPoint, RegisteredItem, Subscription, Vault, VMSource  # noqa: E402
+from vaults.operations.backup import start_backup  # noqa: E402
+from vaults.operations.discovery import discover as discover_job  # noqa: E402
+from vaults.operations.discovery import start_discovery  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -42,11 +46,11 @@ def start():
         for _ in range(256):
             image.write(os.urandom(MiB))
     vault = services.create_vault(subscription=subscription, name="faults", region="East US", user=user)
-    run_job(services.start_discovery(vault, user).pk, services.discover)
+    run_job(start_discovery(vault, user).pk, discover_job)
     item = RegisteredItem.objects.create(vault=vault, vm=vault.discovered_vms.get(), registration_state="registered",
                                          protection_state="pending", policy=vault.policies.get(),
                                          protected_at=timezone.now() - datetime.timedelta(days=1))
-    jobs = backups.start_backup(vault, [item.pk], user)
+    jobs = start_backup(vault, [item.pk], user)
     return {"jobs": [job.pk for job in jobs]}
 
 
@@ -66,7 +70,7 @@ def settle():
     vault = Vault.objects.get()
     user = get_user_model().objects.get(username="faults")
     item = RegisteredItem.objects.get()
-    again = backups.start_backup(vault, [item.pk], user)[0]  # after the fault, a backup just works
+    again = start_backup(vault, [item.pk], user)[0]  # after the fault, a backup just works
     while Job.objects.filter(pk=again.pk, status__in=JobStatus.active()).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     repo = vault.repository()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobs.choices import JobStatus
-from jobs.errors import ErrorCode
+from jobs.errors import CoreCode
 from tests.faults.conftest import MiB, PrivateRedis, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,8 +90,8 @@ def test_postgresql_restarted_mid_backup(cluster, tmp_path):
         worker.wait()
         redis.stop()
     backup, after = outcome["jobs"][-2:]  # the backup under the restart, then the one after
-    assert backup["status"] == JobStatus.FAILED and backup["code"] in (ErrorCode.DATABASE_UNAVAILABLE,
-                                                                       ErrorCode.WORKER_LOST), backup
+    assert backup["status"] == JobStatus.FAILED and backup["code"] in (CoreCode.DATABASE_UNAVAILABLE,
+                                                                       CoreCode.WORKER_LOST), backup
     assert backup["message"]
     assert after["status"] == JobStatus.COMPLETED, after
     assert outcome["restored"] and all(outcome["restored"].values())

@@ -86,7 +86,7 @@ def run_once(portal_env, tmp_path, kill=("worker",)):
         for name in kill:
             (first,) = portal.pids(name)
             os.kill(first, signal.SIGKILL)
-            wait_until(lambda: len(portal.pids(name)) == 2, 30, f"{name} was not started again:\n{portal.text()}")
+            wait_until(lambda name=name: len(portal.pids(name)) == 2, 30, f"{name} was not started again:\n{portal.text()}")
             assert f"{name} (pid {first}) was killed by signal 9; starting it again in 1 s" in portal.text()
         wait_until(portal.answers, 60, "the portal did not answer after the restarts")
         everyone = [pid for name in ("web", "worker", "beat") for pid in portal.pids(name)]

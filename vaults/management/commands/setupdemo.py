@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from portal.access import Role
 from portal.env import env_str
-from vaults.choices import Role, SourceKind
+from vaults.choices import SourceKind
 from vaults.models import Membership, Subscription, VMSource
 
 

@@ -2,8 +2,6 @@
 
 from urllib.parse import urlencode
 
-from jobs.choices import JobStatus
-
 
 def tray_context(vault, jobs, error=None):
     jobs = list(jobs)
@@ -15,9 +13,9 @@ def tray_context(vault, jobs, error=None):
             "operation": jobs[0].get_operation_display() if jobs else "",
             "operation_code": jobs[0].operation if jobs else "",
             "active": sum(job.is_active for job in jobs),
-            "completed": sum(job.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS) for job in jobs),
-            "failed": sum(job.status == JobStatus.FAILED for job in jobs),
-            "warnings": sum(job.status == JobStatus.COMPLETED_WITH_WARNINGS for job in jobs),
+            "completed": sum(job.succeeded for job in jobs),
+            "failed": sum(job.failed for job in jobs),
+            "warnings": sum(job.has_warnings for job in jobs),
             "error": error,
             "poll_query": urlencode([("job", job.pk) for job in jobs]),
         }

@@ -2,8 +2,9 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from jobs.choices import JobStatus, Operation
+from jobs.choices import JobStatus
 from jobs.models import Job
+from vaults.choices import Operation
 
 
 class JobFilter(django_filters.FilterSet):

@@ -1,3 +1,6 @@
+"""What runs around every job's work on a worker: claiming it once, its heartbeat and progress,
+and its end, whatever the work did."""
+
 import contextlib
 import logging
 import threading
@@ -5,50 +8,16 @@ import time
 import traceback as traceback_module
 
 from django.conf import settings
-from django.db import (
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    close_old_connections,
-    connections,
-    transaction,
-)
-from django.db.models import Q
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
-from jobs.broker import held_job_ids
-from jobs.errors import ErrorCode, JobError
+from jobs.errors import CoreCode, JobError
 from jobs.models import Job
-from jobs.work import sweep
 
 log = logging.getLogger(__name__)
-
-
-class JobConflict(Exception):
-    """The database refused the job: another operation holds the item (or the vault's discovery)."""
-
-
-def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parameters=None, scheduled_for=None):
-    """Create a queued job and send it to a worker when the surrounding transaction commits."""
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                vault=vault,
-                vm=vm,
-                entity_name=entity_name or (str(vm) if vm else vault.name),
-                operation=operation,
-                created_by=user if user and user.is_authenticated else None,
-                parameters=parameters or {},
-                scheduled_for=scheduled_for,
-            )
-            job.events.create(old_status="", new_status=JobStatus.QUEUED)
-    except IntegrityError as error:
-        raise JobConflict(str(error)) from error
-    job.enqueue()
-    return job
 
 
 class Progress:
@@ -78,6 +47,28 @@ class Progress:
             })
 
 
+class JobEnded(Exception):
+    """The job was ended meanwhile (the reaper failed it while its worker stalled): its work stops
+    and commits nothing more."""
+
+
+@contextlib.contextmanager
+def last_commit(job):
+    """A long job's final changes (its recovery point, its item's new state): they commit together,
+    and only while the job is still In progress; otherwise nothing is changed and JobEnded is raised."""
+    with transaction.atomic():
+        if not job.lock_if_running():
+            raise JobEnded(f"Job {job.pk} ended before its work did")
+        yield
+
+
+def ensure_running(job):
+    """Before a long job does what cannot be taken back (installing restored disks): JobEnded if the job
+    was ended meanwhile."""
+    if not Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).exists():
+        raise JobEnded(f"Job {job.pk} ended before its work did")
+
+
 def run_job(job_id, work, atomic=True):
     """The body of every job task: claim the job, run `work(job)`, and end the job.
 
@@ -85,8 +76,8 @@ def run_job(job_id, work, atomic=True):
     together, with the job row locked, so a reaper cannot fail the job halfway through and a
     crash leaves nothing half done. With atomic=False (backups, restores: long jobs) the work
     commits as it goes, so its progress and heartbeat show while it runs; such work keeps its
-    own steps safe to crash between. A JobError ends the job Failed with its code; any other
-    exception ends it Failed with the traceback kept.
+    own steps safe to crash between, and makes its last changes through last_commit(). A JobError
+    ends the job Failed with its code; any other exception ends it Failed with the traceback kept.
     """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
@@ -101,17 +92,17 @@ def run_job(job_id, work, atomic=True):
                 outcome = work(job)
             _finish(job, outcome)
             return
-        with transaction.atomic():
-            if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.IN_PROGRESS).exists():
-                log.warning("Job %s ended while it was starting; not running it", job_id)
-                return
+        with last_commit(job):
             _finish(job, work(job))
+    except JobEnded:
+        job.refresh_from_db()
+        log.warning("Job %s was ended (%s) while its work ran; its work changed nothing", job_id, job.status)
     except JobError as error:
         job.finish(JobStatus.FAILED, error=error)
     except (OperationalError, InterfaceError) as exc:
         log.exception("Job %s lost the database", job_id)
         _end_when_the_database_answers(job, exc)
-    except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its traceback
+    except Exception as exc:
         log.exception("Job %s failed", job_id)
         job.fail_with_exception(exc)
 
@@ -127,7 +118,7 @@ def _end_when_the_database_answers(job, exc):
     while True:
         close_old_connections()
         try:
-            job.finish(JobStatus.FAILED, error=ErrorCode.DATABASE_UNAVAILABLE, traceback=detail)
+            job.finish(JobStatus.FAILED, error=CoreCode.DATABASE_UNAVAILABLE, traceback=detail)
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline:
@@ -154,7 +145,7 @@ def heartbeat(job):
         while not stop.wait(interval):
             try:
                 Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
-            except Exception:  # noqa: BLE001 - one missed beat (a locked or dropped database) is not the end
+            except Exception:
                 log.warning("Heartbeat of job %s missed", job.pk, exc_info=True)
                 connections.close_all()
         connections.close_all()
@@ -166,62 +157,3 @@ def heartbeat(job):
     finally:
         stop.set()
         thread.join()
-
-
-MAX_RESENDS = 3  # a job whose message was lost this often is failed instead
-
-
-def resend_lost_jobs(now=None):
-    """Send again the queued jobs the broker no longer holds a message for (sent a while ago, and not
-    in any queue nor reserved by a worker); fail those lost too often. Returns how many were resent."""
-    from portal.celery import app
-
-    now = now or timezone.now()
-    waiting = list(Job.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(sent_at__lt=now - settings.JOB_LOST_MESSAGE_AFTER)
-        | Q(sent_at__isnull=True, created_at__lt=now - settings.JOB_LOST_MESSAGE_AFTER)))
-    if not waiting:
-        return 0
-    held = held_job_ids(app)
-    if held is None:
-        return 0
-    resent = 0
-    for job in waiting:
-        if job.pk in held:
-            continue
-        if job.resends >= MAX_RESENDS:
-            job.finish(JobStatus.FAILED, error=ErrorCode.QUEUE_TIMEOUT, only_from=[JobStatus.QUEUED])
-            continue
-        log.warning("Job %s is queued but its message is not in the broker: sending it again", job.pk)
-        job.send_again()
-        resent += 1
-    return resent
-
-
-def reap_stale_jobs(now=None):
-    """Fail the running jobs whose worker stopped sending heartbeats, and the queued jobs no
-    worker picked up (a lost message). Returns how many it ended."""
-    now = now or timezone.now()
-    try:
-        resend_lost_jobs(now)
-    except Exception:  # noqa: BLE001 - the reaping below must happen whatever the broker does
-        log.exception("Could not send lost jobs again")
-    lost = [
-        (job, ErrorCode.WORKER_LOST)
-        for job in Job.objects.filter(
-            status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING],
-            heartbeat_at__lt=now - settings.JOB_HEARTBEAT_TIMEOUT,
-        )
-    ] + [
-        (job, ErrorCode.QUEUE_TIMEOUT)
-        for job in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - settings.JOB_QUEUE_TIMEOUT)
-    ]
-    reaped = 0
-    for job, code in lost:
-        try:
-            # Only from the status it was judged in: a queued job a worker took meanwhile is no longer lost.
-            reaped += job.finish(JobStatus.FAILED, error=code, only_from=[job.status])
-        except Exception:  # noqa: BLE001 - one bad job must not keep the others from being reaped
-            log.exception("Could not reap job %s", job.pk)
-    sweep()  # the work files of the jobs that ended without their worker
-    return reaped

@@ -1,3 +1,5 @@
+"""The vault's Jobs tab, a job's page, and the notification tray's poll."""
+
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
@@ -5,11 +7,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.filters import JobFilter
 from jobs.models import Job
-from jobs.tray import tray_context
 from portal.htmx import parse_ids, render_page, trigger
-from vaults.views import get_vault, vault_context
+from vaults.filters import JobFilter
+from vaults.views.base import get_vault, vault_context
+from vaults.views.tray import tray_context
 
 JOBS_PER_PAGE = 25
 HTTP_STOP_POLLING = 286  # htmx stops polling on this status
@@ -24,16 +26,16 @@ def job_list(request, pk):
     query = request.GET.copy()
     query.pop("page", None)
     context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode())
-    return render_page(request, "jobs/list.html", "jobs/partials/job_table.html", context)
+    return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context)
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def job_detail(request, pk):
-    job = get_object_or_404(Job.objects.restrict(request.user).select_related("created_by"), pk=pk)
-    context = vault_context(request, get_vault(request, job.vault_id), "jobs", job=job, events=job.events.all(),
-                            subtasks=job.subtasks.all())
-    response = render_page(request, "jobs/detail.html", "jobs/partials/job_summary.html", context)
+def job_detail(request, pk, job_pk):
+    vault = get_vault(request, pk)
+    job = get_object_or_404(Job.objects.filter(vault=vault).select_related("created_by"), pk=job_pk)
+    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
+    response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", context)
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
     return response
@@ -47,7 +49,7 @@ def tray(request, pk):
     if ids is None:
         return HttpResponseBadRequest(_("The job ids are not valid."))
     jobs = list(Job.objects.filter(vault=vault, pk__in=ids).order_by("created_at"))
-    response = render(request, "jobs/partials/tray.html", tray_context(vault, jobs))
+    response = render(request, "vaults/partials/tray.html", tray_context(vault, jobs))
     if not any(job.is_active for job in jobs):
         response.status_code = HTTP_STOP_POLLING
         trigger(response, "vaultChanged")

@@ -1,0 +1,28 @@
+"""Creating jobs: a Queued row, sent to a worker once the transaction that made it commits."""
+
+from django.db import IntegrityError, transaction
+
+from jobs.models import Job
+
+
+class JobConflict(Exception):
+    """The database refused the job: another job holds the item (or runs the same operation on the whole vault)."""
+
+
+def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parameters=None, scheduled_for=None):
+    """Create a queued job and send it to a worker when the surrounding transaction commits."""
+    try:
+        with transaction.atomic():
+            job = Job.objects.create_queued(
+                vault=vault,
+                vm=vm,
+                entity_name=entity_name or (str(vm) if vm else vault.name),
+                operation=operation,
+                created_by=user if user and user.is_authenticated else None,
+                parameters=parameters or {},
+                scheduled_for=scheduled_for,
+            )
+    except IntegrityError as error:
+        raise JobConflict(str(error)) from error
+    job.enqueue()
+    return job

@@ -1,0 +1,173 @@
+"""Backup: Backup Now and the scheduler start it; its job takes a consistent snapshot, moves the
+changed data to the vault's repository, records the recovery point and applies retention.
+
+The repository holds the data; RecoveryPoint rows are the portal's list of it. The point is
+committed to the repository before its row is written, and the row, the item's new state and the
+vault's storage total commit together only while the job is still In progress: a job the reaper
+failed while it stalled (and whose item may since have had its protection stopped) takes its
+point out of the repository again and leaves nothing listed.
+"""
+
+import logging
+
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from jobs.choices import JobStatus
+from jobs.errors import JobError
+from jobs.runner import JobEnded, Progress, last_commit
+from jobs.work import work_folder
+from repository import DamagedData, PointNotFound, RepositoryError
+from repository.chunking import changed_chunks, file_chunks
+from sources.base import CRASH, FILE_SYSTEM
+from vaults import states
+from vaults.choices import Operation
+from vaults.errors import ErrorCode
+from vaults.models import RecoveryPoint
+from vaults.operations.common import (
+    REPOSITORY_WAIT,
+    add_stored_bytes,
+    item_of,
+    item_state_changed,
+    jobs_per_item,
+    open_repository,
+    pick,
+    repository_errors,
+    source_errors,
+    waiting,
+)
+from vaults.retention import apply_retention
+
+log = logging.getLogger(__name__)
+
+CONSISTENCY_WARNINGS = {CRASH: ErrorCode.EXTENSION_MISSING, FILE_SYSTEM: ErrorCode.FREEZE_FAILED}
+
+
+@transaction.atomic
+def start_backup(vault, item_ids, user):
+    """Backup Now: one Backup job per chosen protected item."""
+    items = pick(
+        states.startable(vault.items.select_related("vm"), Operation.BACKUP),
+        item_ids,
+        _("Only protected VMs can be backed up."),
+    )
+    return jobs_per_item(vault, Operation.BACKUP, user, items, parameters={"trigger": "manual"})
+
+
+def backup(job):
+    item = item_of(job)
+    if item.protection_state not in states.start_states(Operation.BACKUP) or item.policy is None:
+        raise JobError(ErrorCode.ITEM_NOT_PROTECTED)
+    vm = item.vm
+    previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
+    with work_folder(job) as work:
+        with job.step(_("Take snapshot")):
+            job.beat(message=_("Taking a consistent snapshot"))
+            with source_errors():
+                snapshot = vm.source.open().snapshot(
+                    vm.external_id, work, since=previous.change_position if previous else None)
+        with job.step(_("Transfer data to vault")):
+            repo = open_repository(job.vault)
+            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+
+    point = _record_point(job, item, repo, point_id, snapshot, stats, manifest)
+    warnings = []  # (error code, text)
+    if snapshot.warnings:
+        warnings.append((CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED),
+                         " ".join(snapshot.warnings)))
+    try:
+        with job.step(_("Apply retention")):
+            removed, freed = apply_retention(repo, item, on_wait=waiting(job), wait=REPOSITORY_WAIT)
+        add_stored_bytes(job.vault, -freed)
+    except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
+        removed = 0
+        warnings.append((ErrorCode.STORAGE_UNAVAILABLE, _("Retention could not run: %(error)s") % {"error": error}))
+
+    message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
+        "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
+        "new": filesizeformat(stats.new_bytes), "size": filesizeformat(stats.bytes_read),
+    }
+    if removed:
+        message += " " + ngettext("Retention removed %(count)d older point.",
+                                  "Retention removed %(count)d older points.", removed) % {"count": removed}
+    if warnings:
+        return (JobStatus.COMPLETED_WITH_WARNINGS, " ".join([message] + [text for _code, text in warnings]),
+                warnings[0][0])
+    return JobStatus.COMPLETED, message
+
+
+def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
+    """The point's row, the item's Protected state and the storage total, together and only while the
+    job still runs and the item is still protected; otherwise the point leaves the repository again
+    (its packs are built on by the next backup or pruned)."""
+    try:
+        with last_commit(job):
+            if not states.move(item, Operation.BACKUP, states.SUCCESS, _("Backup job completed")):
+                raise item_state_changed(item)
+            point = RecoveryPoint.objects.create(
+                vault=job.vault, vm=item.vm, point_id=point_id, consistency=snapshot.consistency,
+                disks=[{"key": d["key"], "name": d["name"], "format": d["format"], "size": d["size"]}
+                       for d in manifest["disks"]],
+                size=sum(d["size"] for d in manifest["disks"]), bytes_read=stats.bytes_read,
+                new_bytes=stats.new_bytes, stored_bytes=stats.stored_bytes,
+                change_position=snapshot.change_position, job=job,
+            )
+            add_stored_bytes(job.vault, stats.stored_bytes)
+            return point
+    except (JobEnded, JobError):
+        log.warning("Job %s may not record its recovery point %s: taking it out of the repository", job.pk, point_id)
+        with repository_errors():
+            repo.delete_point(point_id)
+        raise
+
+
+def _transfer(job, repo, snapshot, previous):
+    """Store the snapshot's disks and commit the recovery point. Incremental where the previous
+    point can serve as the base: only changed chunks are read when the source knows them."""
+    base_disks = {}
+    if previous:
+        try:
+            # By key, never by name: two disks of a VM may share a name (a point from before keys has none).
+            base_disks = {disk["key"]: disk for disk in repo.load_point(previous.point_id)["disks"] if "key" in disk}
+        except (PointNotFound, DamagedData):
+            base_disks = {}  # the previous point is gone: read everything (chunks still dedupe)
+    # Each disk with its base: the same disk in the previous point where the source knows what changed
+    # since (only that is read), or None (the whole disk is read; its chunks still dedupe).
+    plan = []
+    for disk in snapshot.disks:
+        base = base_disks.get(disk.key)
+        # Never built on where damage was found: the disk is then read whole, so damaged chunks are stored anew.
+        known = (base is not None and base["size"] == disk.size and disk.changed is not None
+                 and not repo.refers_to_damage(base))
+        plan.append((disk, base if known else None))
+
+    def chunks(disk, base):
+        return file_chunks(disk.path, repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
+
+    def store(writer, disk, base):
+        try:
+            return writer.store_disk(disk.name, disk.size, chunks(disk, base), base=base,
+                                     progress=progress.advance, format=disk.format, key=disk.key)
+        except DamagedData:
+            if base is None:
+                raise
+            # The previous point's chunk list is damaged: read this disk whole instead.
+            return store(writer, disk, None)
+
+    total = sum(sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size if base
+                else disk.size for disk, base in plan)
+    progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
+    with repository_errors(), repo.writer(wait=REPOSITORY_WAIT, on_wait=waiting(job)) as writer:
+        disks = [store(writer, disk, base) for disk, base in plan]
+        manifest = {
+            "vm": {"name": snapshot.vm.name, "cloud_service": snapshot.vm.cloud_service,
+                   "region": snapshot.vm.region, "id": snapshot.vm.id},
+            "consistency": snapshot.consistency,
+            "disks": disks,
+            "change_position": snapshot.change_position,
+        }
+        point_id = writer.commit(manifest)
+    return point_id, writer.stats, manifest

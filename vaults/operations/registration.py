@@ -1,0 +1,68 @@
+"""Register and Unregister: a discovered VM becomes an item of the vault (one vault per VM), and
+an unprotected item goes again (its VM and its history stay)."""
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from jobs.choices import JobStatus
+from jobs.errors import JobError
+from sources import SourceUnavailable
+from vaults import states
+from vaults.choices import Operation
+from vaults.errors import ErrorCode, Refused
+from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick
+from vaults.operations.discovery import remember_vm
+from vaults.queries import registrable_vms
+
+
+@transaction.atomic
+def start_registration(vault, vm_ids, user):
+    vms = pick(
+        registrable_vms(vault),
+        vm_ids,
+        _("Only discovered VMs that are not registered to a vault can be registered. Run Discover and try again."),
+    )
+    items = []
+    for vm in vms:
+        try:
+            with transaction.atomic():
+                items.append(states.register(vault, vm, _("Register requested")))
+        except IntegrityError:  # registered by another vault a moment ago
+            raise Refused(_("%(vm)s is already registered to a vault.") % {"vm": vm}) from None
+    return jobs_per_item(vault, Operation.REGISTER, user, items)
+
+
+def register(job):
+    """Check that the VM still exists in its source, then mark it registered."""
+    item = item_of(job)
+    try:
+        found = item.vm.source.open().get_vm(item.vm.external_id)
+    except SourceUnavailable as error:
+        raise JobError(ErrorCode.SOURCE_UNAVAILABLE, str(error)) from None
+    if found is None:
+        raise JobError(ErrorCode.VM_NOT_FOUND)
+    remember_vm(item.vm.source, found)
+    if not states.move(item, Operation.REGISTER, states.SUCCESS, _("Register job completed")):
+        raise item_state_changed(item)
+    return JobStatus.COMPLETED, _("%(vm)s is registered.") % {"vm": item.vm}
+
+
+@transaction.atomic
+def start_unregister(vault, item_ids, user):
+    items = pick(
+        states.startable(vault.items.select_related("vm"), Operation.UNREGISTER),
+        item_ids,
+        _("Only registered VMs that are not protected can be unregistered. Stop protection first."),
+    )
+    jobs = jobs_per_item(vault, Operation.UNREGISTER, user, items)
+    for item in items:
+        if not states.move(item, Operation.UNREGISTER, states.START, _("Unregister requested")):
+            raise Refused(_("%(vm)s changed meanwhile. Try again.") % {"vm": item.vm})
+    return jobs
+
+
+def unregister(job):
+    item = item_of(job)
+    if not states.move(item, Operation.UNREGISTER, states.SUCCESS, _("Unregister job completed")):
+        raise item_state_changed(item)
+    return JobStatus.COMPLETED, _("%(vm)s is unregistered.") % {"vm": job.vm}

@@ -1,0 +1,55 @@
+"""Verify: read and check every chunk the vault's recovery points need, recount the storage used,
+and name the points any damage affects."""
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from jobs.choices import JobStatus
+from jobs.errors import JobError
+from jobs.queue import JobConflict, create_job
+from vaults.choices import Operation
+from vaults.errors import ErrorCode, Refused
+from vaults.models import Vault
+from vaults.operations.common import open_repository, repository_errors
+
+
+def start_verify(vault, user):
+    try:
+        return create_job(vault, Operation.VERIFY, user=user)
+    except JobConflict:
+        raise Refused(_("Another Verify operation is already in progress.")) from None
+
+
+def verify(job):
+    repo = open_repository(job.vault)
+    job.beat(message=_("Reading every chunk the recovery points need"))
+    with repository_errors():
+        report = repo.verify()
+        Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
+    listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
+    # A backup that died between committing its point and recording it leaves a point the portal does not list.
+    unlisted = [point_id for point_id in report.points if point_id not in listed]
+    if report.ok:
+        message = ngettext(
+            "%(count)d recovery point verified: %(chunks)d chunks read and checked.",
+            "%(count)d recovery points verified: %(chunks)d chunks read and checked.",
+            len(report.points),
+        ) % {"count": len(report.points), "chunks": report.chunks_checked}
+        if unlisted:
+            return JobStatus.COMPLETED_WITH_WARNINGS, message + " " + ngettext(
+                "%(count)d of them is not listed in the portal (a backup stopped before recording it).",
+                "%(count)d of them are not listed in the portal (backups stopped before recording them).",
+                len(unlisted),
+            ) % {"count": len(unlisted)}
+        return JobStatus.COMPLETED, message
+    if not report.affected_points:  # only index objects damaged: the packs' own headers serve
+        return JobStatus.COMPLETED_WITH_WARNINGS, _("Every chunk checked, but some index objects are damaged: %(names)s") % {
+            "names": ", ".join(sorted(report.damaged_objects))}
+    affected = [
+        f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
+        for point_id in report.affected_points if point_id in listed
+    ]
+    detail = "; ".join(f"{name}: {reason}" for name, reason in sorted(report.damaged_objects.items()))
+    raise JobError(ErrorCode.DAMAGED_DATA, _("Affected recovery points: %(points)s. Damage: %(detail)s") % {
+        "points": ", ".join(affected) or _("none listed"), "detail": detail})

@@ -1,0 +1,78 @@
+"""The command bar's commands that start jobs straight away (the wizards are in protect.py and restore.py)."""
+
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.htmx import render_page, selected_ids
+from vaults import queries
+from vaults.errors import Refused
+from vaults.operations.backup import start_backup
+from vaults.operations.delete_data import start_delete_backup_data
+from vaults.operations.discovery import start_discovery
+from vaults.operations.protection import start_stop_protection
+from vaults.operations.registration import start_registration, start_unregister
+from vaults.operations.verify import start_verify
+from vaults.views.base import BAD_SELECTION, command_response, get_vault
+
+
+@require_POST
+def discover(request, pk):
+    vault = get_vault(request, pk, "change")
+    try:
+        job = start_discovery(vault, request.user)
+    except Refused as refusal:
+        return command_response(request, vault, "registered_items", error=str(refusal))
+    return command_response(request, vault, "registered_items", jobs=[job])
+
+
+@require_http_methods(["GET", "POST"])
+def register(request, pk):
+    if request.method == "POST":
+        return _item_command(request, pk, start_registration, "registered_items")
+    vault = get_vault(request, pk, "change")
+    candidates = queries.registrable_vms(vault).select_related("source")
+    return render_page(
+        request, "vaults/register.html", "vaults/partials/register_dialog.html",
+        {"vault": vault, "candidates": candidates},
+    )
+
+
+def _item_command(request, pk, start, tab):
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, tab, error=str(BAD_SELECTION), status=400)
+    try:
+        jobs = start(vault, ids, request.user)
+    except Refused as refusal:
+        return command_response(request, vault, tab, error=str(refusal))
+    return command_response(request, vault, tab, jobs=jobs)
+
+
+@require_POST
+def unregister(request, pk):
+    return _item_command(request, pk, start_unregister, "registered_items")
+
+
+@require_POST
+def stop_protection(request, pk):
+    return _item_command(request, pk, start_stop_protection, "protected_items")
+
+
+@require_POST
+def backup_now(request, pk):
+    return _item_command(request, pk, start_backup, "protected_items")
+
+
+@require_POST
+def delete_backup_data(request, pk):
+    return _item_command(request, pk, start_delete_backup_data, "protected_items")
+
+
+@require_POST
+def verify(request, pk):
+    vault = get_vault(request, pk, "change")
+    try:
+        job = start_verify(vault, request.user)
+    except Refused as refusal:
+        return command_response(request, vault, "dashboard", error=str(refusal))
+    return command_response(request, vault, "dashboard", jobs=[job])

@@ -1,0 +1,52 @@
+"""The Policies tab, a new policy, and deleting unused ones."""
+
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from portal.htmx import render_page, selected_ids, trigger
+from vaults import queries, services
+from vaults.errors import Refused
+from vaults.forms import PolicyForm
+from vaults.views.base import BAD_SELECTION, command_response, get_vault, vault_context
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def policies(request, pk):
+    vault = get_vault(request, pk)
+    context = vault_context(request, vault, "policies", policies=queries.policy_usage(vault))
+    return render_page(request, "vaults/policies.html", "vaults/partials/policies_table.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def policy_create(request, pk):
+    vault = get_vault(request, pk, "change")
+    form = PolicyForm(request.POST or None, vault=vault)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_policy(vault, **form.policy_fields())
+        except Refused as refusal:
+            form.add_error("name", str(refusal))
+        else:
+            if request.htmx:
+                return trigger(HttpResponse(status=204), "vaultChanged", "closeModal")
+            return redirect("vaults:policies", pk=vault.pk)
+    return render_page(
+        request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html",
+        {"vault": vault, "form": form}, status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+def policy_delete(request, pk):
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "policies", error=str(BAD_SELECTION), status=400)
+    try:
+        services.delete_policies(vault, ids)
+    except Refused as refusal:
+        return command_response(request, vault, "policies", error=str(refusal))
+    return command_response(request, vault, "policies")

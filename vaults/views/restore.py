@@ -1,0 +1,78 @@
+"""The Restore wizard (1 a recovery point: the newest, or a day on the calendar; 2 where to restore
+it; 3 for a replace, a confirmation) and a disk's download."""
+
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from portal.htmx import render_page, selected_ids
+from vaults.errors import Refused
+from vaults.operations.restore import RESTORE_REPLACE, VM_NAME, start_restore, stream_disk
+from vaults.queries import BadDate, RecoveryCalendar
+from vaults.views.base import BAD_SELECTION, command_response, get_vault, whole_number
+
+
+@require_http_methods(["GET", "POST"])
+def restore(request, pk):
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
+    item = vault.items.select_related("vm").filter(pk=ids[0] if len(ids) == 1 else None).first()
+    if item is None:
+        return command_response(request, vault, "protected_items", error=_("Select one protected VM to restore."))
+    points = vault.recovery_points.filter(vm=item.vm)
+    step = request.POST.get("step") if request.method == "POST" else None
+    if step in ("2", "3"):
+        point = points.filter(pk=whole_number(request.POST.get("point"))).first()
+        mode = request.POST.get("mode", "")
+        if step == "2" and point is not None and mode == RESTORE_REPLACE:
+            # Overwriting a VM's disks is never one click: say which VM and which point, and ask.
+            return _wizard(request, vault, item, points, "3", point)
+        try:
+            if point is None:
+                raise Refused(_("Choose a recovery point."))
+            job = start_restore(
+                vault, point, request.user, mode=mode,
+                name=request.POST.get("name", "").strip(), cloud_service=request.POST.get("cloud_service", "").strip(),
+                confirmed=step == "3" and request.POST.get("confirm") == "yes",
+            )
+        except Refused as refusal:
+            return _wizard(request, vault, item, points, step, point, error=str(refusal), status=400)
+        return command_response(request, vault, "protected_items", jobs=[job])
+    if step is not None:
+        point = points.filter(pk=whole_number(request.POST.get("point"))).first()
+        if point is None:
+            return _wizard(request, vault, item, points, "1", None, error=_("Choose a recovery point."), status=400)
+        return _wizard(request, vault, item, points, "2", point)
+    return _wizard(request, vault, item, points, "1", None)
+
+
+def _wizard(request, vault, item, points, step, point, error=None, status=200):
+    try:
+        calendar = RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
+    except BadDate as refusal:
+        calendar, error, status = RecoveryCalendar(points), str(refusal), 400
+    context = {
+        "vault": vault, "item": item, "step": step, "point": point, "error": error, "calendar": calendar,
+        "suggested_name": f"{item.vm.name}-restored"[:64] if VM_NAME.fullmatch(item.vm.name) else "restored-vm",
+        "form": request.POST,
+    }
+    return render_page(request, "vaults/restore.html", "vaults/partials/restore_wizard.html", context, status)
+
+
+@require_GET
+def download_disk(request, pk, point_pk, disk_index):
+    """A disk of a recovery point as a raw image, streamed from the vault (never built in memory)."""
+    vault = get_vault(request, pk, "change")
+    point = get_object_or_404(vault.recovery_points.select_related("vm"), pk=point_pk)
+    if not 0 <= disk_index < len(point.disks):
+        raise Http404(_("That recovery point has no such disk."))
+    disk = point.disks[disk_index]
+    response = StreamingHttpResponse(stream_disk(vault, point, disk_index), content_type="application/octet-stream")
+    response["Content-Length"] = str(disk["size"])
+    filename = slugify(f"{point.vm.name}-{disk['name']}-{point.created_at:%Y%m%d-%H%M}") or "disk"
+    response["Content-Disposition"] = f'attachment; filename="{filename}.raw"'
+    return response

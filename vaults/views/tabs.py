@@ -1,0 +1,133 @@
+"""The vault list, a new vault, and the vault's tabs (Quick Start, Dashboard, Registered and
+Protected Items, Policies, an item's page)."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from jobs.choices import JobStatus
+from portal.htmx import render_page, selected_ids
+from vaults import queries, services
+from vaults.choices import PROTECTED_ITEM_STATES
+from vaults.errors import Refused
+from vaults.forms import VaultForm
+from vaults.keys import KeyUnavailable
+from vaults.models import Vault
+from vaults.views.base import ITEMS_PER_PAGE, get_vault, vault_context
+
+
+@require_GET
+def vault_list(request):
+    vaults = (
+        Vault.objects.restrict(request.user)
+        .select_related("subscription")
+        .annotate(item_count=Count("items", distinct=True))
+    )
+    return render(request, "vaults/list.html", {"vaults": vaults})
+
+
+@require_http_methods(["GET", "POST"])
+def vault_create(request):
+    form = VaultForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            vault = services.create_vault(user=request.user, **form.cleaned_data)
+        except Refused as refusal:
+            form.add_error("name", str(refusal))
+        else:
+            url = reverse("vaults:quick_start", args=[vault.pk])
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response.headers["HX-Redirect"] = url
+                return response
+            return redirect(url)
+    status = 400 if form.errors else 200
+    return render_page(request, "vaults/create.html", "vaults/partials/create_dialog.html", {"form": form}, status)
+
+
+@require_GET
+def quick_start(request, pk):
+    vault = get_vault(request, pk)
+    context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first())
+    return render(request, "vaults/quick_start.html", context)
+
+
+@require_POST
+def export_key(request, pk):
+    """An Owner downloads the vault's key (recorded): with it and the storage, the backups can be read
+    without the portal, and without it by nobody."""
+    vault = get_vault(request, pk, "manage")
+    try:
+        text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
+    except KeyUnavailable as error:
+        messages.error(request, _("The vault's key cannot be exported: %(error)s") % {"error": error})
+        return redirect("vaults:quick_start", pk=vault.pk)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="vaultline-{slugify(vault.name) or "vault"}-{vault.uuid}.key"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def dashboard(request, pk):
+    vault = get_vault(request, pk)
+    since = timezone.now() - timezone.timedelta(hours=24)
+    # The Jobs tab's filter reads a local date-time, as its form field shows it.
+    start = ("start", timezone.localtime(since).strftime("%Y-%m-%dT%H:%M"))
+    job_links = {
+        name: urlencode([("status", status) for status in statuses] + [start])
+        for name, statuses in (("completed", JobStatus.succeeded()), ("failed", [JobStatus.FAILED]),
+                               ("in_progress", JobStatus.active()))
+    }
+    context = vault_context(request, vault, "dashboard", **queries.dashboard_counts(vault, since), job_links=job_links)
+    return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def registered_items(request, pk):
+    vault = get_vault(request, pk)
+    return _items_tab(request, vault, "registered_items", vault.items.select_related("vm"), "registered_table")
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def protected_items(request, pk):
+    vault = get_vault(request, pk)
+    items = queries.with_recovery_points(
+        vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
+    )
+    return _items_tab(request, vault, "protected_items", items, "protected_table")
+
+
+def _items_tab(request, vault, tab, items, table):
+    """A page of items; the table polls while any item is between two states."""
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    context = vault_context(
+        request, vault, tab, page=page, settling=any(item.is_settling for item in page),
+        # A refresh of the table (polling, or after a job) keeps the rows the user ticked.
+        selected=set(selected_ids(request) or []),
+    )
+    return render_page(request, f"vaults/{tab}.html", f"vaults/partials/{table}.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def item_detail(request, pk, item_pk):
+    """One protected item: its state and its recovery points."""
+    vault = get_vault(request, pk)
+    item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
+    page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    context = vault_context(request, vault, "protected_items", item=item, page=page)
+    return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
