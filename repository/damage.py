@@ -20,7 +20,7 @@ MARKS = "damaged/"
 
 
 class DamageMarks:
-    """The Repository's part that keeps damage marks (it needs storage, keys, index, segments, load_point)."""
+    """The Repository's part that keeps damage marks (it needs storage, keys, index, pieces, load_point)."""
 
     def _sync_marks(self, index):
         """Add the marks the storage lists and the cache lacks; drop those it no longer lists."""
@@ -106,7 +106,7 @@ class DamageMarks:
             return False
         try:  # a piece once found damaged counts only while it does not read whole (a full read rewrites it)
             return any(self.index.unrepaired([chunk_id for chunk_id in ids if chunk_id != ZERO_ID])
-                       for _first, ids in self.segments(disk))
+                       for _first, ids in self.pieces(disk))
         except DamagedData:
             return True
 

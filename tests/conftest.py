@@ -15,8 +15,8 @@ from jobs.choices import JobStatus
 from jobs.models import Job
 from jobs.runner import run_job
 from portal.access import Role
-from sources.lab import MANIFEST
 from sources.lab_build import MiB, build_lab
+from sources.lab import MANIFEST
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
 from vaults import services
 from vaults.choices import Operation, ProtectionState, RegistrationState
@@ -117,6 +117,35 @@ def source(subscription, lab_path):
 @pytest.fixture
 def vault(subscription, owner, source):
     return services.create_vault(subscription=subscription, name="vault-east", region="East US", user=owner)
+
+
+# --- A repository of its own, and a real S3-compatible server -------------------------------------
+
+
+@pytest.fixture
+def key():
+    from repository import new_key
+
+    return new_key()
+
+
+@pytest.fixture
+def repo(tmp_path, key):
+    from repository import LocalStorage, Repository
+
+    return Repository.init(LocalStorage(tmp_path / "repo"), key)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 # --- A real Celery worker on the real broker -------------------------------------------------

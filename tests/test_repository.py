@@ -18,7 +18,7 @@ from repository import (
     new_key,
 )
 from repository.chunking import file_chunks
-from repository.repo import LOCK_NAME
+from repository.lock import LOCK_NAME
 from tests.conftest import flip_a_bit
 
 MiB = 1024 * 1024
@@ -58,16 +58,6 @@ def backup(repo, image, base=None, only=None, **manifest):
         disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size, only), base=base)
         point = writer.commit({"vm": {"name": "vm1"}, "consistency": "crash", "disks": [disk]} | manifest)
     return point, writer.stats
-
-
-@pytest.fixture
-def key():
-    return new_key()
-
-
-@pytest.fixture
-def repo(tmp_path, key):
-    return Repository.init(LocalStorage(tmp_path / "repo"), key)
 
 
 def allocated(path):
@@ -127,7 +117,8 @@ def test_known_changed_blocks_read_only_those(tmp_path, repo):
 @pytest.fixture
 def small_pieces(monkeypatch):
     """Chunk lists cut into pieces of 16 ids, so an 8 MiB image is 8 pieces (as a 8 GiB disk is)."""
-    monkeypatch.setattr("repository.repo.SEGMENT_CHUNKS", 16)
+    monkeypatch.setattr("repository.packs.PIECE_CHUNKS", 16)
+    monkeypatch.setattr("repository.writer.PIECE_CHUNKS", 16)
 
 
 def test_a_disk_is_listed_in_pieces_and_an_incremental_shares_the_untouched_ones(tmp_path, repo, small_pieces):
@@ -165,7 +156,7 @@ def test_a_damaged_chunk_list_is_named_with_its_point(tmp_path, repo, small_piec
     repo.storage.delete(f"lists/{list_id}")
     report = repo.verify()
     assert f"lists/{list_id}" in report.damaged_objects and report.affected_points == sorted([point, sharing])
-    with pytest.raises(DamagedData, match="chunk list"):
+    with pytest.raises(DamagedData, match="chunk-list piece"):
         repo.restore_disk(point, 0, tmp_path / "out.img")
 
 
@@ -175,7 +166,7 @@ def test_a_chunk_list_piece_found_damaged_is_not_shared_again(tmp_path, repo, sm
     disk = repo.load_point(point)["disks"][0]
     flip_a_bit(Path(repo.storage.location) / "lists" / disk["lists"][3], at=40)
     assert f"lists/{disk['lists'][3]}" in repo.verify().damaged_objects
-    with pytest.raises(DamagedData, match="chunk list"):
+    with pytest.raises(DamagedData, match="chunk-list piece"):
         backup(repo, image, base=disk, only=[])  # today it shared the damaged piece untouched
     healed, _ = backup(repo, image)  # read whole (what the portal then does): the piece is written anew
     assert repo.load_point(healed)["disks"][0]["lists"][3] == disk["lists"][3]
@@ -237,24 +228,6 @@ def test_a_piece_found_damaged_then_rewritten_is_built_on_again(tmp_path, repo, 
     backup(repo, image)  # a whole read writes the piece anew under the same name
     assert not repo.refers_to_damage(disk), "the mark no longer keeps every later backup a full read"
     assert repo.is_restorable(point)
-
-
-def test_a_point_written_by_the_first_format_still_restores_and_serves_as_a_base(tmp_path, repo):
-    import base64
-
-    image = make_image(tmp_path / "disk.img")
-    with repo.writer() as writer:
-        disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size))
-        disk["chunks"] = base64.b64encode(b"".join(repo.chunk_ids(disk))).decode()  # the whole list inline
-        del disk["lists"]
-        old = writer.commit({"vm": {"name": "vm1"}, "disks": [disk]})
-    out = tmp_path / "old.img"
-    repo.restore_disk(old, 0, out)
-    assert out.read_bytes() == image.read_bytes()
-    touched = scribble(image, writes=3)
-    new, _ = backup(repo, image, base=repo.load_point(old)["disks"][0], only=sorted(touched))
-    repo.restore_disk(new, 0, out)
-    assert out.read_bytes() == image.read_bytes()
 
 
 def test_the_chunk_index_is_kept_between_opens_and_follows_the_storage(tmp_path, key):
@@ -408,9 +381,9 @@ def test_a_live_lock_is_not_broken_but_a_reused_pid_is_seen_through(repo):
     import socket
     import time
 
-    from repository.repo import _process_start
+    from repository.lock import process_start
 
-    alive = {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid()),
+    alive = {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start(os.getpid()),
              "at": time.time(), "token": "someone-else"}
     repo.storage.write(LOCK_NAME, json.dumps(alive).encode())
     with pytest.raises(RepositoryLocked):
@@ -494,18 +467,6 @@ def test_the_command_line_lists_verifies_and_restores(tmp_path, repo, key):
     key_file.write_text(new_key().hex())
     wrong = subprocess.run(base + ["list"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "does not open" in wrong.stderr
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """A real S3-compatible server (moto's server mode) on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def test_s3_storage_round_trip(tmp_path, s3_server, key):
