@@ -1,7 +1,6 @@
 """The lab source: VMs are folders of real disk-image files, described by a small manifest.
 
-    <root>/<vm id>/vm.json     {"id", "name", "cloud_service", "region", "power_state",
-                                "backup_extension", "disks": [{"name", "file", "format"}]}
+    <root>/<vm id>/vm.json     the VM's manifest (lab_folder.py says what a VM folder holds)
     <root>/<vm id>/<disk file> a raw or qcow2 image (a qcow2 image's backing files sit beside it)
 
 It is the embedded default, for demos and tests. Everything in a VM's folder is untrusted input: a
@@ -39,24 +38,21 @@ from sources.base import (
     clean_label,
     shown,
 )
-from sources.files import UnsafeFile, create_exclusive, create_new, descriptor, open_file, open_folder, write_file
+from sources.files import UnsafeFile, create_exclusive, create_new, descriptor, open_folder, write_file
 from sources.images import ImageRefused, capture, install, open_image
+from sources.lab_folder import (
+    CHANGE_LOG,
+    MANIFEST,
+    NotAVM,
+    open_io_lock,
+    read_change_log,
+    read_manifest,
+    within,
+)
 
-MANIFEST = "vm.json"
-MAX_MANIFEST = 1024 * 1024
-# The lab's stand-in for the hypervisor: writers (the lab workload) hold IO_LOCK shared for each
-# write, a snapshot holds it exclusively while it copies the disks, so the copy is one instant.
-IO_LOCK = "io.lock"
-# The lab workload logs every write here: "<disk file> <offset> <length>" after a header line.
-CHANGE_LOG = "changes.log"
-CHANGE_LOG_HEADER = "vaultline-change-log"
 # What the lab's backup extension does when asked to freeze: "ok", or a failure to rehearse.
 EXTENSION_STATES = ("ok", "unresponsive", "freeze_fails")
 _SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class _NotAVM(Exception):
-    """A folder without a manifest: not a VM, nothing to report."""
 
 
 class _DiskRefused(BadEntry):
@@ -92,7 +88,7 @@ class LabSource(VMSource):
                 try:
                     with self._open_vm(root_fd, entry.name) as (_folder_fd, vm, _manifest):
                         found.vms.append(vm)
-                except _NotAVM:
+                except NotAVM:
                     continue
                 except BadEntry as error:
                     found.problems.append(f"{shown(entry.name)}: {error}")
@@ -106,9 +102,9 @@ class LabSource(VMSource):
         except UnsafeFile:
             raise BadEntry("the VM folder is a symbolic link") from None
         except FileNotFoundError:
-            raise _NotAVM() from None
+            raise NotAVM() from None
         with descriptor(folder_fd):
-            manifest = _read_manifest(folder_fd)
+            manifest = read_manifest(folder_fd)
             yield folder_fd, self._vm_of(name, folder_fd, manifest), manifest
 
     def _vm_of(self, folder_name, folder_fd, manifest):
@@ -172,7 +168,7 @@ class LabSource(VMSource):
             try:
                 with self._open_vm(root_fd, vm_id) as found:
                     yield found
-            except _NotAVM:
+            except NotAVM:
                 raise SnapshotError(SnapshotError.VM_NOT_FOUND, f"VM {vm_id} is not in the lab") from None
             except _DiskRefused as error:
                 raise SnapshotError(SnapshotError.DISK_REFUSED, f"VM {vm_id}: {error}") from None
@@ -182,7 +178,7 @@ class LabSource(VMSource):
     @contextlib.contextmanager
     def _io_paused(self, folder_fd):
         """Hold the VM's I/O lock exclusively: no write lands while the disks are captured."""
-        with descriptor(_open_io_lock(folder_fd)) as lock:
+        with descriptor(open_io_lock(folder_fd)) as lock:
             deadline = time.monotonic() + self.freeze_timeout
             while True:
                 try:
@@ -211,7 +207,7 @@ class LabSource(VMSource):
             with self._io_paused(folder_fd):
                 # Raw disks: the workload's change log. qcow2 disks: qemu's dirty bitmaps, a new one
                 # started at each snapshot, read back at the next.
-                position, changes = _read_change_log(folder_fd, since)
+                position, changes = read_change_log(folder_fd, since)
                 position["bitmap"] = dirty_bitmaps.new_bitmap_name()
                 since_bitmap = (since or {}).get("bitmap")
                 for index, (disk, image) in enumerate(zip(vm.disks, images, strict=True)):
@@ -219,7 +215,7 @@ class LabSource(VMSource):
                     with descriptor(create_new(copy, target_fd)) as copy_fd:
                         capture(image, copy_fd)
                     if disk.format == "raw":
-                        changed = _within(changes.get(disk.key, []), image.virtual_size) if changes is not None else None
+                        changed = within(changes.get(disk.key, []), image.virtual_size) if changes is not None else None
                     else:
                         changed = dirty_bitmaps.changes_and_track(image, since_bitmap, position["bitmap"])
                     disks.append(SnapshotDisk(key=disk.key, name=disk.name, format=disk.format,
@@ -328,74 +324,3 @@ def _install_disk(folder_fd, raw_path, disk_format, file_name):
         raise
 
 
-def _within(extents, size):
-    """The change log's extents of one disk, or None (unknown: read it all) if any leaves the disk."""
-    if all(0 <= offset < size and 0 < length <= size - offset for offset, length in extents):
-        return extents
-    return None
-
-
-def _read_manifest(folder_fd):
-    """A VM folder's manifest, as an object. _NotAVM if there is none, BadEntry if it is not one."""
-    try:
-        fd = open_file(MANIFEST, folder_fd)
-    except FileNotFoundError:
-        raise _NotAVM() from None
-    except (UnsafeFile, OSError) as error:
-        raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_MANIFEST + 1)
-    if len(data) > MAX_MANIFEST:
-        raise BadEntry("the manifest is too large")
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise BadEntry(f"unreadable manifest ({error.__class__.__name__})") from None
-    if not isinstance(manifest, dict):
-        raise BadEntry("manifest is not an object")
-    return manifest
-
-
-def _open_io_lock(folder_fd):
-    """The VM's I/O lock file, created if missing; never through a symlink."""
-    try:
-        return open_file(IO_LOCK, folder_fd, os.O_RDWR | os.O_CREAT)
-    except UnsafeFile as error:
-        raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
-
-
-def open_change_log(folder_fd):
-    """The VM's change log for appending (and reading), created with its header if missing; never
-    through a symlink or a file linked from elsewhere."""
-    fd = open_file(CHANGE_LOG, folder_fd, os.O_RDWR | os.O_CREAT | os.O_APPEND, mode=0o644, max_links=1)
-    handle = os.fdopen(fd, "a+b")
-    if handle.tell() == 0:
-        # A fresh id, so positions in an older log never match this one.
-        handle.write(f"{CHANGE_LOG_HEADER} {uuid.uuid4()}\n".encode("ascii"))
-        handle.flush()
-    return handle
-
-
-def _read_change_log(folder_fd, since):
-    """(position now, {disk file: [(offset, length)]} written since `since`, or None if unknown)."""
-    try:
-        log = open_change_log(folder_fd)
-    except UnsafeFile as error:
-        raise SnapshotError(SnapshotError.DISK_REFUSED, str(error)) from None
-    with log as handle:
-        handle.seek(0)
-        header = handle.readline(200).split()
-        log_id = header[1].decode() if len(header) == 2 and header[0] == CHANGE_LOG_HEADER.encode() else None
-        changes = None
-        if since and log_id and since.get("log") == log_id and isinstance(since.get("offset"), int) \
-                and since["offset"] >= 0:
-            handle.seek(since["offset"])
-            changes = {}
-            try:
-                for line in handle:
-                    file_name, offset, length = line.decode("ascii").split()
-                    changes.setdefault(file_name, []).append((int(offset), int(length)))
-            except ValueError:  # a line torn by a crash: what changed is unknown, so all is read
-                changes = None
-        handle.seek(0, os.SEEK_END)
-        return {"log": log_id, "offset": handle.tell()}, changes

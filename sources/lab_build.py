@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from sources.base import SourceUnavailable
-from sources.lab import MANIFEST
+from sources.lab_folder import MANIFEST
 
 MiB = 1024 * 1024
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sources.files import descriptor, open_file, open_folder
 from sources.images import open_image
-from sources.lab import IO_LOCK, MANIFEST, open_change_log
+from sources.lab_folder import IO_LOCK, MANIFEST, open_change_log
 
 
 class LabWorkload:

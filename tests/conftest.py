@@ -16,7 +16,7 @@ from jobs.models import Job
 from jobs.runner import run_job
 from portal.access import Role
 from sources.lab_build import MiB, build_lab
-from sources.lab import MANIFEST
+from sources.lab_folder import MANIFEST
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
 from vaults import services
 from vaults.choices import Operation, ProtectionState, RegistrationState

@@ -14,8 +14,8 @@ import pytest
 from sources import LabSource
 from sources.base import SnapshotError
 from sources.files import UnsafeFile
-from sources.lab import CHANGE_LOG, IO_LOCK, MANIFEST
 from sources.lab_build import MiB, create_lab_vm
+from sources.lab_folder import CHANGE_LOG, IO_LOCK, MANIFEST
 from sources.lab_workload import LabWorkload
 from tests.conftest import raw_bytes, rewrite_manifest
 

@@ -9,8 +9,8 @@ import pytest
 from repository.chunking import changed_chunks
 from sources import LabSource
 from sources.base import APPLICATION, CRASH, FILE_SYSTEM, SnapshotError
-from sources.lab import CHANGE_LOG, IO_LOCK
 from sources.lab_build import MiB, create_lab_vm
+from sources.lab_folder import CHANGE_LOG, IO_LOCK
 from sources.lab_workload import LabWorkload
 from tests.conftest import raw_bytes, rewrite_manifest
 

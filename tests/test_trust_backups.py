@@ -7,8 +7,8 @@ import subprocess
 from django.utils import timezone
 
 from jobs.choices import JobStatus
-from sources.lab import CHANGE_LOG, MANIFEST
 from sources.lab_build import MiB, create_lab_vm
+from sources.lab_folder import CHANGE_LOG, MANIFEST
 from sources.lab_workload import LabWorkload
 from tests.conftest import backup, disk_bytes, flip_a_bit, protect, rewrite_manifest, wait_for_jobs
 from tests.test_backups import restored
