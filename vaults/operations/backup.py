@@ -32,11 +32,10 @@ from vaults.operations.common import (
     add_stored_bytes,
     item_of,
     item_state_changed,
-    jobs_per_item,
     open_repository,
-    pick,
     repository_errors,
     source_errors,
+    start_per_item,
     waiting,
 )
 from vaults.retention import apply_retention
@@ -49,12 +48,9 @@ CONSISTENCY_WARNINGS = {CRASH: ErrorCode.EXTENSION_MISSING, FILE_SYSTEM: ErrorCo
 @transaction.atomic
 def start_backup(vault, item_ids, user):
     """Backup Now: one Backup job per chosen protected item."""
-    items = pick(
-        states.startable(vault.items.select_related("vm"), Operation.BACKUP),
-        item_ids,
-        _("Only protected VMs can be backed up."),
-    )
-    return jobs_per_item(vault, Operation.BACKUP, user, items, parameters={"trigger": "manual"})
+    _items, jobs = start_per_item(vault, Operation.BACKUP, item_ids, user, _("Only protected VMs can be backed up."),
+                                  parameters={"trigger": "manual"})
+    return jobs
 
 
 def backup(job):

@@ -12,6 +12,7 @@ from jobs.queue import JobConflict, create_job
 from repository import DamagedData, PointNotFound, RepositoryError
 from sources import SourceUnavailable
 from sources.base import SnapshotError
+from vaults import states
 from vaults.errors import ErrorCode, Refused
 from vaults.keys import KeyUnavailable
 from vaults.models import RegisteredItem, Vault
@@ -46,6 +47,13 @@ def jobs_per_item(vault, operation, user, items, parameters=None):
         return [create_job(vault, operation, user=user, vm=item.vm, parameters=parameters) for item in items]
     except JobConflict:
         raise Refused(_("Another operation is in progress on one of the selected VMs. Try again when it ends.")) from None
+
+
+def start_per_item(vault, operation, item_ids, user, refusal, parameters=None):
+    """(items, their jobs): one job of `operation` per chosen item of the vault that the operation may
+    start on (states.TRANSITIONS), or Refused with `refusal` if any chosen item may not."""
+    items = pick(states.startable(vault.items.select_related("vm"), operation), item_ids, refusal)
+    return items, jobs_per_item(vault, operation, user, items, parameters)
 
 
 def item_of(job):

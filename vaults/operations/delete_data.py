@@ -16,22 +16,18 @@ from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
     item_of,
-    jobs_per_item,
     open_repository,
-    pick,
     repository_errors,
+    start_per_item,
     waiting,
 )
 
 
 @transaction.atomic
 def start_delete_backup_data(vault, item_ids, user):
-    items = pick(
-        states.startable(vault.items.select_related("vm"), Operation.DELETE_BACKUP_DATA),
-        item_ids,
-        _("Backup data can be deleted only for VMs whose protection is stopped."),
-    )
-    return jobs_per_item(vault, Operation.DELETE_BACKUP_DATA, user, items)
+    _items, jobs = start_per_item(vault, Operation.DELETE_BACKUP_DATA, item_ids, user,
+                                  _("Backup data can be deleted only for VMs whose protection is stopped."))
+    return jobs
 
 
 def delete_backup_data(job):

@@ -11,7 +11,7 @@ from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
 from vaults.models import Policy
-from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick
+from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick, start_per_item
 from vaults.services import create_policy
 
 
@@ -55,12 +55,9 @@ def configure_protection(job):
 
 @transaction.atomic
 def start_stop_protection(vault, item_ids, user):
-    items = pick(
-        states.startable(vault.items.select_related("vm"), Operation.STOP_PROTECTION),
-        item_ids,
-        _("Only protected VMs can have their protection stopped."),
-    )
-    return jobs_per_item(vault, Operation.STOP_PROTECTION, user, items)
+    _items, jobs = start_per_item(vault, Operation.STOP_PROTECTION, item_ids, user,
+                                  _("Only protected VMs can have their protection stopped."))
+    return jobs
 
 
 def stop_protection(job):

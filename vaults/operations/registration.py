@@ -10,7 +10,7 @@ from sources import SourceUnavailable
 from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick
+from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick, start_per_item
 from vaults.operations.discovery import remember_vm
 from vaults.queries import registrable_vms
 
@@ -49,12 +49,8 @@ def register(job):
 
 @transaction.atomic
 def start_unregister(vault, item_ids, user):
-    items = pick(
-        states.startable(vault.items.select_related("vm"), Operation.UNREGISTER),
-        item_ids,
-        _("Only registered VMs that are not protected can be unregistered. Stop protection first."),
-    )
-    jobs = jobs_per_item(vault, Operation.UNREGISTER, user, items)
+    items, jobs = start_per_item(vault, Operation.UNREGISTER, item_ids, user,
+                                 _("Only registered VMs that are not protected can be unregistered. Stop protection first."))
     for item in items:
         if not states.move(item, Operation.UNREGISTER, states.START, _("Unregister requested")):
             raise Refused(_("%(vm)s changed meanwhile. Try again.") % {"vm": item.vm})

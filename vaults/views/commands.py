@@ -14,14 +14,19 @@ from vaults.operations.verify import start_verify
 from vaults.views.base import BAD_SELECTION, command_response, get_vault
 
 
-@require_POST
-def discover(request, pk):
+def _vault_command(request, pk, start, tab):
+    """A command on the whole vault (Discover, Verify): one job, or the refusal in the tray."""
     vault = get_vault(request, pk, "change")
     try:
-        job = start_discovery(vault, request.user)
+        job = start(vault, request.user)
     except Refused as refusal:
-        return command_response(request, vault, "registered_items", error=str(refusal))
-    return command_response(request, vault, "registered_items", jobs=[job])
+        return command_response(request, vault, tab, error=str(refusal))
+    return command_response(request, vault, tab, jobs=[job])
+
+
+@require_POST
+def discover(request, pk):
+    return _vault_command(request, pk, start_discovery, "registered_items")
 
 
 @require_http_methods(["GET", "POST"])
@@ -70,9 +75,4 @@ def delete_backup_data(request, pk):
 
 @require_POST
 def verify(request, pk):
-    vault = get_vault(request, pk, "change")
-    try:
-        job = start_verify(vault, request.user)
-    except Refused as refusal:
-        return command_response(request, vault, "dashboard", error=str(refusal))
-    return command_response(request, vault, "dashboard", jobs=[job])
+    return _vault_command(request, pk, start_verify, "dashboard")
