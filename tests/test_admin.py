@@ -3,6 +3,7 @@
 from django.apps import apps
 from django.contrib import admin
 
+from jobs.choices import JobStatus
 from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, RegisteredItemFactory, UserFactory
@@ -28,16 +29,16 @@ def test_every_model_has_a_working_admin(db):
 def test_what_jobs_own_is_read_only_in_the_admin(db):
     superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
     item = RegisteredItemFactory()
-    job = JobFactory(vault=item.vault, vm=item.vm, status="failed")
+    job = JobFactory(vault=item.vault, vm=item.vm, status=JobStatus.FAILED)
     point = RecoveryPoint.objects.create(vault=item.vault, vm=item.vm, point_id="p", consistency="crash")
     client = client_for(superuser)
     for url in (f"/admin/jobs/job/{job.pk}/change/", f"/admin/vaults/recoverypoint/{point.pk}/change/"):
         page = client.get(url)
         assert page.status_code == 200 and 'name="_save"' not in page.content.decode(), url
-        assert client.post(url, {"status": "completed"}, htmx=False).status_code == 403, url
+        assert client.post(url, {"status": JobStatus.COMPLETED}, htmx=False).status_code == 403, url
         assert client.post(url.replace("/change/", "/delete/"), {"post": "yes"}, htmx=False).status_code == 403
     job.refresh_from_db()
-    assert job.status != "completed" and RecoveryPoint.objects.filter(pk=point.pk).exists()
+    assert job.status != JobStatus.COMPLETED and RecoveryPoint.objects.filter(pk=point.pk).exists()
 
 
 def test_a_vault_holding_data_keeps_its_storage(db):

@@ -1,12 +1,16 @@
 """Backup Now, the item page, the Restore wizard and disk downloads, through the pages."""
 
+from pathlib import Path
+
 import pytest
 from django.utils import timezone
 
 from jobs.models import Job
-from tests.conftest import backup, client_for, disk_bytes, protect
+from repository import DamagedData
+from tests.conftest import backup, client_for, disk_bytes, flip_a_bit, protect
 from tests.factories import RegisteredItemFactory, VaultFactory
 from tests.test_query_counts import queries_for
+from vaults.choices import ProtectionState
 from vaults.models import RecoveryPoint
 
 
@@ -96,7 +100,7 @@ def test_protected_items_with_points_stays_flat(owner_client, vault):
 
     def add_items(count):
         for _ in range(count):
-            item = RegisteredItemFactory(vault=vault, protection_state="protected", policy=vault.policies.get(),
+            item = RegisteredItemFactory(vault=vault, protection_state=ProtectionState.PROTECTED, policy=vault.policies.get(),
                                          vm=VirtualMachineFactory(source__subscription=vault.subscription))
             for n in range(3):
                 RecoveryPoint.objects.create(vault=vault, vm=item.vm, point_id=f"{item.pk}-{n}", consistency="crash")
@@ -133,3 +137,20 @@ def test_restore_as_a_new_vm_refuses_a_name_its_cloud_service_has(owner_client, 
         "name": item.vm.name, "cloud_service": item.vm.cloud_service})
     assert response.status_code == 400 and "already has a VM named" in response.content.decode()
     assert not Job.objects.filter(operation="restore").exists()
+
+
+def test_a_download_that_meets_damage_mid_stream_stops_short_and_writes_the_damage_down(owner_client, backed_up,
+                                                                                       vault):
+    item, point = backed_up
+    repo = vault.repository()
+    (pack,) = [name for name in repo.storage.list("packs/")]
+    path = Path(repo.storage.location) / pack
+    flip_a_bit(path, at=path.stat().st_size * 3 // 4)  # a chunk late in the disk: some bytes go out first
+    response = owner_client.get(f"/vaults/{vault.pk}/points/{point.pk}/disks/0/")
+    assert response.status_code == 200 and int(response["Content-Length"]) == point.disks[0]["size"]
+    sent = 0
+    with pytest.raises(DamagedData):
+        for block in response.streaming_content:
+            sent += len(block)
+    assert 0 < sent < point.disks[0]["size"], "the browser sees a download shorter than announced: it failed"
+    assert vault.repository().index.has_damage(), "the damage is written down for the next backup"

@@ -41,7 +41,8 @@ def test_backup_now_stores_a_recovery_point_that_restores_byte_for_byte(worker, 
     (job,) = backup(vault, owner, item)
     assert job.status == JobStatus.COMPLETED, job.error_detail or job.error_message
     assert [(s.name, s.status) for s in job.subtasks.all()] == [
-        ("Take snapshot", "completed"), ("Transfer data to vault", "completed"), ("Apply retention", "completed")]
+        ("Take snapshot", JobStatus.COMPLETED), ("Transfer data to vault", JobStatus.COMPLETED),
+        ("Apply retention", JobStatus.COMPLETED)]
     assert job.progress_done == job.progress_total > 0
     item.refresh_from_db()
     assert item.protection_state == ProtectionState.PROTECTED

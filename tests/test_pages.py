@@ -4,7 +4,7 @@ import pytest
 
 from jobs.choices import JobStatus
 from tests.factories import JobFactory, RegisteredItemFactory
-from vaults.choices import Operation
+from vaults.choices import Operation, ProtectionState
 
 ODD = '<b>odd & "quoted"</b>'
 ODD_ESCAPED = "&lt;b&gt;odd &amp; &quot;quoted&quot;&lt;/b&gt;"
@@ -13,7 +13,7 @@ ODD_ESCAPED = "&lt;b&gt;odd &amp; &quot;quoted&quot;&lt;/b&gt;"
 @pytest.fixture
 def odd_item(vault):
     item = RegisteredItemFactory(vault=vault, vm__name=ODD, vm__cloud_service="<i>svc</i>",
-                                 protection_state="pending", policy=vault.policies.get())
+                                 protection_state=ProtectionState.PENDING, policy=vault.policies.get())
     JobFactory(vault=vault, vm=item.vm, entity_name=ODD, operation=Operation.REGISTER,
                result_message=f"{ODD} is registered.")
     return item
@@ -104,7 +104,7 @@ def test_dashboard_counts_the_last_day_and_links_to_filtered_jobs(owner_client, 
     JobFactory(vault=vault, status=JobStatus.FAILED)
     JobFactory(vault=vault, status=JobStatus.IN_PROGRESS)
     JobFactory(vault=vault, status=JobStatus.FAILED, created_at=timezone.now() - timedelta(days=2))
-    RegisteredItemFactory(vault=vault, protection_state="pending", policy=vault.policies.get())
+    RegisteredItemFactory(vault=vault, protection_state=ProtectionState.PENDING, policy=vault.policies.get())
     html = owner_client.get(f"/vaults/{vault.pk}/dashboard/").content.decode()
     assert 'data-counter="completed">3<' in html
     assert 'data-counter="failed">1<' in html

@@ -5,7 +5,7 @@ import pytest
 from jobs.models import Job
 from tests.conftest import PortalClient, client_for
 from tests.factories import JobFactory, RegisteredItemFactory, VaultFactory, VirtualMachineFactory
-from vaults.choices import RegistrationState
+from vaults.choices import ProtectionState, RegistrationState
 from vaults.models import RegisteredItem
 
 PAGES = [
@@ -86,7 +86,7 @@ def test_protecting_an_unregistered_vm_is_refused(owner_client, vault):
     assert response.status_code == 409
     assert "Only registered VMs that are not protected can be protected" in response.content.decode()
     registering.refresh_from_db()
-    assert registering.protection_state == "not_protected" and registering.policy is None
+    assert registering.protection_state == ProtectionState.NOT_PROTECTED and registering.policy is None
     assert not Job.objects.exists()
 
 

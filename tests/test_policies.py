@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import PolicyFactory, RegisteredItemFactory
+from vaults.choices import ProtectionState
 from vaults.models import Policy
 
 VALID = {
@@ -67,7 +68,7 @@ def test_inconsistent_policies_are_refused(owner_client, vault, changes, message
 
 def test_a_policy_in_use_cannot_be_deleted(owner_client, vault):
     policy = PolicyFactory(vault=vault)
-    RegisteredItemFactory(vault=vault, policy=policy, protection_state="pending")
+    RegisteredItemFactory(vault=vault, policy=policy, protection_state=ProtectionState.PENDING)
     response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [policy.pk]})
     assert response.status_code == 409
     assert "protects 1 VM" in response.content.decode()
@@ -77,7 +78,7 @@ def test_a_policy_in_use_cannot_be_deleted(owner_client, vault):
 def test_deleting_several_policies_is_all_or_nothing(owner_client, vault):
     unused = PolicyFactory(vault=vault)
     used = PolicyFactory(vault=vault)
-    RegisteredItemFactory(vault=vault, policy=used, protection_state="pending")
+    RegisteredItemFactory(vault=vault, policy=used, protection_state=ProtectionState.PENDING)
     response = owner_client.post(f"/vaults/{vault.pk}/policies/delete/", {"selected": [unused.pk, used.pk]})
     assert response.status_code == 409
     assert Policy.objects.filter(pk__in=[unused.pk, used.pk]).count() == 2

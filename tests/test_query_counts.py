@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import JobFactory, RegisteredItemFactory
+from vaults.choices import ProtectionState
 
 
 def queries_for(client, url):
@@ -23,9 +24,9 @@ def test_registered_items_stays_flat(owner_client, vault):
 def test_protected_items_stays_flat(owner_client, vault):
     url = f"/vaults/{vault.pk}/protected/"
     policy = vault.policies.get()
-    RegisteredItemFactory.create_batch(2, vault=vault, protection_state="pending", policy=policy)
+    RegisteredItemFactory.create_batch(2, vault=vault, protection_state=ProtectionState.PENDING, policy=policy)
     few = queries_for(owner_client, url)
-    RegisteredItemFactory.create_batch(30, vault=vault, protection_state="pending", policy=policy)
+    RegisteredItemFactory.create_batch(30, vault=vault, protection_state=ProtectionState.PENDING, policy=policy)
     assert queries_for(owner_client, url) == few
 
 
@@ -51,5 +52,5 @@ def test_policies_stays_flat(owner_client, vault):
     url = f"/vaults/{vault.pk}/policies/"
     few = queries_for(owner_client, url)
     for policy in PolicyFactory.create_batch(10, vault=vault):
-        RegisteredItemFactory(vault=vault, policy=policy, protection_state="pending")
+        RegisteredItemFactory(vault=vault, policy=policy, protection_state=ProtectionState.PENDING)
     assert queries_for(owner_client, url) == few

@@ -5,13 +5,17 @@ from pathlib import Path
 import pytest
 
 from jobs.choices import JobStatus
-from sources import LabSource
+from jobs.models import Job
+from jobs.runner import run_job
+from sources import SOURCE_KINDS, LabSource
 from sources.lab_workload import LabWorkload
 from tests.conftest import backup, protect, raw_bytes, wait_for_jobs
+from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
 from vaults.operations.delete_data import start_delete_backup_data
 from vaults.operations.protection import start_stop_protection
+from vaults.operations.restore import restore as restore_job
 from vaults.operations.restore import start_restore
 from vaults.operations.verify import start_verify
 
@@ -142,3 +146,33 @@ def test_a_new_vm_name_taken_since_discovery_fails_and_creates_nothing(worker, v
     job = restore(vault, owner, RecoveryPoint.objects.get(vm=item.vm), mode="new_vm", name="taken", cloud_service="svc")
     assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.VM_NAME_TAKEN
     assert len(LabSource(lab_path).inventory().vms) == before
+
+
+class DiskThatLies(LabSource):
+    """A lab source whose disks hand back something other than what was written to them: a failing
+    disk or controller, which cannot be had here. The restore job's read-back must catch it."""
+
+    def export_disk(self, vm_id, disk_key, target):
+        exported = super().export_disk(vm_id, disk_key, target)
+        with open(exported, "r+b") as image:
+            image.seek(4096)
+            byte = image.read(1)
+            image.seek(4096)
+            image.write(bytes([byte[0] ^ 0x01]))
+        return exported
+
+
+def test_a_restored_disk_that_reads_back_different_fails_restore_mismatch(worker, vault, owner, monkeypatch):
+    item = protect(vault, owner, "web01")
+    backup(vault, owner, item)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    monkeypatch.setitem(SOURCE_KINDS, "lab", DiskThatLies)
+    # Made, never sent: it runs in this process, where the source lies, and no worker races it.
+    job = Job.objects.create_queued(vault=vault, vm=item.vm, entity_name=item.vm.name, operation=Operation.RESTORE,
+                                    parameters={"point": point.pk, "mode": "new_vm", "name": "web01-liar",
+                                                "cloud_service": "restore-test"})
+    run_job(job.pk, restore_job, atomic=False)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == ErrorCode.RESTORE_MISMATCH
+    assert "differs from the recovery point" in job.error_detail and "do not start the VM" in job.recommended_action
+    assert job.subtasks.get(name="Verify restored disks").status == JobStatus.FAILED

@@ -33,7 +33,7 @@ def test_discovery_finds_the_vms_of_the_vault_region(worker, vault, owner):
     assert sorted(vault.discovered_vms.values_list("name", flat=True)) == sorted(
         ["web01", "app01", "app01", "batch01", "legacy01", '<b>odd & "quoted"</b>']
     )
-    assert [event.new_status for event in job.events.all()] == ["queued", "in_progress", "completed"]
+    assert [event.new_status for event in job.events.all()] == [JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED]
 
 
 def test_discovery_with_nothing_new_says_what_to_check(worker, vault, owner):
@@ -82,7 +82,8 @@ def test_register_creates_one_job_per_vm_and_ends_registered(worker, vault, owne
     assert sorted(item.vm.cloud_service for item in items) == ["contoso-app", "fabrikam-app"]
     assert {item.registration_state for item in items} == {RegistrationState.REGISTERED}
     history = ItemStateChange.objects.filter(vm=items[0].vm).values_list("old", "new")
-    assert list(history) == [("unregistered", "registering"), ("registering", "registered")]
+    assert list(history) == [(RegistrationState.UNREGISTERED, RegistrationState.REGISTERING),
+                             (RegistrationState.REGISTERING, RegistrationState.REGISTERED)]
 
 
 def test_a_vm_registered_to_one_vault_is_never_offered_by_another(worker, vault, owner):

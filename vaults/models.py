@@ -256,6 +256,10 @@ class Policy(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    @property
+    def is_weekly(self):
+        return self.frequency == Frequency.WEEKLY
+
     def weekday_names(self):
         from vaults.choices import Weekday
 

@@ -135,6 +135,15 @@ class Workers:
             f"worker {process.name} did not start")
         assert process.poll() is None, f"worker {process.name} exited: {self.log(process.name)[-2000:]}"
 
+    def full_name(self, process):
+        """The worker's node name (name-pid@host), as the broker's control commands address it."""
+        wanted = f"{process.name}-{os.getpid()}@"
+        for reply in app.control.ping(timeout=1):
+            for name in reply:
+                if name.startswith(wanted):
+                    return name
+        raise AssertionError(f"worker {process.name} does not answer")
+
     def log(self, name):
         return (self.folder / f"{name}.log").read_text(errors="replace")
 

@@ -26,6 +26,7 @@ from jobs.models import Job  # noqa: E402
 from jobs.reaper import reap_stale_jobs  # noqa: E402
 from jobs.runner import run_job  # noqa: E402
 from vaults import services  # noqa: E402
+from vaults.choices import ProtectionState, RegistrationState  # noqa: E402
 from vaults.models import RecoveryPoint, RegisteredItem, Subscription, Vault, VMSource  # noqa: E402
 from vaults.operations.backup import start_backup  # noqa: E402
 from vaults.operations.discovery import discover as discover_job  # noqa: E402
@@ -47,8 +48,8 @@ def start():
             image.write(os.urandom(MiB))
     vault = services.create_vault(subscription=subscription, name="faults", region="East US", user=user)
     run_job(start_discovery(vault, user).pk, discover_job)
-    item = RegisteredItem.objects.create(vault=vault, vm=vault.discovered_vms.get(), registration_state="registered",
-                                         protection_state="pending", policy=vault.policies.get(),
+    item = RegisteredItem.objects.create(vault=vault, vm=vault.discovered_vms.get(), registration_state=RegistrationState.REGISTERED,
+                                         protection_state=ProtectionState.PENDING, policy=vault.policies.get(),
                                          protected_at=timezone.now() - datetime.timedelta(days=1))
     jobs = start_backup(vault, [item.pk], user)
     return {"jobs": [job.pk for job in jobs]}

@@ -97,7 +97,10 @@ def test_a_stalled_backup_failed_by_the_reaper_leaves_nothing_when_it_wakes(work
         reap_stale_jobs(timezone.now() + settings.JOB_HEARTBEAT_TIMEOUT + datetime.timedelta(seconds=1))
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED and job.error_code == CoreCode.WORKER_LOST
-        workers.start(name="w2")  # the operator's Stop Protection runs on another worker
+        # The operator's Stop Protection runs on another worker: the stalled one's master (alive, its
+        # pool child stopped) takes no more messages, or it would hold this one for its child.
+        app.control.cancel_consumer("celery", destination=[workers.full_name(worker)], reply=True)
+        workers.start(name="w2")
         (stop,) = wait_for_terminal(start_stop_protection(vault, [item.pk], owner), timeout=60)
         assert stop.status == JobStatus.COMPLETED, stop.error_message
     finally:
