@@ -175,12 +175,15 @@ class Job(models.Model):
                 setattr(self, name, value)
         Job.objects.filter(pk=self.pk).update(**fields)
 
-    def finish(self, status, *, message="", error=None, error_detail="", traceback="", only_from=None):
+    def finish(self, status, *, message="", error=None, error_detail="", traceback="", only_from=None,
+               silent_since=None):
         """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
 
         `error` is a JobError (or a registered error code); its message and recommended action are stored.
         `only_from` (statuses) ends it only from those (a queued job the reaper gives up on, say,
-        never one that a worker started meanwhile). Returns True if this call ended the job.
+        never one that a worker started meanwhile); `silent_since` ends it only if it has not beaten since
+        then (the reaper: a worker that woke up while it waited for the row is not lost). Returns True if
+        this call ended the job.
         """
         if status not in JobStatus.terminal():
             raise ValueError(f"finish() needs a terminal status, not {status!r}")
@@ -197,7 +200,10 @@ class Job(models.Model):
         # The status, its event row and what listeners do about it (settling the item) commit together.
         with transaction.atomic():
             old_status = Job.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
-            ended = Job.objects.filter(pk=self.pk, status__in=only_from or JobStatus.active()).update(**fields)
+            ending = Job.objects.filter(pk=self.pk, status__in=only_from or JobStatus.active())
+            if silent_since is not None:
+                ending = ending.filter(heartbeat_at__lt=silent_since)
+            ended = ending.update(**fields)
             self.refresh_from_db()
             if ended:
                 self.events.create(

@@ -53,21 +53,21 @@ def reap_stale_jobs(now=None):
         resend_lost_jobs(now)
     except Exception:
         log.exception("Could not send lost jobs again")
+    silent_since = now - settings.JOB_HEARTBEAT_TIMEOUT
     lost = [
-        (job, CoreCode.WORKER_LOST)
-        for job in Job.objects.filter(
-            status=JobStatus.IN_PROGRESS,
-            heartbeat_at__lt=now - settings.JOB_HEARTBEAT_TIMEOUT,
-        )
+        (job, CoreCode.WORKER_LOST, silent_since)
+        for job in Job.objects.filter(status=JobStatus.IN_PROGRESS, heartbeat_at__lt=silent_since)
     ] + [
-        (job, CoreCode.QUEUE_TIMEOUT)
+        (job, CoreCode.QUEUE_TIMEOUT, None)
         for job in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - settings.JOB_QUEUE_TIMEOUT)
     ]
     reaped = 0
-    for job, code in lost:
+    for job, code, silent in lost:
         try:
-            # Only from the status it was judged in: a queued job a worker took meanwhile is no longer lost.
-            reaped += job.finish(JobStatus.FAILED, error=code, only_from=[job.status])
+            # Only from the status it was judged in (a queued job a worker took meanwhile is no longer
+            # lost), and only if it is still silent once its row is locked (its worker may have waited
+            # for that row, beating, while the reaper judged it).
+            reaped += job.finish(JobStatus.FAILED, error=code, only_from=[job.status], silent_since=silent)
         except Exception:
             log.exception("Could not reap job %s", job.pk)
     sweep()  # the work files of the jobs that ended without their worker

@@ -203,7 +203,7 @@ class BackupWriter:
                 if item is None:
                     return
                 pack, data, index_object, entries = item
-                if self._write_error is None:
+                if self._write_error is None and self.lock.error is None:  # nothing more once the lock is lost
                     storage.write(pack_path(pack), data)
                     storage.write(f"index/{pack}", index_object)
                     # Into the index, then out of the pending set: a batch that finds a chunk in

@@ -198,3 +198,13 @@ def test_job_percent_and_active():
     assert job.is_active and job.percent == 25
     job.status = JobStatus.COMPLETED
     assert not job.is_active and job.percent == 100
+
+
+def test_the_reaper_spares_a_job_that_beat_while_it_waited_for_the_row(queued):
+    queued.start()
+    judged_at = timezone.now()  # the reaper judged it silent since then…
+    queued.beat()  # …and its worker beat before the reaper held the row
+    assert queued.finish(JobStatus.FAILED, error=CoreCode.WORKER_LOST, only_from=[JobStatus.IN_PROGRESS],
+                         silent_since=judged_at) is False
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.IN_PROGRESS

@@ -148,3 +148,14 @@ def test_deleting_the_data_of_a_protected_item_says_why_it_is_refused(db, vault,
     assert job.error_code == ErrorCode.PROTECTION_NOT_STOPPED
     assert "Stop protection" in job.recommended_action and "Protect the VM" not in job.recommended_action
     assert job.events.first().new_status == JobStatus.QUEUED
+
+
+def test_a_move_locks_the_item_row_alone(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    item = RegisteredItemFactory(protection_state=P.PROTECTED)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        assert states.move(item, Operation.STOP_PROTECTION, states.SUCCESS, "stopped")
+    (lookup,) = [query["sql"] for query in queries if query["sql"].startswith("SELECT") and "registereditem" in query["sql"]]
+    assert "JOIN" not in lookup, "a VM row locked with the item would make a move wait for a discovery"

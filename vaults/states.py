@@ -95,10 +95,11 @@ def move(item, operation, step, reason, *, previous=None, **columns):
         columns = {**(transition.success_sets if step == SUCCESS else transition.failure_sets), **columns}
     if new == PREVIOUS:
         new = previous or ProtectionState.NOT_PROTECTED
-    guarded = RegisteredItem.objects.filter(pk=item.pk, **{f"{transition.field}__in": expected})
+    # Unordered, and locking the item's row alone: Meta.ordering would join (and lock) the VM row too.
+    guarded = RegisteredItem.objects.order_by().filter(pk=item.pk, **{f"{transition.field}__in": expected})
     guarded = guarded.filter(**{f"{name}__in": states for name, states in transition.requires.items()}) \
         if step == START else guarded
-    old = guarded.select_for_update().values_list(transition.field, flat=True).first()
+    old = guarded.select_for_update(of=("self",)).values_list(transition.field, flat=True).first()
     if old is None:
         return False
     if new is None:

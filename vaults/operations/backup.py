@@ -113,10 +113,12 @@ def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
             )
             add_stored_bytes(job.vault, stats.stored_bytes)
             return point
-    except (JobEnded, JobError):
+    except (JobEnded, JobError):  # raised inside the block: nothing of it was committed
         log.warning("Job %s may not record its recovery point %s: taking it out of the repository", job.pk, point_id)
-        with repository_errors():
+        try:
             repo.delete_point(point_id)
+        except (RepositoryError, OSError):  # left unlisted, as a crash would leave it (Verify names it)
+            log.exception("Could not take recovery point %s out of the repository", point_id)
         raise
 
 
