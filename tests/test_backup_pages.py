@@ -10,7 +10,7 @@ from repository import DamagedData
 from tests.conftest import backup, client_for, disk_bytes, flip_a_bit, protect
 from tests.factories import RegisteredItemFactory, VaultFactory
 from tests.test_query_counts import queries_for
-from vaults.choices import ProtectionState
+from vaults.choices import Operation, ProtectionState
 from vaults.models import RecoveryPoint
 
 
@@ -27,7 +27,7 @@ def test_backup_now_answers_with_the_tray(owner_client, vault, owner):
     assert response.status_code == 200 and "Backup of" in response.content.decode()
     again = owner_client.post(f"/vaults/{vault.pk}/backup/", {"selected": [item.pk]})
     assert again.status_code == 409 and "Another operation is in progress" in again.content.decode()
-    assert Job.objects.filter(operation="backup").count() == 1
+    assert Job.objects.filter(operation=Operation.BACKUP).count() == 1
 
 
 def test_backing_up_an_unprotected_item_is_refused(owner_client, vault):
@@ -127,7 +127,7 @@ def test_replacing_disks_asks_first_naming_the_vm_and_the_point(owner_client, ba
     assert Job.objects.count() == jobs
     confirmed = owner_client.post(f"/vaults/{vault.pk}/restore/", {
         "selected": item.pk, "step": "3", "point": point.pk, "mode": "replace", "confirm": "yes"})
-    assert confirmed.status_code == 200 and Job.objects.filter(operation="restore").count() == 1
+    assert confirmed.status_code == 200 and Job.objects.filter(operation=Operation.RESTORE).count() == 1
 
 
 def test_restore_as_a_new_vm_refuses_a_name_its_cloud_service_has(owner_client, backed_up, vault):
@@ -136,7 +136,7 @@ def test_restore_as_a_new_vm_refuses_a_name_its_cloud_service_has(owner_client, 
         "selected": item.pk, "step": "2", "point": point.pk, "mode": "new_vm",
         "name": item.vm.name, "cloud_service": item.vm.cloud_service})
     assert response.status_code == 400 and "already has a VM named" in response.content.decode()
-    assert not Job.objects.filter(operation="restore").exists()
+    assert not Job.objects.filter(operation=Operation.RESTORE).exists()
 
 
 def test_a_download_that_meets_damage_mid_stream_stops_short_and_writes_the_damage_down(owner_client, backed_up,

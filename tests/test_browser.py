@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from tests.conftest import held_queue
+from vaults.choices import Operation
 from vaults.models import RegisteredItem
 
 pytestmark = pytest.mark.browser
@@ -141,7 +142,7 @@ def test_backup_now_then_restore(signed_in, live_server, worker, vault, owner):
         expect(bar).to_have_attribute("aria-valuenow", "0")
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=30_000)
     expect(page.locator("[data-job-status]")).to_have_text("Completed")
-    job = Job.objects.get(operation="backup")
+    job = Job.objects.get(operation=Operation.BACKUP)
     assert job.progress_total == 2 * 1024 * 1024 and job.progress_done == job.progress_total, "real progress reported"
     assert "Transferring data to the vault: 2.0" in job.progress_message
     expect(page.locator("[data-subtask='Take snapshot']")).to_contain_text("Completed")

@@ -85,7 +85,7 @@ def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, va
     backup(vault, owner, item)
     response = owner_client.post(f"/vaults/{vault.pk}/verify/")
     assert response.status_code == 200 and "Verify of" in response.content.decode()
-    (ok,) = wait_for_jobs(list(vault.jobs.filter(operation="verify")), timeout=60)
+    (ok,) = wait_for_jobs(list(vault.jobs.filter(operation=Operation.VERIFY)), timeout=60)
     assert ok.status == JobStatus.COMPLETED and "1 recovery point verified" in ok.result_message
     for pack in (Path(vault.storage_location) / "packs").rglob("*"):
         if pack.is_file():
@@ -93,7 +93,7 @@ def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, va
             data[len(data) // 2] ^= 0xFF  # one flipped bit in the middle of the pack's chunks
             pack.write_bytes(bytes(data))
     owner_client.post(f"/vaults/{vault.pk}/verify/")
-    (damaged,) = wait_for_jobs([vault.jobs.filter(operation="verify").order_by("-pk").first()], timeout=60)
+    (damaged,) = wait_for_jobs([vault.jobs.filter(operation=Operation.VERIFY).order_by("-pk").first()], timeout=60)
     assert damaged.status == JobStatus.FAILED and damaged.error_code == ErrorCode.DAMAGED_DATA
     assert "web01 (contoso-web)" in damaged.error_detail
 

@@ -19,7 +19,7 @@ from jobs.reaper import reap_stale_jobs
 from jobs.runner import run_job
 from portal.celery import app
 from tests.conftest import protect
-from vaults.choices import ProtectionState
+from vaults.choices import Operation, ProtectionState
 from vaults.models import RecoveryPoint
 from vaults.operations.backup import backup as backup_job
 
@@ -76,7 +76,7 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     item.vm.save()
 
     # The job goes to the crash-test worker's own queue (the suite's in-process worker serves the default one).
-    job = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation="backup")
+    job = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation=Operation.BACKUP)
     app.send_task("vaults.tasks.backup", args=[job.pk], queue=QUEUE)
     deadline = time.monotonic() + 60
     while True:
@@ -108,7 +108,7 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     assert repo.index.pack_names(), f"the packs written before the crash are there ({stored_before} bytes)"
 
     # The next backup (here run in this process) breaks the dead worker's lock and reuses those chunks.
-    retry = Job.objects.create(vault=vault, vm=item.vm, entity_name=str(item.vm), operation="backup")
+    retry = Job.objects.create_queued(vault=vault, vm=item.vm, entity_name=str(item.vm), operation=Operation.BACKUP)
     run_job(retry.pk, backup_job, atomic=False)
     retry.refresh_from_db()
     assert retry.status == JobStatus.COMPLETED, retry.error_detail or retry.error_message
@@ -119,8 +119,8 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
 
 
 def test_a_starting_worker_sweeps_the_work_files_of_ended_jobs(transactional_db, vault, owner):
-    ended = Job.objects.create(vault=vault, entity_name="x", operation="backup", status=JobStatus.FAILED)
-    running = Job.objects.create(vault=vault, entity_name="y", operation="restore", status=JobStatus.IN_PROGRESS)
+    ended = Job.objects.create(vault=vault, entity_name="x", operation=Operation.BACKUP, status=JobStatus.FAILED)
+    running = Job.objects.create(vault=vault, entity_name="y", operation=Operation.RESTORE, status=JobStatus.IN_PROGRESS)
     for job in (ended, running):
         (settings.WORK_ROOT / f"job-{job.pk}").mkdir(parents=True)
         (settings.WORK_ROOT / f"job-{job.pk}" / "0.raw").write_bytes(b"a customer's disk, in the clear")

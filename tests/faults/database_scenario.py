@@ -26,11 +26,10 @@ from jobs.models import Job  # noqa: E402
 from jobs.reaper import reap_stale_jobs  # noqa: E402
 from jobs.runner import run_job  # noqa: E402
 from vaults import services  # noqa: E402
-from vaults.choices import ProtectionState, RegistrationState  # noqa: E402
+from vaults.choices import Operation, ProtectionState, RegistrationState  # noqa: E402
 from vaults.models import RecoveryPoint, RegisteredItem, Subscription, Vault, VMSource  # noqa: E402
 from vaults.operations.backup import start_backup  # noqa: E402
 from vaults.operations.discovery import discover as discover_job  # noqa: E402
-from vaults.operations.discovery import start_discovery  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -47,7 +46,9 @@ def start():
         for _ in range(256):
             image.write(os.urandom(MiB))
     vault = services.create_vault(subscription=subscription, name="faults", region="East US", user=user)
-    run_job(start_discovery(vault, user).pk, discover_job)
+    # Discovered here, never sent: the scenario's worker must not race this process for it.
+    discovery = Job.objects.create_queued(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name)
+    run_job(discovery.pk, discover_job)
     item = RegisteredItem.objects.create(vault=vault, vm=vault.discovered_vms.get(), registration_state=RegistrationState.REGISTERED,
                                          protection_state=ProtectionState.PENDING, policy=vault.policies.get(),
                                          protected_at=timezone.now() - datetime.timedelta(days=1))
@@ -56,7 +57,7 @@ def start():
 
 
 def progress():
-    job = Job.objects.get(operation="backup")
+    job = Job.objects.get(operation=Operation.BACKUP)
     return {"status": job.status, "done": job.progress_done}
 
 
