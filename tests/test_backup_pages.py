@@ -154,3 +154,26 @@ def test_a_download_that_meets_damage_mid_stream_stops_short_and_writes_the_dama
             sent += len(block)
     assert 0 < sent < point.disks[0]["size"], "the browser sees a download shorter than announced: it failed"
     assert vault.repository().index.has_damage(), "the damage is written down for the next backup"
+
+
+def test_backup_now_asks_how_long_to_retain_the_point(owner_client, vault, owner):
+    item = protect(vault, owner, "web01")
+    dialog = owner_client.get(f"/vaults/{vault.pk}/backup/?selected={item.pk}", HTTP_HX_REQUEST="true")
+    default = (timezone.localdate() + timezone.timedelta(days=30)).isoformat()
+    assert dialog.status_code == 200 and f'value="{default}"' in dialog.content.decode()
+    for bad in ("2001-01-01", timezone.localdate().isoformat(), "next week", "9999-12-31"):
+        refused = owner_client.post(f"/vaults/{vault.pk}/backup/", {"selected": [item.pk], "retain_until": bad})
+        assert refused.status_code == 400 and "between tomorrow and" in refused.content.decode(), bad
+    assert not Job.objects.filter(operation=Operation.BACKUP).exists()
+    chosen = timezone.localdate() + timezone.timedelta(days=400)
+    started = owner_client.post(f"/vaults/{vault.pk}/backup/", {"selected": [item.pk], "retain_until": chosen.isoformat()})
+    assert started.status_code == 200 and "Backup of" in started.content.decode()
+    job = Job.objects.get(operation=Operation.BACKUP)
+    assert job.parameters["retain_until"].startswith(chosen.isoformat() + "T23:59:59")
+
+
+def test_the_item_page_says_which_rule_keeps_each_point_and_until_when(owner_client, backed_up, vault):
+    item, point = backed_up
+    html = owner_client.get(f"/vaults/{vault.pk}/items/{item.pk}/").content.decode()
+    until = point.retain_until.astimezone(timezone.get_current_timezone()).date().isoformat()
+    assert f"Backup Now until {until}" in html

@@ -1,6 +1,9 @@
 """A person's first session in headless Chromium: create a vault, discover, register, protect."""
 
+import datetime
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from jobs.models import Job
@@ -83,7 +86,7 @@ def test_create_discover_register_and_protect(signed_in, live_server, worker):
     dialog.get_by_role("button", name="Next", exact=True).click()
 
     # Step 2: an existing policy shows its retention read-only; then define a new one instead.
-    expect(dialog.get_by_text("Daily points for 30 days")).to_be_visible()
+    expect(dialog.get_by_text("Each day's backup, for 30 days")).to_be_visible()
     dialog.get_by_label("Create a new policy").check()
     page.fill("#id_name", "Nightly")
     page.fill("#id_time_of_day", "01:30")
@@ -135,6 +138,10 @@ def test_backup_now_then_restore(signed_in, live_server, worker, vault, owner):
     row.locator("input[name=selected]").check()
     with held_queue(worker):
         page.locator(".commands").get_by_role("button", name="Backup Now", exact=True).click()
+        dialog = page.locator("#modal")
+        expect(dialog.get_by_label("Retain backup till")).to_have_value(
+            (timezone.localdate() + datetime.timedelta(days=30)).isoformat())
+        dialog.get_by_role("button", name="Back up").click()
         tray = page.locator("#tray")
         expect(tray).to_contain_text("Backup of 'web01 (contoso-web)' is in progress")
         tray.get_by_role("link", name="View Job").click()

@@ -22,11 +22,18 @@ def test_create_a_daily_policy(owner_client, vault):
 
 
 def test_create_a_weekly_policy(owner_client, vault):
-    response = post_policy(owner_client, vault, frequency="weekly", weekdays=["0", "4"], retain_daily="",
-                           retain_weekly="52", retain_yearly="7")
+    weekly = dict(frequency="weekly", weekdays=["0", "4"], retain_daily="", retain_weekly="52", retain_yearly="7")
+    refused = post_policy(owner_client, vault, **weekly, weekly_days=["6"], yearly_weekdays=["4"], yearly_months=["1"])
+    assert refused.status_code == 400 and "days the schedule does not back up on" in refused.content.decode()
+    response = post_policy(owner_client, vault, **weekly, weekly_days=["0", "4"], yearly_week="last",
+                           yearly_weekdays=["4"], yearly_months=["12"])
     assert response.status_code == 204
     policy = vault.policies.get(name="Nightly")
     assert policy.weekdays == [0, 4] and policy.weekday_names() == ["Monday", "Friday"]
+    assert (policy.weekly_days, policy.yearly_week, policy.yearly_weekdays, policy.yearly_months) == (
+        [0, 4], "last", [4], [12])
+    assert policy.rule_descriptions() == ["The backup of Monday, Friday, for 52 weeks",
+                                          "The backup of the last Friday of December, for 7 years"]
 
 
 @pytest.mark.parametrize(

@@ -176,9 +176,8 @@ def test_retention_keeps_the_newest_restorable_point_when_newer_ones_are_damaged
     report = repo.verify()
     assert newer.point_id in report.affected_points and good.point_id not in report.affected_points
 
-    policy = item.policy
-    policy.retain_daily = 1  # keeps today's point only: the good one is three days old
-    policy.save()
+    # Its own date (a Backup Now point's) passed: only the restorable rule can keep it now.
+    RecoveryPoint.objects.filter(pk=good.pk).update(retain_until=timezone.now() - datetime.timedelta(days=1))
     apply_retention(vault.repository(), item)
     kept = set(RecoveryPoint.objects.filter(vm=item.vm).values_list("point_id", flat=True))
     assert kept == {good.point_id, newer.point_id}, "the last restorable point stays"

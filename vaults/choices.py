@@ -77,6 +77,45 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, _("Sunday")
 
 
+class RuleBasis(models.TextChoices):
+    """A monthly or yearly rule keeps the backup of a weekday in a chosen week, or of a date."""
+
+    WEEKDAY = "weekday", _("Day of the week")
+    DAY = "day", _("Day of the month")
+
+
+class WeekOfMonth(models.TextChoices):
+    """Which of a month's weeks a monthly or yearly rule takes its weekday from (days 1–7 are the first)."""
+
+    FIRST = "first", _("First")
+    SECOND = "second", _("Second")
+    THIRD = "third", _("Third")
+    FOURTH = "fourth", _("Fourth")
+    LAST = "last", _("Last")
+
+
+LAST_DAY = -1  # in a monthly or yearly rule's days: the month's last day (a day past a month's end means it too)
+
+
+class Month(models.IntegerChoices):
+    JANUARY = 1, _("January")
+    FEBRUARY = 2, _("February")
+    MARCH = 3, _("March")
+    APRIL = 4, _("April")
+    MAY = 5, _("May")
+    JUNE = 6, _("June")
+    JULY = 7, _("July")
+    AUGUST = 8, _("August")
+    SEPTEMBER = 9, _("September")
+    OCTOBER = 10, _("October")
+    NOVEMBER = 11, _("November")
+    DECEMBER = 12, _("December")
+
+
+# A Backup Now point's own retention when the dialog does not say (the classic portal's successor's default).
+BACKUP_NOW_RETAIN_DAYS = 30
+BACKUP_NOW_MAX_RETAIN_DAYS = 99 * 366
+
 # Retention limits, the same as the seed product's (DESIGN.md): kind -> (low, high, label, unit).
 RETENTION_LIMITS = {
     "daily": (1, 9999, _("Daily"), _("days")),

@@ -5,7 +5,16 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from vaults.choices import RETENTION_LIMITS, Frequency, Weekday, retention_range_message
+from vaults.choices import (
+    LAST_DAY,
+    RETENTION_LIMITS,
+    Frequency,
+    Month,
+    RuleBasis,
+    Weekday,
+    WeekOfMonth,
+    retention_range_message,
+)
 from vaults.models import Policy, Subscription, Vault
 
 
@@ -42,11 +51,25 @@ def _retention_field(kind):
     )
 
 
+DAY_OF_MONTH_CHOICES = [(day, str(day)) for day in range(1, 32)] + [(LAST_DAY, _("Last day"))]
+
+
+def _days_field(label, choices):
+    return forms.TypedMultipleChoiceField(label=label, choices=choices, coerce=int, required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+
+
 class PolicyForm(forms.ModelForm):
     """A backup schedule and its retention range, in the limits the seed product had."""
 
     SCHEDULE_FIELDS = ("name", "frequency", "weekdays", "time_of_day", "time_zone")
     RETENTION_FIELDS = ("retain_daily", "retain_weekly", "retain_monthly", "retain_yearly")
+    # Which backups each long-term rule keeps, shown beside its span.
+    RULE_FIELDS = {
+        "retain_weekly": ("weekly_days",),
+        "retain_monthly": ("monthly_by", "monthly_week", "monthly_weekdays", "monthly_days"),
+        "retain_yearly": ("yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days"),
+    }
 
     weekdays = forms.TypedMultipleChoiceField(
         label=_("Days (weekly schedules)"), choices=Weekday.choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
@@ -57,17 +80,35 @@ class PolicyForm(forms.ModelForm):
     retain_weekly = _retention_field("weekly")
     retain_monthly = _retention_field("monthly")
     retain_yearly = _retention_field("yearly")
+    weekly_days = _days_field(_("The backup of"), Weekday.choices)
+    monthly_by = forms.ChoiceField(label=_("By"), choices=RuleBasis.choices, widget=forms.RadioSelect, required=False)
+    monthly_week = forms.ChoiceField(label=_("Week"), choices=WeekOfMonth.choices, required=False)
+    monthly_weekdays = _days_field(_("Day of the week"), Weekday.choices)
+    monthly_days = _days_field(_("Days of the month"), DAY_OF_MONTH_CHOICES)
+    yearly_months = _days_field(_("In"), Month.choices)
+    yearly_by = forms.ChoiceField(label=_("By"), choices=RuleBasis.choices, widget=forms.RadioSelect, required=False)
+    yearly_week = forms.ChoiceField(label=_("Week"), choices=WeekOfMonth.choices, required=False)
+    yearly_weekdays = _days_field(_("Day of the week"), Weekday.choices)
+    yearly_days = _days_field(_("Days of the month"), DAY_OF_MONTH_CHOICES)
 
     class Meta:
         model = Policy
         fields = [
             "name", "frequency", "weekdays", "time_of_day", "time_zone",
             "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly",
+            "weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days",
+            "yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days",
         ]
         widgets = {"frequency": forms.RadioSelect}
 
-    # A new policy starts like DefaultPolicy: daily at 22:00 UTC, kept 30 days.
-    NEW_POLICY_INITIAL = {"frequency": Frequency.DAILY, "time_of_day": "22:00", "time_zone": "UTC", "retain_daily": 30}
+    # A new policy starts like DefaultPolicy (daily at 22:00 UTC, kept 30 days), its long-term rules
+    # like the seed's example (Sunday's backup, the last Sunday of the month, the first Sunday of January).
+    NEW_POLICY_INITIAL = {
+        "frequency": Frequency.DAILY, "time_of_day": "22:00", "time_zone": "UTC", "retain_daily": 30,
+        "weekly_days": [Weekday.SUNDAY], "monthly_by": RuleBasis.WEEKDAY, "monthly_week": WeekOfMonth.LAST,
+        "monthly_weekdays": [Weekday.SUNDAY], "yearly_months": [Month.JANUARY], "yearly_by": RuleBasis.WEEKDAY,
+        "yearly_week": WeekOfMonth.FIRST, "yearly_weekdays": [Weekday.SUNDAY],
+    }
 
     def __init__(self, *args, vault, **kwargs):
         kwargs.setdefault("initial", self.NEW_POLICY_INITIAL)
@@ -75,6 +116,13 @@ class PolicyForm(forms.ModelForm):
         self.vault = vault
         self.fields["time_zone"].choices = time_zone_choices()
         self.fields["name"].widget.attrs.update(autocomplete="off")
+
+    def clean(self):
+        # A rule's basis and week left out of the request (only a script leaves them out) take the defaults.
+        for name in ("monthly_by", "monthly_week", "yearly_by", "yearly_week"):
+            if not self.cleaned_data.get(name) and name not in self.errors:
+                self.cleaned_data[name] = self.NEW_POLICY_INITIAL[name]
+        return super().clean()
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -95,9 +143,14 @@ class PolicyForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.SCHEDULE_FIELDS}
 
     def suggested_retention(self):
+        """The retention step's first values: a span that fits the schedule, and rules that keep
+        backups of days the schedule runs on."""
+        suggested = dict(self.NEW_POLICY_INITIAL)
         if self.cleaned_data["frequency"] == Frequency.WEEKLY:
-            return {"retain_weekly": 12}
-        return {"retain_daily": 30}
+            days = sorted(self.cleaned_data["weekdays"])
+            suggested.update(retain_daily=None, retain_weekly=12, weekly_days=days, monthly_weekdays=days[-1:],
+                             yearly_weekdays=days[-1:])
+        return suggested
 
     def policy_fields(self):
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

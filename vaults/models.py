@@ -7,17 +7,23 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from portal.access import RestrictedQuerySet, Role
 from vaults.choices import (
+    LAST_DAY,
     MAX_RECOVERY_POINTS_PER_ITEM,
     RETENTION_LIMITS,
     Consistency,
     Frequency,
+    Month,
     PowerState,
     ProtectionState,
     RegistrationState,
+    RuleBasis,
     SourceKind,
+    Weekday,
+    WeekOfMonth,
     retention_range_message,
 )
 
@@ -25,6 +31,14 @@ vault_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
     _("A vault name has 2 to 50 characters: letters, digits and hyphens, starting with a letter."),
 )
+
+
+def _sunday():
+    return [Weekday.SUNDAY.value]
+
+
+def _january():
+    return [Month.JANUARY.value]
 
 
 def _retention_validators(kind):
@@ -221,6 +235,20 @@ class Policy(models.Model):
         _("monthly points, in months"), null=True, blank=True, validators=_retention_validators("monthly"))
     retain_yearly = models.PositiveIntegerField(
         _("yearly points, in years"), null=True, blank=True, validators=_retention_validators("yearly"))
+    # Which scheduled backups the long-term rules keep (vaults/retention.py); the defaults are the
+    # seed's example: Sunday's, the last Sunday of each month's, the first Sunday of January's.
+    weekly_days = models.JSONField(_("weekly: the backup of"), default=_sunday, blank=True)
+    monthly_by = models.CharField(_("monthly: by"), max_length=10, choices=RuleBasis.choices, default=RuleBasis.WEEKDAY)
+    monthly_week = models.CharField(_("monthly: week"), max_length=10, choices=WeekOfMonth.choices,
+                                    default=WeekOfMonth.LAST)
+    monthly_weekdays = models.JSONField(_("monthly: day of the week"), default=_sunday, blank=True)
+    monthly_days = models.JSONField(_("monthly: days of the month"), default=list, blank=True)
+    yearly_months = models.JSONField(_("yearly: months"), default=_january, blank=True)
+    yearly_by = models.CharField(_("yearly: by"), max_length=10, choices=RuleBasis.choices, default=RuleBasis.WEEKDAY)
+    yearly_week = models.CharField(_("yearly: week"), max_length=10, choices=WeekOfMonth.choices,
+                                   default=WeekOfMonth.FIRST)
+    yearly_weekdays = models.JSONField(_("yearly: day of the week"), default=_sunday, blank=True)
+    yearly_days = models.JSONField(_("yearly: days of the month"), default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = RestrictedQuerySet.as_manager()
@@ -248,7 +276,8 @@ class Policy(models.Model):
                 errors["retain_daily"] = _("A weekly schedule keeps weekly, monthly or yearly points, not daily ones.")
             if not self.retain_weekly:
                 errors["retain_weekly"] = _("A weekly schedule needs a weekly retention (1–5163 weeks).")
-        kept = sum(filter(None, (self.retain_daily, self.retain_weekly, self.retain_monthly, self.retain_yearly)))
+        errors.update(self._rule_errors())
+        kept = self.most_points_kept()
         if kept > MAX_RECOVERY_POINTS_PER_ITEM:
             errors[NON_FIELD_ERRORS] = _(
                 "These rules keep up to %(kept)d recovery points; an item can have at most %(limit)d."
@@ -256,13 +285,85 @@ class Policy(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def _rule_errors(self):
+        """What is wrong with the long-term rules' choices of which backups they keep."""
+        errors = {}
+        weekdays = set(Weekday.values)
+        scheduled = set(self.weekdays) if self.frequency == Frequency.WEEKLY else weekdays
+
+        def check_days(field, values, allowed, message):
+            if not isinstance(values, list) or not values or not set(values) <= allowed:
+                errors[field] = message
+
+        if self.retain_weekly:
+            check_days("weekly_days", self.weekly_days, weekdays, _("Choose the days whose backups the weekly rule keeps."))
+            if "weekly_days" not in errors and not set(self.weekly_days) <= scheduled:
+                errors["weekly_days"] = _("The weekly rule keeps the backups of days the schedule does not back up on.")
+        for kind, retain in (("monthly", self.retain_monthly), ("yearly", self.retain_yearly)):
+            if not retain:
+                continue
+            if getattr(self, f"{kind}_by") == RuleBasis.DAY:
+                if self.frequency == Frequency.WEEKLY:
+                    errors[f"{kind}_by"] = _("A weekly schedule keeps the backup of a day of the week, not of a date.")
+                check_days(f"{kind}_days", getattr(self, f"{kind}_days"), set(range(1, 32)) | {LAST_DAY},
+                           _("Choose days of the month between 1 and 31, or the last day."))
+            else:
+                if getattr(self, f"{kind}_week") not in WeekOfMonth.values:
+                    errors[f"{kind}_week"] = _("Choose a week of the month.")
+                check_days(f"{kind}_weekdays", getattr(self, f"{kind}_weekdays"), scheduled,
+                           _("Choose days of the week the schedule backs up on."))
+        if self.retain_yearly:
+            check_days("yearly_months", self.yearly_months, set(Month.values), _("Choose the months of the yearly rule."))
+        return errors
+
+    def most_points_kept(self):
+        """How many recovery points the rules keep at most, at steady state."""
+        def per_period(kind):
+            by_day = getattr(self, f"{kind}_by") == RuleBasis.DAY
+            return max(1, len(getattr(self, f"{kind}_days" if by_day else f"{kind}_weekdays") or []))
+
+        weekly = (self.retain_weekly or 0) * max(1, len(self.weekly_days or []))
+        monthly = (self.retain_monthly or 0) * per_period("monthly")
+        yearly = (self.retain_yearly or 0) * per_period("yearly") * max(1, len(self.yearly_months or []))
+        return (self.retain_daily or 0) + weekly + monthly + yearly
+
     @property
     def is_weekly(self):
         return self.frequency == Frequency.WEEKLY
 
-    def weekday_names(self):
-        from vaults.choices import Weekday
+    def rule_descriptions(self):
+        """Each retention rule in words: which backups it keeps, and for how long."""
+        def days(values):
+            return ", ".join(str(Weekday(day).label) for day in sorted(values))
 
+        def which(kind):
+            if getattr(self, f"{kind}_by") == RuleBasis.DAY:
+                dates = sorted(getattr(self, f"{kind}_days"), key=lambda day: 99 if day == LAST_DAY else day)
+                return _("day %(days)s") % {"days": ", ".join(str(_("last")) if day == LAST_DAY else str(day)
+                                                             for day in dates)}
+            return _("the %(week)s %(days)s") % {"week": str(WeekOfMonth(getattr(self, f"{kind}_week")).label).lower(),
+                                                 "days": days(getattr(self, f"{kind}_weekdays"))}
+
+        rules = []
+        if self.retain_daily:
+            rules.append(ngettext("Each day's backup, for %(count)d day", "Each day's backup, for %(count)d days",
+                                  self.retain_daily) % {"count": self.retain_daily})
+        if self.retain_weekly:
+            rules.append(ngettext("The backup of %(days)s, for %(count)d week", "The backup of %(days)s, for %(count)d weeks",
+                                  self.retain_weekly) % {
+                "days": days(self.weekly_days), "count": self.retain_weekly})
+        if self.retain_monthly:
+            rules.append(ngettext("The backup of %(which)s of each month, for %(count)d month",
+                                  "The backup of %(which)s of each month, for %(count)d months", self.retain_monthly) % {
+                "which": which("monthly"), "count": self.retain_monthly})
+        if self.retain_yearly:
+            rules.append(ngettext("The backup of %(which)s of %(months)s, for %(count)d year",
+                                  "The backup of %(which)s of %(months)s, for %(count)d years", self.retain_yearly) % {
+                "which": which("yearly"), "count": self.retain_yearly,
+                "months": ", ".join(str(Month(month).label) for month in sorted(self.yearly_months))})
+        return rules
+
+    def weekday_names(self):
         return [Weekday(day).label for day in sorted(self.weekdays)]
 
 
@@ -336,6 +437,10 @@ class RecoveryPoint(models.Model):
     stored_bytes = models.BigIntegerField(default=0)
     change_position = models.JSONField(default=dict, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A scheduled backup's slot (its policy's rules decide how long it stays), or a Backup Now point's
+    # own date: one never evicts the other.
+    slot = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    retain_until = models.DateTimeField(_("retain until"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "vault__subscription"

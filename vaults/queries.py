@@ -4,6 +4,7 @@ items with their recovery points, and the Restore wizard's calendar."""
 import calendar
 import datetime
 import re
+from types import SimpleNamespace
 
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
@@ -56,6 +57,24 @@ def with_recovery_points(items):
         point_count=Count("vm__recovery_points", filter=in_vault),
         newest_point=Max("vm__recovery_points__created_at", filter=in_vault),
     ).order_by("vm__name", "vm__cloud_service", "pk")  # an aggregate drops Meta.ordering
+
+
+def with_retention(points, item):
+    """The points (a page of the item's) with `kept`: [(rule label, until)], the rules that keep each
+    and the dates they keep it to, by the item's policy as it is now."""
+    from vaults.retention import RULE_LABELS, firsts_of_their_day, kept_by
+
+    points = list(points)
+    policy = item.policy
+    firsts = set()
+    if policy is not None:
+        scheduled = [SimpleNamespace(pk=pk, slot=slot) for pk, slot in item.vault.recovery_points.filter(
+            vm=item.vm, slot__isnull=False).values_list("pk", "slot")]
+        firsts = firsts_of_their_day(scheduled, policy)
+    for point in points:
+        point.kept = sorted(((RULE_LABELS[rule], until) for rule, until in kept_by(point, policy, firsts)),
+                            key=lambda kept: kept[1], reverse=True)
+    return points
 
 
 class BadDate(ValueError):

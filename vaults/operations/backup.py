@@ -8,7 +8,9 @@ failed while it stalled (and whose item may since have had its protection stoppe
 point out of the repository again and leaves nothing listed.
 """
 
+import datetime
 import logging
+import re
 
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
@@ -24,8 +26,8 @@ from repository import DamagedData, PointNotFound, RepositoryError
 from repository.chunking import changed_chunks, file_chunks
 from sources.base import CRASH, FILE_SYSTEM
 from vaults import states
-from vaults.choices import Operation
-from vaults.errors import ErrorCode
+from vaults.choices import BACKUP_NOW_MAX_RETAIN_DAYS, BACKUP_NOW_RETAIN_DAYS, Operation
+from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
 from vaults.operations.common import (
     REPOSITORY_WAIT,
@@ -46,11 +48,33 @@ CONSISTENCY_WARNINGS = {CRASH: ErrorCode.EXTENSION_MISSING, FILE_SYSTEM: ErrorCo
 
 
 @transaction.atomic
-def start_backup(vault, item_ids, user):
-    """Backup Now: one Backup job per chosen protected item."""
+def start_backup(vault, item_ids, user, retain_until=None):
+    """Backup Now: one Backup job per chosen protected item. Its point is kept until the end of the
+    day `retain_until` (a date; 30 days from today when not given), whatever the policy's rules say."""
+    parameters = {"trigger": "manual"}
+    if retain_until is not None:
+        check_retain_until(retain_until)
+        end_of_day = datetime.datetime.combine(retain_until, datetime.time.max, tzinfo=timezone.get_current_timezone())
+        parameters["retain_until"] = end_of_day.isoformat()
     _items, jobs = start_per_item(vault, Operation.BACKUP, item_ids, user, _("Only protected VMs can be backed up."),
-                                  parameters={"trigger": "manual"})
+                                  parameters=parameters)
     return jobs
+
+
+def check_retain_until(day):
+    """A Backup Now point's date (a datetime.date, or YYYY-MM-DD from the dialog): Refused unless it lies
+    between tomorrow and the longest retention (99 years)."""
+    if isinstance(day, str):
+        try:
+            day = datetime.date.fromisoformat(day) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day) else None
+        except ValueError:
+            day = None
+    today = timezone.localdate()
+    latest = today + datetime.timedelta(days=BACKUP_NOW_MAX_RETAIN_DAYS)
+    if not isinstance(day, datetime.date) or not today < day <= latest:
+        raise Refused(_("Choose a date to retain the backup till, between tomorrow and %(latest)s.") % {
+            "latest": latest.isoformat()})
+    return day
 
 
 def backup(job):
@@ -104,7 +128,8 @@ def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
             if not states.move(item, Operation.BACKUP, states.SUCCESS, _("Backup job completed")):
                 raise item_state_changed(item)
             point = RecoveryPoint.objects.create(
-                vault=job.vault, vm=item.vm, point_id=point_id, consistency=snapshot.consistency,
+                **point_retention(job, timezone.now()), vault=job.vault, vm=item.vm, point_id=point_id,
+                consistency=snapshot.consistency,
                 disks=[{"key": d["key"], "name": d["name"], "format": d["format"], "size": d["size"]}
                        for d in manifest["disks"]],
                 size=sum(d["size"] for d in manifest["disks"]), bytes_read=stats.bytes_read,
@@ -120,6 +145,17 @@ def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
         except (RepositoryError, OSError):  # left unlisted, as a crash would leave it (Verify names it)
             log.exception("Could not take recovery point %s out of the repository", point_id)
         raise
+
+
+def point_retention(job, now):
+    """The point's time, and: for a scheduled backup its slot, which the policy's rules judge; for a
+    Backup Now its own date (chosen in the dialog, 30 days on by default)."""
+    if job.scheduled_for is not None:
+        return {"created_at": now, "slot": job.scheduled_for}
+    chosen = job.parameters.get("retain_until")
+    if chosen:
+        return {"created_at": now, "retain_until": datetime.datetime.fromisoformat(chosen)}
+    return {"created_at": now, "retain_until": now + datetime.timedelta(days=BACKUP_NOW_RETAIN_DAYS)}
 
 
 def _transfer(job, repo, snapshot, previous):

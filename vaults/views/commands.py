@@ -1,11 +1,16 @@
 """The command bar's commands that start jobs straight away (the wizards are in protect.py and restore.py)."""
 
+import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.htmx import render_page, selected_ids
-from vaults import queries
+from vaults import queries, states
+from vaults.choices import BACKUP_NOW_RETAIN_DAYS, Operation
 from vaults.errors import Refused
-from vaults.operations.backup import start_backup
+from vaults.operations.backup import check_retain_until, start_backup
 from vaults.operations.delete_data import start_delete_backup_data
 from vaults.operations.discovery import start_discovery
 from vaults.operations.protection import start_stop_protection
@@ -63,9 +68,36 @@ def stop_protection(request, pk):
     return _item_command(request, pk, start_stop_protection, "protected_items")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def backup_now(request, pk):
-    return _item_command(request, pk, start_backup, "protected_items")
+    """Backup Now: a dialog that asks how long to retain the point, then one Backup job per chosen item.
+    A POST without a date keeps the point the default 30 days."""
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
+    default = timezone.localdate() + datetime.timedelta(days=BACKUP_NOW_RETAIN_DAYS)
+    if request.method == "GET":
+        items = list(states.startable(vault.items.select_related("vm"), Operation.BACKUP).filter(pk__in=ids))
+        if not items or len(items) != len(set(ids)):
+            return command_response(request, vault, "protected_items", error=_("Only protected VMs can be backed up."))
+        return _backup_dialog(request, vault, items, default)
+    chosen = request.POST.get("retain_until", "")
+    try:
+        retain_until = check_retain_until(chosen) if chosen else None
+    except Refused as refusal:
+        items = list(vault.items.select_related("vm").filter(pk__in=ids))
+        return _backup_dialog(request, vault, items, default, error=str(refusal), status=400)
+    try:
+        jobs = start_backup(vault, ids, request.user, retain_until=retain_until)
+    except Refused as refusal:
+        return command_response(request, vault, "protected_items", error=str(refusal))
+    return command_response(request, vault, "protected_items", jobs=jobs)
+
+
+def _backup_dialog(request, vault, items, retain_until, error=None, status=200):
+    context = {"vault": vault, "items": items, "retain_until": retain_until, "error": error}
+    return render_page(request, "vaults/backup_now.html", "vaults/partials/backup_now_dialog.html", context, status)
 
 
 @require_POST

@@ -129,5 +129,6 @@ def item_detail(request, pk, item_pk):
     vault = get_vault(request, pk)
     item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = queries.with_retention(page.object_list, item)
     context = vault_context(request, vault, "protected_items", item=item, page=page)
     return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
