@@ -128,7 +128,7 @@ def test_protect_with_a_new_policy_then_stop_and_unregister(worker, vault, owner
     new_policy = {
         "name": "Weekly", "frequency": "weekly", "weekdays": [5], "time_of_day": "03:00",
         "time_zone": "Asia/Seoul", "retain_daily": None, "retain_weekly": 12, "retain_monthly": 6,
-        "retain_yearly": None,
+        "retain_yearly": None, "weekly_days": [5], "monthly_weekdays": [5],
     }
     wait_for_jobs(start_protection(vault, [item.pk], owner, new_policy=new_policy))
     item.refresh_from_db()

@@ -52,6 +52,11 @@ def _retention_field(kind):
 
 
 DAY_OF_MONTH_CHOICES = [(day, str(day)) for day in range(1, 32)] + [(LAST_DAY, _("Last day"))]
+# Short names, so a rule's choices fit on one line beside its span.
+SHORT_WEEKDAYS = list(zip(Weekday.values, [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")],
+                          strict=True))
+SHORT_MONTHS = list(zip(Month.values, [_("Jan"), _("Feb"), _("Mar"), _("Apr"), _("May"), _("Jun"), _("Jul"),
+                                       _("Aug"), _("Sep"), _("Oct"), _("Nov"), _("Dec")], strict=True))
 
 
 def _days_field(label, choices):
@@ -80,15 +85,15 @@ class PolicyForm(forms.ModelForm):
     retain_weekly = _retention_field("weekly")
     retain_monthly = _retention_field("monthly")
     retain_yearly = _retention_field("yearly")
-    weekly_days = _days_field(_("The backup of"), Weekday.choices)
+    weekly_days = _days_field(_("The backup of"), SHORT_WEEKDAYS)
     monthly_by = forms.ChoiceField(label=_("By"), choices=RuleBasis.choices, widget=forms.RadioSelect, required=False)
     monthly_week = forms.ChoiceField(label=_("Week"), choices=WeekOfMonth.choices, required=False)
-    monthly_weekdays = _days_field(_("Day of the week"), Weekday.choices)
+    monthly_weekdays = _days_field(_("Day of the week"), SHORT_WEEKDAYS)
     monthly_days = _days_field(_("Days of the month"), DAY_OF_MONTH_CHOICES)
-    yearly_months = _days_field(_("In"), Month.choices)
+    yearly_months = _days_field(_("In"), SHORT_MONTHS)
     yearly_by = forms.ChoiceField(label=_("By"), choices=RuleBasis.choices, widget=forms.RadioSelect, required=False)
     yearly_week = forms.ChoiceField(label=_("Week"), choices=WeekOfMonth.choices, required=False)
-    yearly_weekdays = _days_field(_("Day of the week"), Weekday.choices)
+    yearly_weekdays = _days_field(_("Day of the week"), SHORT_WEEKDAYS)
     yearly_days = _days_field(_("Days of the month"), DAY_OF_MONTH_CHOICES)
 
     class Meta:
