@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from portal.env import create_once, env_bool, env_int, env_list, env_str, key_encryption_keys
@@ -166,6 +167,11 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {
         "task": "jobs.tasks.reap_stale_jobs",
         "schedule": timedelta(seconds=env_int("JOB_REAPER_INTERVAL_SECONDS", 30)),
+    },
+    # Space comes back once a night (retention after each backup only forgets points).
+    "prune-vaults": {
+        "task": "vaults.tasks.prune_vaults",
+        "schedule": crontab(hour=env_int("PRUNE_HOUR_UTC", 2), minute=0),
     },
 }
 

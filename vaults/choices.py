@@ -14,6 +14,7 @@ class Operation(models.TextChoices):
     STOP_PROTECTION = "stop_protection", _("Stop Protection")
     DELETE_BACKUP_DATA = "delete_backup_data", _("Delete Backup Data")
     VERIFY = "verify", _("Verify")
+    PRUNE = "prune", _("Prune")
 
 
 class SourceKind(models.TextChoices):

@@ -108,9 +108,9 @@ def points_to_keep(points, policy, now):
     return keep
 
 
-def apply_retention(repo, item, *, now=None, wait=0, on_wait=None):
-    """Forget the item's recovery points that no rule keeps, then free the packs nothing needs.
-    Returns (points removed, bytes freed)."""
+def apply_retention(repo, item, *, now=None):
+    """Forget the item's recovery points that no rule keeps: their rows, then their manifests. Their
+    data goes at the vault's next Prune. Returns how many were forgotten."""
     now = now or timezone.now()
     points = list(RecoveryPoint.objects.filter(vault=item.vault, vm=item.vm))
     keep = points_to_keep(points, item.policy, now)
@@ -125,5 +125,4 @@ def apply_retention(repo, item, *, now=None, wait=0, on_wait=None):
     RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
     for point in doomed:
         repo.delete_point(point.point_id)
-    freed = repo.prune(wait=wait, on_wait=on_wait) if doomed else 0
-    return len(doomed), freed
+    return len(doomed)

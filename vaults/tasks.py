@@ -7,6 +7,7 @@ from jobs.runner import run_job
 from vaults import schedule
 from vaults.operations import backup as backup_operation
 from vaults.operations import delete_data, discovery, protection, registration
+from vaults.operations import prune as prune_operation
 from vaults.operations import restore as restore_operation
 from vaults.operations import verify as verify_operation
 
@@ -67,3 +68,14 @@ def verify(job_id):
 @shared_task(name="vaults.tasks.delete_backup_data", **LONG_JOB_LIMITS)
 def delete_backup_data(job_id):
     run_job(job_id, delete_data.delete_backup_data, atomic=False)
+
+
+@shared_task(name="vaults.tasks.prune", **LONG_JOB_LIMITS)
+def prune(job_id):
+    run_job(job_id, prune_operation.prune, atomic=False)
+
+
+@shared_task(name="vaults.tasks.prune_vaults")
+def prune_vaults():
+    """Celery beat's nightly tick: a Prune job per vault."""
+    return len(prune_operation.prune_every_vault())

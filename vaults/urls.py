@@ -19,6 +19,7 @@ urlpatterns = [
     path("<id:pk>/stop-protection/", commands.stop_protection, name="stop_protection"),
     path("<id:pk>/backup/", commands.backup_now, name="backup_now"),
     path("<id:pk>/verify/", commands.verify, name="verify"),
+    path("<id:pk>/prune/", commands.prune, name="prune"),
     path("<id:pk>/delete-backup-data/", commands.delete_backup_data, name="delete_backup_data"),
     path("<id:pk>/protect/", protect.protect, name="protect"),
     path("<id:pk>/protect/retention/", protect.policy_retention, name="policy_retention"),

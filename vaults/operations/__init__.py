@@ -22,6 +22,7 @@ TASKS = {
     Operation.BACKUP: "vaults.tasks.backup",
     Operation.RESTORE: "vaults.tasks.restore",
     Operation.VERIFY: "vaults.tasks.verify",
+    Operation.PRUNE: "vaults.tasks.prune",
     Operation.DELETE_BACKUP_DATA: "vaults.tasks.delete_backup_data",
 }
 

@@ -100,8 +100,7 @@ def backup(job):
                          " ".join(snapshot.warnings)))
     try:
         with job.step(_("Apply retention")):
-            removed, freed = apply_retention(repo, item, on_wait=waiting(job), wait=REPOSITORY_WAIT)
-        add_stored_bytes(job.vault, -freed)
+            removed = apply_retention(repo, item)  # their space comes back at the vault's next Prune
     except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
         removed = 0
         warnings.append((ErrorCode.STORAGE_UNAVAILABLE, _("Retention could not run: %(error)s") % {"error": error}))

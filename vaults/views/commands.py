@@ -14,6 +14,7 @@ from vaults.operations.backup import check_retain_until, start_backup
 from vaults.operations.delete_data import start_delete_backup_data
 from vaults.operations.discovery import start_discovery
 from vaults.operations.protection import start_stop_protection
+from vaults.operations.prune import start_prune
 from vaults.operations.registration import start_registration, start_unregister
 from vaults.operations.verify import start_verify
 from vaults.views.base import BAD_SELECTION, command_response, get_vault
@@ -108,3 +109,8 @@ def delete_backup_data(request, pk):
 @require_POST
 def verify(request, pk):
     return _vault_command(request, pk, start_verify, "dashboard")
+
+
+@require_POST
+def prune(request, pk):
+    return _vault_command(request, pk, start_prune, "dashboard")
