@@ -40,6 +40,12 @@ CATALOGUE = {
 }
 
 
+def catalogue_entries():
+    """[(code, title, message, recommended action)] of every code the core and the apps know, by code."""
+    return sorted((str(code), getattr(code, "label", str(code)), message, action)
+                  for code, (message, action) in CATALOGUE.items())
+
+
 def register_error_codes(catalogue):
     """An app's codes, each with its message and recommended action."""
     clash = set(map(str, catalogue)) & set(map(str, CATALOGUE))

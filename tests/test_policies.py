@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 
 from tests.factories import PolicyFactory, RegisteredItemFactory
 from vaults.choices import ProtectionState
@@ -128,3 +129,66 @@ def test_the_service_enforces_the_rules_too(vault, fields, message):
     with pytest.raises(Refused, match=message):
         services.create_policy(vault, **{**base, **fields})
     assert not vault.policies.filter(name="Direct").exists()
+
+
+def edit(client, vault, policy, **changes):
+    fields = {"selected": policy.pk, "name": policy.name, "frequency": policy.frequency, "weekdays": policy.weekdays,
+              "time_of_day": policy.time_of_day.strftime("%H:%M"), "time_zone": policy.time_zone,
+              "retain_daily": policy.retain_daily or "", "retain_weekly": policy.retain_weekly or "",
+              "retain_monthly": policy.retain_monthly or "", "retain_yearly": policy.retain_yearly or "",
+              "weekly_days": policy.weekly_days, "monthly_weekdays": policy.monthly_weekdays,
+              "yearly_months": policy.yearly_months, "yearly_weekdays": policy.yearly_weekdays}
+    return client.post(f"/vaults/{vault.pk}/policies/edit/", {**fields, **changes})
+
+
+def test_editing_a_policy_changes_it_for_every_vm_it_protects(owner_client, vault):
+    policy = vault.policies.get()
+    items = [RegisteredItemFactory(vault=vault, policy=policy, protection_state=ProtectionState.PROTECTED)
+             for _ in range(2)]
+    form = owner_client.get(f"/vaults/{vault.pk}/policies/edit/?selected={policy.pk}", HTTP_HX_REQUEST="true")
+    assert form.status_code == 200 and 'value="DefaultPolicy"' in form.content.decode()
+    response = edit(owner_client, vault, policy, time_of_day="03:15", retain_daily="60", retain_weekly="12")
+    assert response.status_code == 204, response.content.decode()
+    for item in items:
+        item.refresh_from_db()
+        assert item.policy.time_of_day.strftime("%H:%M") == "03:15" and item.policy.retain_weekly == 12
+
+
+def test_a_change_that_would_remove_points_says_which_and_asks_first(owner_client, vault):
+    from vaults.models import RecoveryPoint
+
+    policy = vault.policies.get()  # daily, 30 days
+    item = RegisteredItemFactory(vault=vault, policy=policy, protection_state=ProtectionState.PROTECTED)
+    now = timezone.now()
+    for days in (1, 5, 10, 20):
+        RecoveryPoint.objects.create(vault=vault, vm=item.vm, point_id=f"p{days}", consistency="crash",
+                                     created_at=now - timezone.timedelta(days=days),
+                                     slot=now - timezone.timedelta(days=days))
+    asked = edit(owner_client, vault, policy, retain_daily="7")
+    html = asked.content.decode()
+    assert asked.status_code == 400 and "keep 2 recovery points fewer than today" in html
+    assert f"{item.vm}: 2 recovery points" in html and 'name="confirm"' in html
+    policy.refresh_from_db()
+    assert policy.retain_daily == 30, "nothing changed before the answer"
+    confirmed = edit(owner_client, vault, policy, retain_daily="7", confirm="yes")
+    assert confirmed.status_code == 204
+    policy.refresh_from_db()
+    assert policy.retain_daily == 7 and RecoveryPoint.objects.filter(vm=item.vm).count() == 4, \
+        "the points go at the next backup, not now"
+
+
+def test_a_policy_keeps_a_name_no_other_policy_has(owner_client, vault):
+    policy = vault.policies.get()
+    PolicyFactory(vault=vault, name="Other")
+    assert edit(owner_client, vault, policy, retain_daily="31").status_code == 204, "its own name is fine"
+    taken = edit(owner_client, vault, policy, name="other")
+    assert taken.status_code == 400 and "already exists" in taken.content.decode()
+
+
+def test_readers_cannot_edit_policies(vault, reader):
+    from tests.conftest import client_for
+
+    policy = vault.policies.get()
+    assert edit(client_for(reader), vault, policy, retain_daily="1").status_code == 403
+    policy.refresh_from_db()
+    assert policy.retain_daily == 30

@@ -15,6 +15,7 @@ from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
 from vaults.operations.delete_data import start_delete_backup_data
 from vaults.operations.protection import start_stop_protection
+from vaults.operations.registration import start_unregister
 from vaults.operations.restore import restore as restore_job
 from vaults.operations.restore import start_restore
 from vaults.operations.verify import start_verify
@@ -115,11 +116,15 @@ def test_stop_protection_then_delete_backup_data(worker, vault, owner):
         start_delete_backup_data(vault, [item.pk], owner)
     wait_for_jobs(start_stop_protection(vault, [item.pk], owner))
     assert RecoveryPoint.objects.filter(vm=item.vm).exists(), "stopping protection keeps the data"
+    with pytest.raises(Refused, match="still has recovery points. Delete its backup data first"):
+        start_unregister(vault, [item.pk], owner)
     (job,) = wait_for_jobs(start_delete_backup_data(vault, [item.pk], owner))
     assert job.status == JobStatus.COMPLETED and "Deleted 1 recovery point" in job.result_message
     assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
     repo = vault.repository()
     assert point.point_id not in repo.point_ids() and repo.storage.list("packs/") == []
+    (unregistered,) = wait_for_jobs(start_unregister(vault, [item.pk], owner))
+    assert unregistered.status == JobStatus.COMPLETED, "with its data deleted, the VM can go"
 
 
 def test_a_running_vm_whose_writes_cannot_pause_keeps_its_disks(worker, vault, owner, lab_path):

@@ -26,6 +26,7 @@ class ErrorCode(models.TextChoices):
     VM_NAME_TAKEN = "VMNameTaken", _("VM name already in use")
     PROTECTION_NOT_STOPPED = "ProtectionNotStopped", _("Protection not stopped")
     ITEM_STATE_CHANGED = "ItemStateChanged", _("Item changed state")
+    BACKUP_DATA_KEPT = "BackupDataKept", _("Backup data kept")
 
 
 # code -> (message, recommended action)
@@ -112,6 +113,10 @@ CATALOGUE = {
     ErrorCode.PROTECTION_NOT_STOPPED: (
         _("The VM is still protected: its backup data is deleted only after its protection is stopped."),
         _("Stop protection of the VM (keeping its data), then delete its backup data."),
+    ),
+    ErrorCode.BACKUP_DATA_KEPT: (
+        _("The VM still has recovery points in this vault; a VM is unregistered only once its backup data is deleted."),
+        _("Delete the VM's backup data on the Protected Items tab, then unregister it."),
     ),
     ErrorCode.ITEM_STATE_CHANGED: (
         _("The VM's item changed state while the job ran (another operation ended it meanwhile); "

@@ -116,7 +116,8 @@ class PolicyForm(forms.ModelForm):
     }
 
     def __init__(self, *args, vault, **kwargs):
-        kwargs.setdefault("initial", self.NEW_POLICY_INITIAL)
+        if kwargs.get("instance") is None:
+            kwargs.setdefault("initial", self.NEW_POLICY_INITIAL)
         super().__init__(*args, **kwargs)
         self.vault = vault
         self.fields["time_zone"].choices = time_zone_choices()
@@ -131,7 +132,7 @@ class PolicyForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        if Policy.objects.filter(vault=self.vault, name__iexact=name).exists():
+        if Policy.objects.filter(vault=self.vault, name__iexact=name).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(_("A policy named %(name)s already exists in this vault."), params={"name": name})
         return name
 

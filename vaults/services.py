@@ -11,7 +11,8 @@ from django.utils.translation import ngettext
 
 from vaults.choices import DEFAULT_POLICY_NAME, Frequency
 from vaults.errors import Refused
-from vaults.models import KeyExport, Policy, Vault
+from vaults.models import KeyExport, Policy, RecoveryPoint, Vault
+from vaults.retention import points_to_keep
 
 
 @transaction.atomic
@@ -32,6 +33,51 @@ def create_vault(*, subscription, name, region, user):
         retain_daily=30,
     )
     return vault
+
+
+class NeedsConfirmation(Refused):
+    """A policy change that would remove recovery points: `removals` says how many of which VMs."""
+
+    def __init__(self, message, removals):
+        super().__init__(message)
+        self.removals = removals
+
+
+def points_a_change_removes(policy, changed, now=None):
+    """[(VM, count)] of the points the policy's rules keep now that the changed rules would not."""
+    now = now or timezone.now()
+    removals = []
+    for item in policy.items.select_related("vm").order_by("vm__name", "vm__cloud_service"):
+        points = list(RecoveryPoint.objects.filter(vault=policy.vault_id, vm=item.vm))
+        lost = points_to_keep(points, policy, now) - points_to_keep(points, changed, now)
+        if lost:
+            removals.append((item.vm, len(lost)))
+    return removals
+
+
+@transaction.atomic
+def update_policy(policy, *, confirmed=False, **fields):
+    """Change a policy, for every VM it protects. A change that would remove recovery points is made
+    only once confirmed (NeedsConfirmation says which); they go at each VM's next backup."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    changed = Policy(pk=policy.pk, vault=policy.vault, created_at=policy.created_at, **fields)
+    try:
+        changed.full_clean(exclude=["vault"], validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        raise Refused(" ".join(error.messages)) from None
+    removals = points_a_change_removes(policy, changed)
+    if removals and not confirmed:
+        total = sum(count for _vm, count in removals)
+        raise NeedsConfirmation(ngettext(
+            "The new rules keep %(count)d recovery point fewer than today; it goes at its VM's next backup.",
+            "The new rules keep %(count)d recovery points fewer than today; they go at each VM's next backup.",
+            total) % {"count": total}, removals)
+    try:
+        with transaction.atomic():
+            changed.save(force_update=True)
+    except IntegrityError:
+        raise Refused(_("A policy named %(name)s already exists in this vault.") % {"name": fields["name"]}) from None
+    return changed
 
 
 def create_policy(vault, **fields):

@@ -27,6 +27,7 @@ urlpatterns = [
     path("<id:pk>/points/<id:point_pk>/disks/<id:disk_index>/", restore.download_disk, name="download_disk"),
     path("<id:pk>/policies/", policies.policies, name="policies"),
     path("<id:pk>/policies/new/", policies.policy_create, name="policy_create"),
+    path("<id:pk>/policies/edit/", policies.policy_edit, name="policy_edit"),
     path("<id:pk>/policies/delete/", policies.policy_delete, name="policy_delete"),
     path("<id:pk>/jobs/", jobs.job_list, name="jobs"),
     path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),

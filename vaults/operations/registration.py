@@ -10,6 +10,7 @@ from sources import SourceUnavailable
 from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
+from vaults.models import RecoveryPoint
 from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick, start_per_item
 from vaults.operations.discovery import remember_vm
 from vaults.queries import registrable_vms
@@ -51,6 +52,11 @@ def register(job):
 def start_unregister(vault, item_ids, user):
     items, jobs = start_per_item(vault, Operation.UNREGISTER, item_ids, user,
                                  _("Only registered VMs that are not protected can be unregistered. Stop protection first."))
+    kept = [item for item in items if _has_backup_data(item)]
+    if kept:
+        # Points of an unregistered VM would be in no list, yet count in the vault's storage.
+        raise Refused(_("%(vm)s still has recovery points. Delete its backup data first, then unregister it.") % {
+            "vm": kept[0].vm})
     for item in items:
         if not states.move(item, Operation.UNREGISTER, states.START, _("Unregister requested")):
             raise Refused(_("%(vm)s changed meanwhile. Try again.") % {"vm": item.vm})
@@ -59,6 +65,12 @@ def start_unregister(vault, item_ids, user):
 
 def unregister(job):
     item = item_of(job)
+    if _has_backup_data(item):
+        raise JobError(ErrorCode.BACKUP_DATA_KEPT)
     if not states.move(item, Operation.UNREGISTER, states.SUCCESS, _("Unregister job completed")):
         raise item_state_changed(item)
     return JobStatus.COMPLETED, _("%(vm)s is unregistered.") % {"vm": job.vm}
+
+
+def _has_backup_data(item):
+    return RecoveryPoint.objects.filter(vault_id=item.vault_id, vm_id=item.vm_id).exists()

@@ -2,6 +2,7 @@
 
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -37,6 +38,34 @@ def policy_create(request, pk):
         request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html",
         {"vault": vault, "form": form}, status=400 if form.errors else 200,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def policy_edit(request, pk):
+    """Change a policy (the one selected) for every VM it protects; asks first when points would go."""
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    policy = vault.policies.filter(pk=ids[0]).first() if ids and len(ids) == 1 else None
+    if policy is None:
+        return command_response(request, vault, "policies", error=_("Select one policy to edit."),
+                                status=400 if ids is None else None)
+    form = PolicyForm(request.POST or None, vault=vault, instance=policy)
+    removals = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_policy(policy, confirmed=request.POST.get("confirm") == "yes", **form.policy_fields())
+        except services.NeedsConfirmation as question:
+            form.add_error(None, str(question))
+            removals = question.removals
+        except Refused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            if request.htmx:
+                return trigger(HttpResponse(status=204), "vaultChanged", "closeModal")
+            return redirect("vaults:policies", pk=vault.pk)
+    context = {"vault": vault, "form": form, "policy": policy, "removals": removals}
+    return render_page(request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html", context,
+                       status=400 if form.errors else 200)
 
 
 @require_POST
