@@ -8,11 +8,12 @@ class JobStatus(models.TextChoices):
     COMPLETED = "completed", _("Completed")
     COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
     FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")  # its task was revoked
+    CANCELLING = "cancelling", _("Cancelling")  # a user asked; its worker stops at its next step
+    CANCELLED = "cancelled", _("Cancelled")
 
     @classmethod
     def active(cls):
-        return [cls.QUEUED, cls.IN_PROGRESS]
+        return [cls.QUEUED, cls.IN_PROGRESS, cls.CANCELLING]
 
     @classmethod
     def terminal(cls):

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 job_finished = Signal()
 
 MESSAGE_RESENT = _("Its message was lost on the way to a worker; sent again.")
+MESSAGE_CANCEL_ASKED = _("Cancel asked: the job stops at its next step.")
+MESSAGE_CANCELLED = _("Cancelled by a user; nothing it had started was kept.")
 
 
 class JobQuerySet(RestrictedQuerySet):
@@ -227,6 +229,25 @@ class Job(models.Model):
             raise
         JobSubtask.objects.filter(pk=subtask.pk).update(status=JobStatus.COMPLETED, finished_at=timezone.now())
 
+    def cancel(self):
+        """A user's Cancel: a queued job ends Cancelled at once; a running one becomes Cancelling and its
+        worker stops at its next step (runner.JobCancelled), leaving nothing half made. Returns the
+        status it moved to, or None if the job had already ended."""
+        if self.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.QUEUED]):
+            return JobStatus.CANCELLED
+        with transaction.atomic():
+            if not Job.objects.filter(pk=self.pk, status=JobStatus.IN_PROGRESS).update(status=JobStatus.CANCELLING):
+                self.refresh_from_db()
+                return JobStatus.CANCELLING if self.status == JobStatus.CANCELLING else None
+            self.events.create(old_status=JobStatus.IN_PROGRESS, new_status=JobStatus.CANCELLING,
+                               message=str(MESSAGE_CANCEL_ASKED))
+        self.refresh_from_db()
+        return JobStatus.CANCELLING
+
+    @property
+    def can_cancel(self):
+        return self.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
     def fail_with_exception(self, exc):
         """End as Failed for an unexpected exception, keeping its traceback for the job page."""
         detail = "".join(traceback_module.format_exception(exc))
@@ -234,8 +255,12 @@ class Job(models.Model):
 
     def lock_if_running(self):
         """In a transaction: lock the job's row and say whether it is still In progress. A long job's
-        last commit goes through this, so a job the reaper failed meanwhile changes nothing."""
+        last commit goes through this, so a job the reaper failed (or a user cancelled) meanwhile
+        changes nothing."""
         return Job.objects.select_for_update().filter(pk=self.pk, status=JobStatus.IN_PROGRESS).exists()
+
+    def cancel_asked(self):
+        return Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLING).exists()
 
 
 class JobSubtask(models.Model):

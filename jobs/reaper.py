@@ -56,7 +56,8 @@ def reap_stale_jobs(now=None):
     silent_since = now - settings.JOB_HEARTBEAT_TIMEOUT
     lost = [
         (job, CoreCode.WORKER_LOST, silent_since)
-        for job in Job.objects.filter(status=JobStatus.IN_PROGRESS, heartbeat_at__lt=silent_since)
+        for job in Job.objects.filter(status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING],
+                                      heartbeat_at__lt=silent_since)
     ] + [
         (job, CoreCode.QUEUE_TIMEOUT, None)
         for job in Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - settings.JOB_QUEUE_TIMEOUT)

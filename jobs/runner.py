@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import CoreCode, JobError
-from jobs.models import Job
+from jobs.models import MESSAGE_CANCELLED, Job
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,13 @@ class Progress:
         job.beat(done=0, total=total, message=str(label))
 
     def advance(self, amount):
+        """Count `amount` more done; at each report, stop (JobCancelled) if a user cancelled the job."""
         self.done += amount
         now = time.monotonic()
         if now - self.reported >= self.INTERVAL or self.done >= self.total:
             self.reported = now
+            if self.job.cancel_asked():
+                raise JobCancelled(f"Job {self.job.pk} was cancelled")
             elapsed = max(now - self.started, 1e-6)
             rate = self.done / elapsed
             left = (self.total - self.done) / rate if rate else 0
@@ -45,6 +48,10 @@ class Progress:
                 "label": self.label, "done": filesizeformat(self.done), "total": filesizeformat(self.total),
                 "rate": filesizeformat(rate), "left": f"{left:.0f} s",
             })
+
+
+class JobCancelled(Exception):
+    """A user cancelled the job while it ran: its work stops here and keeps nothing."""
 
 
 class JobEnded(Exception):
@@ -94,9 +101,14 @@ def run_job(job_id, work, atomic=True):
             return
         with last_commit(job):
             _finish(job, work(job))
+    except JobCancelled:
+        job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
     except JobEnded:
         job.refresh_from_db()
-        log.warning("Job %s was ended (%s) while its work ran; its work changed nothing", job_id, job.status)
+        if job.status == JobStatus.CANCELLING:  # cancelled just before its last commit: that commit did not happen
+            job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
+        else:
+            log.warning("Job %s was ended (%s) while its work ran; its work changed nothing", job_id, job.status)
     except JobError as error:
         job.finish(JobStatus.FAILED, error=error)
     except (OperationalError, InterfaceError) as exc:
@@ -144,7 +156,8 @@ def heartbeat(job):
     def beat():
         while not stop.wait(interval):
             try:
-                Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
+                Job.objects.filter(pk=job.pk, status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING]).update(
+                    heartbeat_at=timezone.now())
             except Exception:
                 log.warning("Heartbeat of job %s missed", job.pk, exc_info=True)
                 connections.close_all()

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("vaults", "0004_unregistered_state"), ("jobs", "0005_operations_registered_no_cancelling")]
+BEFORE = [("vaults", "0004_unregistered_state"), ("jobs", "0005_operations_registered")]
 AFTER = [("vaults", "0005_retention_rules_and_point_retention")]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
+from jobs.choices import JobStatus
 from vaults.choices import (
     ACTIVE_PROTECTION_STATES,
     PROTECTABLE_STATES,
@@ -22,7 +23,8 @@ from vaults.models import ItemStateChange, RegisteredItem
 
 REGISTRATION, PROTECTION = "registration_state", "protection_state"
 PREVIOUS = "previous"  # back to the state the item was in when the operation started (kept in its job)
-START, SUCCESS, FAILURE = "start", "success", "failure"
+START, SUCCESS, FAILURE, CANCELLED = "start", "success", "failure", "cancelled"
+SAME_AS_FAILURE = "same-as-failure"  # a cancelled job's item goes where a failed one's does
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Transition:
     requires: dict = field(default_factory=dict)  # the other field's states it also needs: {field: states}
     success_sets: dict = field(default_factory=dict)  # other columns set with the success state
     failure_sets: dict = field(default_factory=dict)  # … and with the failure state
+    cancelled: str | None = SAME_AS_FAILURE  # after a user cancelled its job (None: no change)
 
     @property
     def running_in(self):
@@ -53,8 +56,9 @@ TRANSITIONS = {
         requires={REGISTRATION: (R.REGISTERED,)}, failure_sets={"policy": None}),
     Operation.STOP_PROTECTION: Transition(
         PROTECTION, tuple(ACTIVE_PROTECTION_STATES), None, P.STOPPED, None, success_sets={"policy": None}),
-    # A backup that fails leaves the item in error (one already in error stays so).
-    Operation.BACKUP: Transition(PROTECTION, tuple(ACTIVE_PROTECTION_STATES), None, P.PROTECTED, P.ERROR),
+    # A backup that fails leaves the item in error (one already in error stays so); a cancelled one as it was.
+    Operation.BACKUP: Transition(PROTECTION, tuple(ACTIVE_PROTECTION_STATES), None, P.PROTECTED, P.ERROR,
+                                 cancelled=None),
     Operation.DELETE_BACKUP_DATA: Transition(PROTECTION, (P.STOPPED,), None, None, None),
 }
 
@@ -91,7 +95,12 @@ def move(item, operation, step, reason, *, previous=None, **columns):
         expected, new = transition.start_from, transition.running
     else:
         expected = transition.running_in
-        new = transition.success if step == SUCCESS else transition.failure
+        if step == CANCELLED and transition.cancelled != SAME_AS_FAILURE:
+            new = transition.cancelled
+            if new is None:
+                return False
+        else:
+            new = transition.success if step == SUCCESS else transition.failure
         columns = {**(transition.success_sets if step == SUCCESS else transition.failure_sets), **columns}
     if new == PREVIOUS:
         new = previous or ProtectionState.NOT_PROTECTED
@@ -132,8 +141,10 @@ def settle(job):
         return
     item = RegisteredItem.objects.filter(vm_id=job.vm_id, vault_id=job.vault_id).first()
     if item is not None:
-        reason = _("%(operation)s job did not complete") % {"operation": job.get_operation_display()}
-        move(item, job.operation, FAILURE, reason, previous=job.parameters.get("previous_state"))
+        step = CANCELLED if job.status == JobStatus.CANCELLED else FAILURE
+        reason = (_("%(operation)s job was cancelled") if step == CANCELLED else
+                  _("%(operation)s job did not complete")) % {"operation": job.get_operation_display()}
+        move(item, job.operation, step, reason, previous=job.parameters.get("previous_state"))
 
 
 def _record(item, field_name, old, new, reason):

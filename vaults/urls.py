@@ -31,5 +31,6 @@ urlpatterns = [
     path("<id:pk>/policies/delete/", policies.policy_delete, name="policy_delete"),
     path("<id:pk>/jobs/", jobs.job_list, name="jobs"),
     path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),
+    path("<id:pk>/jobs/<id:job_pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("<id:pk>/tray/", jobs.tray, name="tray"),
 ]

@@ -1,14 +1,15 @@
 """The vault's Jobs tab, a job's page, and the notification tray's poll."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.models import Job
-from portal.htmx import parse_ids, render_page, trigger
+from portal.htmx import parse_ids, render_page, trigger, wants_partial
 from vaults.filters import JobFilter
 from vaults.views.base import get_vault, vault_context
 from vaults.views.tray import tray_context
@@ -39,6 +40,22 @@ def job_detail(request, pk, job_pk):
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
     return response
+
+
+@require_POST
+def job_cancel(request, pk, job_pk):
+    """Cancel: a queued job ends at once; a running one stops at its next step, keeping nothing."""
+    vault = get_vault(request, pk, "change")
+    job = get_object_or_404(Job.objects.filter(vault=vault), pk=job_pk)
+    outcome = job.cancel()
+    if outcome is None:
+        messages.error(request, _("The job had already ended."))
+    if not wants_partial(request):
+        return redirect("vaults:job", pk=vault.pk, job_pk=job.pk)
+    job.refresh_from_db()
+    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
+    response = render(request, "vaults/partials/job_summary.html", context, status=200 if outcome else 409)
+    return trigger(response, "vaultChanged")
 
 
 @require_GET

@@ -1,0 +1,79 @@
+"""Every job can be cancelled: a queued one ends at once and its item goes back; a running backup
+stops at its next step and leaves no recovery point, the repository verifying clean."""
+
+import os
+import time
+
+from jobs.choices import JobStatus
+from jobs.models import Job
+from tests.conftest import held_queue, protect, wait_for_jobs
+from tests.factories import RegisteredItemFactory
+from vaults.choices import Operation, ProtectionState
+from vaults.models import RecoveryPoint
+from vaults.operations.backup import start_backup
+from vaults.operations.discovery import start_discovery
+from vaults.operations.protection import start_protection
+
+MiB = 1024 * 1024
+
+
+def test_a_queued_job_is_cancelled_at_once_and_its_item_goes_back(worker, vault, owner, owner_client):
+    item = RegisteredItemFactory(vault=vault)
+    with held_queue(worker):
+        (job,) = start_protection(vault, [item.pk], owner, policy=vault.policies.get())
+        item.refresh_from_db()
+        assert item.protection_state == ProtectionState.CONFIGURING
+        response = owner_client.post(f"/vaults/{vault.pk}/jobs/{job.pk}/cancel/")
+        assert response.status_code == 200 and "Cancelled" in response.content.decode()
+    job.refresh_from_db()
+    item.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and "Cancelled by a user" in job.result_message
+    assert item.protection_state == ProtectionState.NOT_PROTECTED and item.policy is None
+    # The worker now takes the cancelled job's message: one queue, one worker, in order, so once a job
+    # sent after it has ended, the worker has handled it.
+    wait_for_jobs([start_discovery(vault, owner)])
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and not job.started_at
+    again = owner_client.post(f"/vaults/{vault.pk}/jobs/{job.pk}/cancel/")
+    assert again.status_code == 409, "an ended job stays as it ended"
+
+
+def test_a_running_backup_stops_and_keeps_nothing(worker, vault, owner, owner_client, lab_path):
+    item = protect(vault, owner, "app01", "contoso-app")
+    disk = item.vm.disks[0]
+    with open(disk["path"], "wb") as image:  # big enough to be cancelled while it transfers
+        for _ in range(384):
+            image.write(os.urandom(MiB))
+    item.vm.disks = [{**disk, "virtual_size": 384 * MiB}]
+    item.vm.save()
+    (job,) = start_backup(vault, [item.pk], owner)
+    deadline = time.monotonic() + 60
+    while not Job.objects.filter(pk=job.pk, progress_done__gte=8 * MiB).exists():
+        assert time.monotonic() < deadline, "the backup did not get going"
+        time.sleep(0.05)
+    response = owner_client.post(f"/vaults/{vault.pk}/jobs/{job.pk}/cancel/")
+    assert response.status_code == 200 and "Cancelling" in response.content.decode()
+    (job,) = wait_for_jobs([job], timeout=60)
+    assert job.status == JobStatus.CANCELLED, (job.status, job.error_detail, job.traceback)
+    assert [event.new_status for event in job.events.all()][-2:] == [JobStatus.CANCELLING, JobStatus.CANCELLED]
+    assert job.progress_done < 384 * MiB, "it stopped before the end"
+    assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
+    repo = vault.repository()
+    assert repo.point_ids() == [] and repo.verify().ok
+    item.refresh_from_db()
+    assert item.protection_state == ProtectionState.PENDING, "a cancelled backup leaves the item as it was"
+    # What it stored is built on by the next backup, not lost.
+    (again,) = wait_for_jobs(start_backup(vault, [item.pk], owner), timeout=120)
+    assert again.status == JobStatus.COMPLETED and RecoveryPoint.objects.filter(vm=item.vm).count() == 1
+
+
+def test_the_jobs_tab_offers_cancel_only_for_jobs_that_can_be(owner_client, vault, reader):
+    from tests.conftest import client_for
+    from tests.factories import JobFactory
+
+    running = JobFactory(vault=vault, operation=Operation.VERIFY, status=JobStatus.IN_PROGRESS)
+    JobFactory(vault=vault, status=JobStatus.COMPLETED)
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/").content.decode()
+    assert html.count("/cancel/") == 1 and f"/jobs/{running.pk}/cancel/" in html
+    assert "/cancel/" not in client_for(reader).get(f"/vaults/{vault.pk}/jobs/").content.decode()
+    assert client_for(reader).post(f"/vaults/{vault.pk}/jobs/{running.pk}/cancel/").status_code == 403
