@@ -173,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vaults.tasks.prune_vaults",
         "schedule": crontab(hour=env_int("PRUNE_HOUR_UTC", 2), minute=0),
     },
+    # Each vault's data is read and checked once a week, on the day the vault chose.
+    "verify-vaults": {
+        "task": "vaults.tasks.verify_vaults",
+        "schedule": crontab(hour=env_int("VERIFY_HOUR_UTC", 3), minute=0),
+    },
 }
 
 # --- Vaultline

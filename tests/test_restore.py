@@ -88,6 +88,8 @@ def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, va
     assert response.status_code == 200 and "Verify of" in response.content.decode()
     (ok,) = wait_for_jobs(list(vault.jobs.filter(operation=Operation.VERIFY)), timeout=60)
     assert ok.status == JobStatus.COMPLETED and "1 recovery point verified" in ok.result_message
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    assert point.verified_ok is True and point.verified_at >= ok.started_at
     for pack in (Path(vault.storage_location) / "packs").rglob("*"):
         if pack.is_file():
             data = bytearray(pack.read_bytes())
@@ -97,6 +99,10 @@ def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, va
     (damaged,) = wait_for_jobs([vault.jobs.filter(operation=Operation.VERIFY).order_by("-pk").first()], timeout=60)
     assert damaged.status == JobStatus.FAILED and damaged.error_code == ErrorCode.DAMAGED_DATA
     assert "web01 (contoso-web)" in damaged.error_detail
+    point.refresh_from_db()
+    assert point.verified_ok is False and point.verified_at >= damaged.started_at
+    page = owner_client.get(f"/vaults/{vault.pk}/items/{item.pk}/").content.decode()
+    assert "Damaged" in page
 
 
 def test_verify_warns_about_points_the_portal_does_not_list(worker, vault, owner):

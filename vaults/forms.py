@@ -38,6 +38,12 @@ class VaultForm(forms.ModelForm):
         self.fields["name"].widget.attrs.update(autofocus=True, autocomplete="off")
 
 
+class VaultSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Vault
+        fields = ["verify_weekday"]
+
+
 def _retention_field(kind):
     low, high, label, unit = RETENTION_LIMITS[kind]
     message = retention_range_message(kind)

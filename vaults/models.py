@@ -117,6 +117,9 @@ class Vault(models.Model):
         help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
     )
     stored_bytes = models.BigIntegerField(_("storage used"), default=0)
+    # Beat verifies every chunk the vault's points need once a week, on this day (VERIFY_HOUR_UTC).
+    verify_weekday = models.PositiveSmallIntegerField(_("weekly verify on"), choices=Weekday.choices,
+                                                      default=Weekday.SATURDAY)
     repository_id = models.CharField(max_length=64, blank=True, editable=False)  # set when its repository is made
 
     objects = RestrictedQuerySet.as_manager()
@@ -441,6 +444,9 @@ class RecoveryPoint(models.Model):
     # own date: one never evicts the other.
     slot = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     retain_until = models.DateTimeField(_("retain until"), null=True, blank=True)
+    # The last Verify that read every chunk the point needs, and whether they were all whole.
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    verified_ok = models.BooleanField(_("verified whole"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "vault__subscription"

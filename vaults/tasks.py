@@ -79,3 +79,9 @@ def prune(job_id):
 def prune_vaults():
     """Celery beat's nightly tick: a Prune job per vault."""
     return len(prune_operation.prune_every_vault())
+
+
+@shared_task(name="vaults.tasks.verify_vaults")
+def verify_vaults():
+    """Celery beat's daily tick: a Verify job per vault whose weekly verify day it is."""
+    return len(verify_operation.verify_the_vaults_due())

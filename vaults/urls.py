@@ -10,6 +10,7 @@ urlpatterns = [
     path("<id:pk>/", tabs.quick_start, name="quick_start"),
     path("<id:pk>/dashboard/", tabs.dashboard, name="dashboard"),
     path("<id:pk>/key/", tabs.export_key, name="export_key"),
+    path("<id:pk>/settings/", tabs.vault_settings, name="settings"),
     path("<id:pk>/registered/", tabs.registered_items, name="registered_items"),
     path("<id:pk>/protected/", tabs.protected_items, name="protected_items"),
     path("<id:pk>/items/<id:item_pk>/", tabs.item_detail, name="item"),

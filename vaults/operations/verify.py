@@ -1,6 +1,9 @@
 """Verify: read and check every chunk the vault's recovery points need, recount the storage used,
 and name the points any damage affects."""
 
+import datetime
+
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -21,6 +24,19 @@ def start_verify(vault, user):
         raise Refused(_("Another Verify operation is already in progress.")) from None
 
 
+def verify_the_vaults_due(now=None):
+    """Beat's daily tick: a Verify job for each vault whose weekly verify falls on today (UTC)."""
+    today = (now or timezone.now()).astimezone(datetime.timezone.utc).weekday()
+    started = []
+    for vault in Vault.objects.filter(verify_weekday=today):
+        try:
+            with transaction.atomic():
+                started.append(create_job(vault, Operation.VERIFY))
+        except JobConflict:
+            continue  # one is running: it reads everything anyway
+    return started
+
+
 def verify(job):
     repo = open_repository(job.vault)
     job.beat(message=_("Reading every chunk the recovery points need"))
@@ -28,6 +44,10 @@ def verify(job):
         report = repo.verify()
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
+    checked_at, affected = timezone.now(), set(report.affected_points)
+    points = job.vault.recovery_points.filter(point_id__in=[point_id for point_id in report.points if point_id in listed])
+    points.exclude(point_id__in=affected).update(verified_at=checked_at, verified_ok=True)
+    points.filter(point_id__in=affected).update(verified_at=checked_at, verified_ok=False)
     # A backup that died between committing its point and recording it leaves a point the portal does not list.
     unlisted = [point_id for point_id in report.points if point_id not in listed]
     if report.ok:

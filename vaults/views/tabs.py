@@ -20,7 +20,7 @@ from portal.htmx import render_page, selected_ids
 from vaults import queries, services
 from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.errors import Refused
-from vaults.forms import VaultForm
+from vaults.forms import VaultForm, VaultSettingsForm
 from vaults.keys import KeyUnavailable
 from vaults.models import Vault
 from vaults.views.base import ITEMS_PER_PAGE, get_vault, vault_context
@@ -58,8 +58,22 @@ def vault_create(request):
 @require_GET
 def quick_start(request, pk):
     vault = get_vault(request, pk)
-    context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first())
+    context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first(),
+                            settings_form=VaultSettingsForm(instance=vault))
     return render(request, "vaults/quick_start.html", context)
+
+
+@require_POST
+def vault_settings(request, pk):
+    """The vault's own settings (the day of its weekly Verify)."""
+    vault = get_vault(request, pk, "change")
+    form = VaultSettingsForm(request.POST, instance=vault)
+    if form.is_valid():
+        form.save()
+        messages.success(request, _("The vault's settings are saved."))
+    else:
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    return redirect("vaults:quick_start", pk=vault.pk)
 
 
 @require_POST
