@@ -1,0 +1,168 @@
+"""Who owns what: subscriptions and their members, VM sources, vaults and their key exports."""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.access import RestrictedQuerySet, Role
+from vaults.choices import (
+    SourceKind,
+    Weekday,
+)
+
+vault_name_validator = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
+    _("A vault name has 2 to 50 characters: letters, digits and hyphens, starting with a letter."),
+)
+
+
+class Subscription(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions"
+    )
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = ""
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.CONTRIBUTOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user} – {self.subscription} ({self.get_role_display()})"
+
+
+class VMSource(models.Model):
+    """A place where VMs live (a "fabric"): opened through `sources.open_source`."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=20, choices=SourceKind.choices, default=SourceKind.LAB)
+    location = models.CharField(_("location"), max_length=500, help_text=_("Folder of a lab source."))
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "subscription"
+
+    class Meta:
+        verbose_name = _("VM source")
+        constraints = [models.UniqueConstraint(fields=["subscription", "name"], name="source_name_per_subscription")]
+
+    def __str__(self):
+        return self.name
+
+    def open(self):
+        from sources import open_source
+
+        return open_source(self.kind, self.location)
+
+
+class Vault(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="vaults")
+    name = models.CharField(_("name"), max_length=50, validators=[vault_name_validator])
+    region = models.CharField(_("region"), max_length=50)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    discovered_vms = models.ManyToManyField("VirtualMachine", blank=True, related_name="discovering_vaults")
+    # The repository's key, wrapped by the key-encryption key (vaults/keys.py): whoever holds the key
+    # (and the storage) can read the backups, with or without this database. An Owner exports it.
+    wrapped_key = models.CharField(max_length=200, editable=False)
+    storage_url = models.CharField(
+        _("storage"), max_length=500, blank=True,
+        help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
+    )
+    stored_bytes = models.BigIntegerField(_("storage used"), default=0)
+    # Beat verifies every chunk the vault's points need once a week, on this day (VERIFY_HOUR_UTC).
+    verify_weekday = models.PositiveSmallIntegerField(_("weekly verify on"), choices=Weekday.choices,
+                                                      default=Weekday.SATURDAY)
+    repository_id = models.CharField(max_length=64, blank=True, editable=False)  # set when its repository is made
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "subscription"
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "subscription",
+                name="vault_name_per_subscription",
+                violation_error_message=_("A vault with this name already exists in this subscription."),
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.wrapped_key:  # a new vault: its own random key, wrapped before it is stored
+            from repository import new_key
+            from vaults.keys import wrap
+
+            self.wrapped_key = wrap(self.uuid, new_key())
+        super().save(*args, **kwargs)
+
+    def key(self):
+        """The vault's key, unwrapped (KeyUnavailable if its key-encryption key is not configured)."""
+        from vaults.keys import unwrap
+
+        return unwrap(self.uuid, self.wrapped_key)
+
+    @property
+    def storage_location(self):
+        return self.storage_url or str(settings.VAULT_STORAGE_ROOT / str(self.uuid))
+
+    def repository(self):
+        """The vault's repository, made on first use. A vault whose repository was made never gets a
+        new empty one: a missing config means its storage is not there (unmounted, wrong bucket)."""
+        from repository import Repository, RepositoryError, open_storage
+
+        storage = open_storage(self.storage_location, **settings.VAULTLINE_S3_OPTIONS)
+        key = self.key()
+        cache = settings.VAULTLINE_CACHE_DIR
+        if self.repository_id or storage.exists("config"):
+            repo = Repository.open(storage, key, cache_dir=cache)
+        else:
+            try:
+                repo = Repository.init(storage, key, cache_dir=cache)
+            except RepositoryError:  # another job made it a moment ago
+                repo = Repository.open(storage, key, cache_dir=cache)
+        if self.repository_id and repo.config["id"] != self.repository_id:
+            raise RepositoryError("The vault's storage holds another repository than the one it made")
+        if not self.repository_id:
+            Vault.objects.filter(pk=self.pk, repository_id="").update(repository_id=repo.config["id"])
+            self.repository_id = repo.config["id"]
+        return repo
+
+
+class KeyExport(models.Model):
+    """An Owner took a copy of a vault's key: who, when, from where. Kept as the vault's history."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="key_exports")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    address = models.GenericIPAddressField(null=True, blank=True)
+
+    subscription_path = "vault__subscription"
+
+    class Meta:
+        ordering = ["-at", "-pk"]
