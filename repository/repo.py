@@ -93,6 +93,22 @@ class Repository(Reading, Checking, DamageMarks):
             raise WrongKey("This key does not open the repository") from None
         return cls(storage, keys, config, cache_dir)
 
+    # Everything a repository writes, by prefix: destroy() removes these and nothing else.
+    OBJECTS = ("points/", "lists/", "index/", "packs/", "damaged/", "locks/", "config")
+
+    def destroy(self):
+        """Remove the whole repository (a vault deleted): every object it wrote, the manifests first, the
+        config last, under the writer lock, so no backup writes meanwhile. Files it did not write stay."""
+        with self.writer():
+            for prefix in self.OBJECTS[:-2]:
+                for name in self.storage.list(prefix):
+                    self.storage.delete(name)
+        for name in self.storage.list("locks/"):
+            self.storage.delete(name)
+        self.storage.delete("config")
+        self.storage.remove_leftovers(older_than=0)
+        self.storage.remove_empty_folders()
+
     def writer(self, wait=0, on_wait=None):
         """A BackupWriter holding the repository's writer lock (use it as a context manager).
         While another process writes, retry for up to `wait` seconds, calling on_wait() meanwhile."""

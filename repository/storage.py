@@ -68,6 +68,10 @@ class Storage(ABC):
         bytes freed. Only the writer-lock holder calls it. Object stores write whole objects: nothing to do."""
         return 0
 
+    def remove_empty_folders(self):
+        """After the repository was destroyed: folders it leaves empty go. Object stores have none."""
+        return None
+
 
 class LocalStorage(Storage):
     """A folder. Each write goes to a temporary file that is fsynced and renamed into place."""
@@ -187,6 +191,13 @@ class LocalStorage(Storage):
 
     def total_size(self):
         return sum(path.stat().st_size for path in self._files(""))
+
+    def remove_empty_folders(self):
+        """Remove the folders left empty (deepest first), the repository's own folder too."""
+        for folder in sorted((path for path in self.root.rglob("*") if path.is_dir() and not path.is_symlink()),
+                             key=lambda path: len(path.parts), reverse=True) + [self.root]:
+            with contextlib.suppress(OSError):  # not empty: something else lives there, and stays
+                folder.rmdir()
 
     def remove_leftovers(self, older_than):
         freed, now = 0, time.time()

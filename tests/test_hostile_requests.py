@@ -30,7 +30,7 @@ PARAMETERS = [
     "status", "operation", "start", "end", "policy_mode", "frequency", "weekdays", "time_of_day", "time_zone",
     "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly", "region", "language", "next",
     "retain_until", "weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days",
-    "yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days", "verify_weekday",
+    "yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days", "verify_weekday", "confirm_name",
 ]
 # Commands that take no input: with a valid vault they start their job whatever else is sent.
 NO_INPUT = {"vaults:discover", "vaults:verify", "vaults:prune", "vaults:export_key", "set_language", "logout", "admin:logout",

@@ -115,6 +115,25 @@ def delete_policies(vault, policy_ids):
         policy.delete()
 
 
+def delete_vault(vault, typed_name):
+    """Delete an empty vault and its repository. Only a vault with no items, no recovery points and no
+    running job; the user types its name to confirm. The repository's own objects go (its folder too,
+    when that is left empty); the database rows last."""
+    if typed_name != vault.name:
+        raise Refused(_("Type the vault's name, %(name)s, to delete it.") % {"name": vault.name})
+    with transaction.atomic():
+        vault = Vault.objects.select_for_update().get(pk=vault.pk)
+        if vault.items.exists() or vault.recovery_points.exists():
+            raise Refused(_("%(name)s still holds items or backup data. Delete their backup data and unregister "
+                            "them first.") % {"name": vault.name})
+        if vault.jobs.active().exists():
+            raise Refused(_("A job of %(name)s is still running. Delete the vault when it has ended.") % {
+                "name": vault.name})
+        if vault.repository_id:
+            vault.repository().destroy()
+        vault.delete()
+
+
 def export_vault_key(vault, user, address):
     """The vault key as a file to keep safe (the repository command line reads it); the export is recorded."""
     key = vault.key().hex()  # first: a key that cannot be unwrapped is not recorded as exported

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<id:pk>/dashboard/", tabs.dashboard, name="dashboard"),
     path("<id:pk>/key/", tabs.export_key, name="export_key"),
     path("<id:pk>/settings/", tabs.vault_settings, name="settings"),
+    path("<id:pk>/delete/", tabs.vault_delete, name="delete"),
     path("<id:pk>/registered/", tabs.registered_items, name="registered_items"),
     path("<id:pk>/protected/", tabs.protected_items, name="protected_items"),
     path("<id:pk>/items/<id:item_pk>/", tabs.item_detail, name="item"),

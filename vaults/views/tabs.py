@@ -17,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from jobs.choices import JobStatus
 from portal.htmx import render_page, selected_ids
+from repository import RepositoryError
 from vaults import queries, services
 from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.errors import Refused
@@ -74,6 +75,22 @@ def vault_settings(request, pk):
     else:
         messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
     return redirect("vaults:quick_start", pk=vault.pk)
+
+
+@require_POST
+def vault_delete(request, pk):
+    """An Owner deletes an empty vault, typing its name to confirm."""
+    vault = get_vault(request, pk, "manage")
+    try:
+        services.delete_vault(vault, request.POST.get("confirm_name", ""))
+    except Refused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("vaults:quick_start", pk=vault.pk)
+    except (RepositoryError, OSError, KeyUnavailable) as error:
+        messages.error(request, _("The vault's storage could not be removed: %(error)s") % {"error": error})
+        return redirect("vaults:quick_start", pk=vault.pk)
+    messages.success(request, _("The vault %(name)s and its storage are deleted.") % {"name": vault.name})
+    return redirect("vaults:list")
 
 
 @require_POST
