@@ -26,3 +26,13 @@ def create_job(vault, operation, *, user=None, vm=None, entity_name=None, parame
         raise JobConflict(str(error)) from error
     job.enqueue()
     return job
+
+
+def create_job_if_free(vault, operation, **fields):
+    """create_job for a scheduled tick: None (and nothing changed) where the item or the vault already
+    has such a job, instead of JobConflict; the caller's transaction goes on either way."""
+    try:
+        with transaction.atomic():
+            return create_job(vault, operation, **fields)
+    except JobConflict:
+        return None

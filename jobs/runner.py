@@ -102,11 +102,11 @@ def run_job(job_id, work, atomic=True):
         with last_commit(job):
             _finish(job, work(job))
     except JobCancelled:
-        job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
+        _end_cancelled(job)
     except JobEnded:
         job.refresh_from_db()
         if job.status == JobStatus.CANCELLING:  # cancelled just before its last commit: that commit did not happen
-            job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
+            _end_cancelled(job)
         else:
             log.warning("Job %s was ended (%s) while its work ran; its work changed nothing", job_id, job.status)
     except JobError as error:
@@ -137,6 +137,10 @@ def _end_when_the_database_answers(job, exc):
                 log.warning("Job %s: the database did not answer again; the reaper will end it", job.pk)
                 return
             time.sleep(1)
+
+
+def _end_cancelled(job):
+    job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
 
 
 def _finish(job, outcome):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from jobs.work import space_held
 from vaults import states
 from vaults.choices import Operation, ProtectionState
+from vaults.retention import RULE_LABELS, firsts_of_their_day, kept_by
 
 
 def registrable_vms(vault):
@@ -62,8 +63,6 @@ def with_recovery_points(items):
 def with_retention(points, item):
     """The points (a page of the item's) with `kept`: [(rule label, until)], the rules that keep each
     and the dates they keep it to, by the item's policy as it is now."""
-    from vaults.retention import RULE_LABELS, firsts_of_their_day, kept_by
-
     points = list(points)
     policy = item.policy
     firsts = set()

@@ -4,11 +4,10 @@ Backup job for its policy's latest slot."""
 import datetime
 import zoneinfo
 
-from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.queue import JobConflict, create_job
+from jobs.queue import create_job_if_free
 from vaults import states
 from vaults.choices import Frequency, Operation
 from vaults.models import RegisteredItem
@@ -44,12 +43,8 @@ def schedule_due_backups(now=None):
             continue
         if (item.vm_id, slot) in taken:
             continue
-        try:
-            with transaction.atomic():
-                started.append(create_job(
-                    item.vault, Operation.BACKUP, vm=item.vm, scheduled_for=slot,
-                    parameters={"trigger": "scheduled", "slot": slot.isoformat()},
-                ))
-        except JobConflict:
-            continue  # this slot already has its job, or the item is busy
+        job = create_job_if_free(item.vault, Operation.BACKUP, vm=item.vm, scheduled_for=slot,
+                                 parameters={"trigger": "scheduled", "slot": slot.isoformat()})
+        if job is not None:  # else this slot already has its job, or the item is busy
+            started.append(job)
     return started

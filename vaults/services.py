@@ -46,9 +46,13 @@ class NeedsConfirmation(Refused):
 def points_a_change_removes(policy, changed, now=None):
     """[(VM, count)] of the points the policy's rules keep now that the changed rules would not."""
     now = now or timezone.now()
+    items = list(policy.items.select_related("vm").order_by("vm__name", "vm__cloud_service"))
+    points_of = {item.vm_id: [] for item in items}
+    for point in RecoveryPoint.objects.filter(vault=policy.vault_id, vm__in=points_of):  # one query, not one a VM
+        points_of[point.vm_id].append(point)
     removals = []
-    for item in policy.items.select_related("vm").order_by("vm__name", "vm__cloud_service"):
-        points = list(RecoveryPoint.objects.filter(vault=policy.vault_id, vm=item.vm))
+    for item in items:
+        points = points_of[item.vm_id]
         lost = points_to_keep(points, policy, now) - points_to_keep(points, changed, now)
         if lost:
             removals.append((item.vm, len(lost)))

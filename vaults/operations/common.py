@@ -49,6 +49,15 @@ def jobs_per_item(vault, operation, user, items, parameters=None):
         raise Refused(_("Another operation is in progress on one of the selected VMs. Try again when it ends.")) from None
 
 
+def start_vault_job(vault, operation, user, refusal):
+    """One job of `operation` for the whole vault (Discover, Verify, Prune), or Refused with `refusal`
+    while another one runs (the database allows one at a time)."""
+    try:
+        return create_job(vault, operation, user=user)
+    except JobConflict:
+        raise Refused(refusal) from None
+
+
 def start_per_item(vault, operation, item_ids, user, refusal, parameters=None):
     """(items, their jobs): one job of `operation` per chosen item of the vault that the operation may
     start on (states.TRANSITIONS), or Refused with `refusal` if any chosen item may not."""

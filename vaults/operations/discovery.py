@@ -7,18 +7,15 @@ from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
-from jobs.queue import JobConflict, create_job
 from sources import SourceUnavailable
 from vaults.choices import Operation
-from vaults.errors import ErrorCode, Refused
+from vaults.errors import ErrorCode
 from vaults.models import VirtualMachine
+from vaults.operations.common import start_vault_job
 
 
 def start_discovery(vault, user):
-    try:
-        return create_job(vault, Operation.DISCOVERY, user=user)
-    except JobConflict:
-        raise Refused(_("Another Discovery operation is already in progress.")) from None
+    return start_vault_job(vault, Operation.DISCOVERY, user, _("Another Discovery operation is already in progress."))
 
 
 def discover(job):

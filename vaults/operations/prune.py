@@ -4,35 +4,31 @@ deletes the packs no point needs and repacks the mostly dead ones. It holds the 
 so a backup that starts meanwhile waits (and says so), and nothing a backup wrote or will build on
 is removed."""
 
-from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
-from jobs.queue import JobConflict, create_job
+from jobs.queue import create_job_if_free
 from vaults.choices import Operation
-from vaults.errors import Refused
 from vaults.models import Vault
-from vaults.operations.common import REPOSITORY_WAIT, add_stored_bytes, open_repository, repository_errors, waiting
+from vaults.operations.common import (
+    REPOSITORY_WAIT,
+    add_stored_bytes,
+    open_repository,
+    repository_errors,
+    start_vault_job,
+    waiting,
+)
 
 
 def start_prune(vault, user):
-    try:
-        return create_job(vault, Operation.PRUNE, user=user)
-    except JobConflict:
-        raise Refused(_("Another Prune operation is already in progress.")) from None
+    return start_vault_job(vault, Operation.PRUNE, user, _("Another Prune operation is already in progress."))
 
 
 def prune_every_vault():
     """Beat's nightly tick: a Prune job for each vault (one already running is left to finish)."""
-    started = []
-    for vault in Vault.objects.all():
-        try:
-            with transaction.atomic():
-                started.append(create_job(vault, Operation.PRUNE))
-        except JobConflict:
-            continue
-    return started
+    jobs = (create_job_if_free(vault, Operation.PRUNE) for vault in Vault.objects.all())
+    return [job for job in jobs if job is not None]
 
 
 def prune(job):

@@ -52,7 +52,9 @@ def register(job):
 def start_unregister(vault, item_ids, user):
     items, jobs = start_per_item(vault, Operation.UNREGISTER, item_ids, user,
                                  _("Only registered VMs that are not protected can be unregistered. Stop protection first."))
-    kept = [item for item in items if _has_backup_data(item)]
+    with_data = set(RecoveryPoint.objects.filter(vault=vault, vm__in=[item.vm_id for item in items])
+                    .values_list("vm_id", flat=True))
+    kept = [item for item in items if item.vm_id in with_data]
     if kept:
         # Points of an unregistered VM would be in no list, yet count in the vault's storage.
         raise Refused(_("%(vm)s still has recovery points. Delete its backup data first, then unregister it.") % {

@@ -3,38 +3,29 @@ and name the points any damage affects."""
 
 import datetime
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
-from jobs.queue import JobConflict, create_job
+from jobs.queue import create_job_if_free
 from vaults.choices import Operation
-from vaults.errors import ErrorCode, Refused
+from vaults.errors import ErrorCode
 from vaults.models import Vault
-from vaults.operations.common import open_repository, repository_errors
+from vaults.operations.common import open_repository, repository_errors, start_vault_job
 
 
 def start_verify(vault, user):
-    try:
-        return create_job(vault, Operation.VERIFY, user=user)
-    except JobConflict:
-        raise Refused(_("Another Verify operation is already in progress.")) from None
+    return start_vault_job(vault, Operation.VERIFY, user, _("Another Verify operation is already in progress."))
 
 
 def verify_the_vaults_due(now=None):
     """Beat's daily tick: a Verify job for each vault whose weekly verify falls on today (UTC)."""
     today = (now or timezone.now()).astimezone(datetime.timezone.utc).weekday()
-    started = []
-    for vault in Vault.objects.filter(verify_weekday=today):
-        try:
-            with transaction.atomic():
-                started.append(create_job(vault, Operation.VERIFY))
-        except JobConflict:
-            continue  # one is running: it reads everything anyway
-    return started
+    # A vault whose verify still runs gets none: that one reads everything anyway.
+    jobs = (create_job_if_free(vault, Operation.VERIFY) for vault in Vault.objects.filter(verify_weekday=today))
+    return [job for job in jobs if job is not None]
 
 
 def verify(job):
