@@ -33,6 +33,11 @@ class Progress:
         self.reported = 0.0
         job.beat(done=0, total=total, message=str(label))
 
+    def restart(self, total):
+        """Count again from nothing towards a new total (one known only once the work is listed)."""
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.job.beat(done=0, total=total, message=str(self.label))
+
     def advance(self, amount):
         """Count `amount` more done; at each report, stop (JobCancelled) if a user cancelled the job."""
         self.done += amount

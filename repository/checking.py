@@ -16,6 +16,17 @@ REPACK_BELOW = 0.5  # prune repacks a pack whose live chunks are less than this 
 REPACK_BATCH = 16  # packs repacked between two flushes
 
 
+class NoProgress:
+    """What verify and prune report their bytes to when nobody watches. A caller's own (the job's
+    progress bar) may raise from advance() to stop the work between two safe steps: a cancel."""
+
+    def restart(self, total):
+        pass
+
+    def advance(self, amount):
+        pass
+
+
 @dataclass
 class VerifyReport:
     points: list = field(default_factory=list)
@@ -62,8 +73,10 @@ class Checking:
                         continue
                     yield point_id, [chunk_id for chunk_id in ids if chunk_id != ZERO_ID]
 
-    def verify(self):
-        """Read every chunk every recovery point needs; name the damaged objects and the points they affect."""
+    def verify(self, progress=None):
+        """Read every chunk every recovery point needs; name the damaged objects and the points they affect.
+        `progress` hears the bytes to read, then each pack's bytes once read (see NoProgress)."""
+        progress = progress or NoProgress()
         report = VerifyReport()
         affected, damaged_pieces, damaged_copies = set(), set(), []
 
@@ -89,10 +102,12 @@ class Checking:
                 report.damaged_objects["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
                 bad_chunks.update(in_no_pack)
                 damaged_copies += [(NO_PACK, chunk_id) for chunk_id in in_no_pack]
+            progress.restart(self.index.needed_size(needed))
             with self.index.needed_by_pack(needed) as packs, ThreadPoolExecutor(THREADS) as pool:
-                for checked in in_order(pool, lambda pack: self._check_pack(*pack), packs):
+                for checked, size in in_order(pool, self._check_pack_sized, packs):
                     self._note_check(report, bad_chunks, *checked)
                     damaged_copies += list(checked[2])
+                    progress.advance(size)
         self.note_damage(damaged_copies, damaged_pieces)
         if bad_chunks:
             for point_id, ids in self._needed_chunks(lambda *_: None, each_piece_once=False):
@@ -100,6 +115,10 @@ class Checking:
                     affected.add(point_id)
         report.affected_points = sorted(affected)
         return report
+
+    def _check_pack_sized(self, pack_entries):
+        pack, entries = pack_entries
+        return self._check_pack(pack, entries), sum(length for _offset, length, _index, _chunk in entries)
 
     def _check_pack(self, pack, entries):
         """(pack, chunks checked, {damaged chunk id: reason}) for the given chunks of one pack."""
@@ -125,21 +144,32 @@ class Checking:
             report.damaged_objects.setdefault(pack, next(iter(bad.values())))
             bad_chunks.update(chunk_id for _pack, chunk_id in bad)
 
-    def prune(self, wait=0, on_wait=None):
+    def prune(self, wait=0, on_wait=None, progress=None):
         """Delete the packs and chunk-list pieces that no recovery point needs any more, and repack the
         packs that are mostly dead: their live chunks are copied (still sealed) into new packs, stored,
-        and only then the old packs deleted. Returns the bytes freed."""
+        and only then the old packs deleted. Returns the bytes freed. `progress` hears the bytes of the
+        packs to delete or repack, then each one's once done: between two of them it may stop the prune,
+        which leaves every point whole (a repack batch's originals go only after its copies are stored)."""
+        progress = progress or NoProgress()
         def unreadable(_point, name, reason):
             raise DamagedData(f"{name}: {reason}")  # what a damaged manifest needs is unknown: delete nothing
 
         with self.writer(wait, on_wait) as writer:
             index, needed_pieces = self.index, set()
             with index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable, seen=needed_pieces)) as needed:
-                freed = sum(self._delete_pack(writer, pack) for pack in index.dead_packs(needed, writer.trusted_up_to))
+                dead = index.dead_packs(needed, writer.trusted_up_to)
                 sparse = index.sparse_packs(needed, writer.trusted_up_to, REPACK_BELOW)
+                sizes = {pack: index.pack_size(pack) for pack in dead + sparse}
+                progress.restart(sum(sizes.values()))
+                freed = 0
+                for pack in dead:
+                    freed += self._delete_pack(writer, pack)
+                    progress.advance(sizes[pack])
                 with index.temporary_set([sparse]) as repacking:
                     for at in range(0, len(sparse), REPACK_BATCH):
-                        freed += self._repack(writer, sparse[at:at + REPACK_BATCH], needed, repacking)
+                        batch = sparse[at:at + REPACK_BATCH]
+                        freed += self._repack(writer, batch, needed, repacking)
+                        progress.advance(sum(sizes[pack] for pack in batch))
                 for name in self.storage.list("lists/"):
                     piece_id = name.split("/", 1)[1]
                     if LIST_NAME.fullmatch(piece_id) and bytes.fromhex(piece_id) not in needed_pieces:
@@ -153,7 +183,7 @@ class Checking:
         writer.check_lock()
         self.storage.delete(f"index/{pack}")
         self.storage.delete(pack_path(pack))
-        size = sum(length for _chunk_id, length in self.index.pack_chunks(pack))
+        size = self.index.pack_size(pack)
         self.index.remove_packs([pack])
         return size
 

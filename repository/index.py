@@ -139,6 +139,10 @@ class ChunkIndex:
         return self._rows("SELECT id, length FROM chunk JOIN pack ON pack.number = chunk.pack WHERE pack.name = ?",
                           (name,))
 
+    def pack_size(self, name):
+        """The bytes of a pack's chunks, as the index lists them."""
+        return sum(length for _chunk_id, length in self.pack_chunks(name))
+
     # --- Chunks ----------------------------------------------------------------------------
 
     def stored(self, chunk_ids, trusted_up_to, writer):
@@ -215,6 +219,11 @@ class ChunkIndex:
             yield table
         finally:
             db.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def needed_size(self, needed):
+        """The bytes a read of every chunk of the set `needed` takes (one copy of each)."""
+        return self._rows(f"SELECT coalesce(sum(length), 0) FROM (SELECT max(chunk.length) AS length FROM {needed}"
+                          f" JOIN chunk ON chunk.id = {needed}.value GROUP BY {needed}.value)")[0][0]
 
     def missing(self, needed):
         """The ids in the temporary set `needed` that no pack holds."""

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from jobs.errors import JobError
 from jobs.queue import JobConflict, create_job
+from jobs.runner import JobCancelled
 from repository import DamagedData, PointNotFound, RepositoryError
 from sources import SourceUnavailable
 from sources.base import SnapshotError
@@ -109,9 +110,14 @@ def open_repository(vault):
         return vault.repository()
 
 
-def waiting(job):
-    """What a job does while another job of its vault holds the repository: says so, and beats."""
-    return lambda: job.beat(message=_("Waiting for the vault's storage"))
+def waiting(job, cancellable=True):
+    """What a job does while another job of its vault holds the repository: says so, beats, and stops
+    (JobCancelled) if a user cancelled it meanwhile and it still can stop."""
+    def on_wait():
+        if cancellable and job.cancel_asked():
+            raise JobCancelled(f"Job {job.pk} was cancelled while it waited")
+        job.beat(message=_("Waiting for the vault's storage"))
+    return on_wait
 
 
 def add_stored_bytes(vault, change):

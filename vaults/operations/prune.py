@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.queue import create_job_if_free
+from jobs.runner import JobCancelled, Progress
 from vaults.choices import Operation
 from vaults.models import Vault
 from vaults.operations.common import (
@@ -33,8 +34,12 @@ def prune_every_vault():
 
 def prune(job):
     repo = open_repository(job.vault)
-    job.beat(message=_("Collecting the data no recovery point needs"))
+    progress = Progress(job, 0, _("Collecting the data no recovery point needs"))
     with repository_errors():
-        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job))
+        try:
+            freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job), progress=progress)
+        except JobCancelled:  # stopped between two packs: count what the storage holds now
+            Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())
+            raise
     add_stored_bytes(job.vault, -freed)
     return JobStatus.COMPLETED, _("%(freed)s freed.") % {"freed": filesizeformat(freed)}

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 from jobs.choices import JobStatus
 from jobs.errors import JobError
 from jobs.queue import create_job_if_free
+from jobs.runner import Progress
 from vaults.choices import Operation
 from vaults.errors import ErrorCode
 from vaults.models import Vault
@@ -30,9 +31,9 @@ def verify_the_vaults_due(now=None):
 
 def verify(job):
     repo = open_repository(job.vault)
-    job.beat(message=_("Reading every chunk the recovery points need"))
+    progress = Progress(job, 0, _("Reading every chunk the recovery points need"))
     with repository_errors():
-        report = repo.verify()
+        report = repo.verify(progress=progress)  # a cancel stops it between two packs: it only reads
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     checked_at, affected = timezone.now(), set(report.affected_points)
