@@ -173,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vaults.tasks.prune_vaults",
         "schedule": crontab(hour=env_int("PRUNE_HOUR_UTC", 2), minute=0),
     },
+    # Deleted backup data whose soft-delete days have passed is purged once a day.
+    "purge-deleted-data": {
+        "task": "vaults.tasks.purge_deleted_data",
+        "schedule": crontab(hour=env_int("PURGE_HOUR_UTC", 1), minute=0),
+    },
     # Each vault's data is read and checked once a week, on the day the vault chose.
     "verify-vaults": {
         "task": "vaults.tasks.verify_vaults",

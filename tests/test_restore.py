@@ -13,9 +13,6 @@ from tests.conftest import backup, protect, raw_bytes, wait_for_jobs
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint
-from vaults.operations.delete_data import start_delete_backup_data
-from vaults.operations.protection import start_stop_protection
-from vaults.operations.registration import start_unregister
 from vaults.operations.restore import restore as restore_job
 from vaults.operations.restore import start_restore
 from vaults.operations.verify import start_verify
@@ -112,25 +109,6 @@ def test_verify_warns_about_points_the_portal_does_not_list(worker, vault, owner
     job = wait_for_jobs([start_verify(vault, owner)], timeout=60)[0]
     assert job.status == JobStatus.COMPLETED_WITH_WARNINGS
     assert "1 of them is not listed in the portal" in job.result_message
-
-
-def test_stop_protection_then_delete_backup_data(worker, vault, owner):
-    item = protect(vault, owner, "web01")
-    backup(vault, owner, item)
-    point = RecoveryPoint.objects.get(vm=item.vm)
-    with pytest.raises(Refused, match="protection is stopped"):
-        start_delete_backup_data(vault, [item.pk], owner)
-    wait_for_jobs(start_stop_protection(vault, [item.pk], owner))
-    assert RecoveryPoint.objects.filter(vm=item.vm).exists(), "stopping protection keeps the data"
-    with pytest.raises(Refused, match="still has recovery points. Delete its backup data first"):
-        start_unregister(vault, [item.pk], owner)
-    (job,) = wait_for_jobs(start_delete_backup_data(vault, [item.pk], owner))
-    assert job.status == JobStatus.COMPLETED and "Deleted 1 recovery point" in job.result_message
-    assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
-    repo = vault.repository()
-    assert point.point_id not in repo.point_ids() and repo.storage.list("packs/") == []
-    (unregistered,) = wait_for_jobs(start_unregister(vault, [item.pk], owner))
-    assert unregistered.status == JobStatus.COMPLETED, "with its data deleted, the VM can go"
 
 
 def test_a_running_vm_whose_writes_cannot_pause_keeps_its_disks(worker, vault, owner, lab_path):

@@ -24,13 +24,14 @@ def test_the_vault_chooses_its_verify_day(owner_client, vault, reader):
 
     page = owner_client.get(f"/vaults/{vault.pk}/").content.decode()
     assert 'name="verify_weekday"' in page
-    response = owner_client.post(f"/vaults/{vault.pk}/settings/", {"verify_weekday": Weekday.MONDAY}, htmx=False)
+    response = owner_client.post(f"/vaults/{vault.pk}/settings/", {"verify_weekday": Weekday.MONDAY,
+                                                                   "soft_delete_days": 14}, htmx=False)
     assert response.status_code == 302
     vault.refresh_from_db()
     assert vault.verify_weekday == Weekday.MONDAY
     for hostile in [value for value in HOSTILE if value != "0"] + ["9", "7"]:
-        assert owner_client.post(f"/vaults/{vault.pk}/settings/", {"verify_weekday": hostile},
-                                 htmx=False).status_code == 302
+        assert owner_client.post(f"/vaults/{vault.pk}/settings/", {"verify_weekday": hostile,
+                                                                       "soft_delete_days": 14}, htmx=False).status_code == 302
         vault.refresh_from_db()
         assert vault.verify_weekday == Weekday.MONDAY, f"{hostile!r} is not a day: nothing changes"
     assert client_for(reader).post(f"/vaults/{vault.pk}/settings/", {"verify_weekday": 2}).status_code == 403

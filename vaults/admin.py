@@ -48,9 +48,12 @@ class VaultAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         """A vault whose repository exists keeps its storage: moving it would strand its backups."""
+        fields = list(self.readonly_fields)
         if obj is not None and (obj.repository_id or obj.stored_bytes or obj.recovery_points.exists()):
-            return [*self.readonly_fields, "storage_url"]
-        return self.readonly_fields
+            fields.append("storage_url")
+        if obj is not None and obj.immutable:
+            fields.append("immutable")  # once immutable, always
+        return fields
 
 
 @admin.register(VirtualMachine)
@@ -67,9 +70,9 @@ class PolicyAdmin(admin.ModelAdmin):
 
 @admin.register(RegisteredItem)
 class RegisteredItemAdmin(admin.ModelAdmin):
-    list_display = ["vm", "vault", "registration_state", "protection_state", "policy"]
+    list_display = ["vm", "vault", "registration_state", "protection_state", "policy", "purge_after"]
     # States change through jobs only (each change a history row); the admin shows them.
-    readonly_fields = ["registration_state", "protection_state", "protected_at"]
+    readonly_fields = ["registration_state", "protection_state", "protected_at", "purge_after", "deletion_reason"]
     list_filter = ["registration_state", "protection_state"]
     list_select_related = ["vm", "vault", "policy"]
 

@@ -15,6 +15,8 @@ class Operation(models.TextChoices):
     DELETE_BACKUP_DATA = "delete_backup_data", _("Delete Backup Data")
     VERIFY = "verify", _("Verify")
     PRUNE = "prune", _("Prune")
+    UNDELETE = "undelete", _("Undelete")
+    PURGE = "purge", _("Purge Deleted Data")
 
 
 class SourceKind(models.TextChoices):
@@ -40,6 +42,7 @@ class ProtectionState(models.TextChoices):
     PROTECTED = "protected", _("Protected")
     ERROR = "error", _("Protection error")
     STOPPED = "stopped", _("Protection stopped")
+    SOFT_DELETED = "soft_deleted", _("Soft deleted")
 
 
 # Items in these states are under protection: they can be backed up, or have their protection stopped.
@@ -54,6 +57,7 @@ PROTECTED_ITEM_STATES = [
     ProtectionState.PROTECTED,
     ProtectionState.ERROR,
     ProtectionState.STOPPED,
+    ProtectionState.SOFT_DELETED,
 ]
 
 
@@ -131,5 +135,8 @@ def retention_range_message(kind):
     return _("%(label)s retention must be between %(low)d and %(high)d %(unit)s.") % {
         "label": label, "low": low, "high": high, "unit": unit,
     }
+
+# Deleted backup data stays this many days (the vault's setting, within these limits) before it is purged.
+SOFT_DELETE_DAYS, SOFT_DELETE_MIN_DAYS, SOFT_DELETE_MAX_DAYS = 14, 14, 180
 MAX_RECOVERY_POINTS_PER_ITEM = 9999
 DEFAULT_POLICY_NAME = "DefaultPolicy"

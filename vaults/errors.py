@@ -27,6 +27,7 @@ class ErrorCode(models.TextChoices):
     PROTECTION_NOT_STOPPED = "ProtectionNotStopped", _("Protection not stopped")
     ITEM_STATE_CHANGED = "ItemStateChanged", _("Item changed state")
     BACKUP_DATA_KEPT = "BackupDataKept", _("Backup data kept")
+    VAULT_IMMUTABLE = "VaultImmutable", _("Vault is immutable")
 
 
 # code -> (message, recommended action)
@@ -116,7 +117,12 @@ CATALOGUE = {
     ),
     ErrorCode.BACKUP_DATA_KEPT: (
         _("The VM still has recovery points in this vault; a VM is unregistered only once its backup data is deleted."),
-        _("Delete the VM's backup data on the Protected Items tab, then unregister it."),
+        _("Delete the VM's backup data on the Protected Items tab; once it is purged (after the vault's "
+          "soft-delete days), unregister it."),
+    ),
+    ErrorCode.VAULT_IMMUTABLE: (
+        _("The vault is immutable: recovery points are not deleted before the date their rules promised."),
+        _("Wait until the recovery points expire; an immutable vault cannot be made mutable again."),
     ),
     ErrorCode.ITEM_STATE_CHANGED: (
         _("The VM's item changed state while the job ran (another operation ended it meanwhile); "

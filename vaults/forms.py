@@ -3,11 +3,14 @@ from functools import cache
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from vaults.choices import (
     LAST_DAY,
     RETENTION_LIMITS,
+    SOFT_DELETE_MAX_DAYS,
+    SOFT_DELETE_MIN_DAYS,
     Frequency,
     Month,
     RuleBasis,
@@ -16,6 +19,10 @@ from vaults.choices import (
     retention_range_message,
 )
 from vaults.models import Policy, Subscription, Vault
+
+# Lazy: read in the language of each request, not of the import.
+SOFT_DELETE_RANGE_MESSAGE = lazy(lambda: _("Deleted backup data is kept between %(low)d and %(high)d days.") % {
+    "low": SOFT_DELETE_MIN_DAYS, "high": SOFT_DELETE_MAX_DAYS}, str)()
 
 
 @cache
@@ -39,9 +46,21 @@ class VaultForm(forms.ModelForm):
 
 
 class VaultSettingsForm(forms.ModelForm):
+    """The day of the weekly Verify, how long deleted data stays, and immutability (which, once saved,
+    the form no longer lets go of)."""
+
     class Meta:
         model = Vault
-        fields = ["verify_weekday"]
+        fields = ["verify_weekday", "soft_delete_days", "immutable"]
+        error_messages = {"soft_delete_days": {
+            "min_value": SOFT_DELETE_RANGE_MESSAGE, "max_value": SOFT_DELETE_RANGE_MESSAGE,
+            "invalid": SOFT_DELETE_RANGE_MESSAGE, "required": SOFT_DELETE_RANGE_MESSAGE}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["soft_delete_days"].widget.attrs.update(min=SOFT_DELETE_MIN_DAYS, max=SOFT_DELETE_MAX_DAYS)
+        if self.instance.immutable:
+            self.fields["immutable"].disabled = True  # whatever is posted, it stays immutable
 
 
 def _retention_field(kind):

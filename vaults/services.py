@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from vaults.choices import DEFAULT_POLICY_NAME, Frequency
+from vaults.choices import DEFAULT_POLICY_NAME, RETENTION_LIMITS, Frequency
 from vaults.errors import Refused
 from vaults.models import KeyExport, Policy, RecoveryPoint, Vault
 from vaults.retention import points_to_keep
@@ -70,6 +70,8 @@ def update_policy(policy, *, confirmed=False, **fields):
     except ValidationError as error:
         raise Refused(" ".join(error.messages)) from None
     removals = points_a_change_removes(policy, changed)
+    if policy.vault.immutable:
+        check_retention_not_shortened(policy, changed, removals)
     if removals and not confirmed:
         total = sum(count for _vm, count in removals)
         raise NeedsConfirmation(ngettext(
@@ -82,6 +84,16 @@ def update_policy(policy, *, confirmed=False, **fields):
     except IntegrityError:
         raise Refused(_("A policy named %(name)s already exists in this vault.") % {"name": fields["name"]}) from None
     return changed
+
+
+def check_retention_not_shortened(policy, changed, removals):
+    """An immutable vault's policy may keep longer, never shorter: no rule's span shrinks, no point goes."""
+    shortened = [RETENTION_LIMITS[kind][2] for kind in RETENTION_LIMITS
+                 if (getattr(changed, f"retain_{kind}") or 0) < (getattr(policy, f"retain_{kind}") or 0)]
+    if shortened or removals:
+        raise Refused(_("%(vault)s is immutable: a policy's retention cannot be shortened (%(rules)s).") % {
+            "vault": policy.vault.name,
+            "rules": ", ".join(str(label) for label in shortened) or _("the new rules would remove recovery points")})
 
 
 def create_policy(vault, **fields):
@@ -128,8 +140,8 @@ def delete_vault(vault, typed_name):
     with transaction.atomic():
         vault = Vault.objects.select_for_update().get(pk=vault.pk)
         if vault.items.exists() or vault.recovery_points.exists():
-            raise Refused(_("%(name)s still holds items or backup data. Delete their backup data and unregister "
-                            "them first.") % {"name": vault.name})
+            raise Refused(_("%(name)s still holds items or backup data (soft-deleted data too, until it is "
+                            "purged). Delete their backup data and unregister them first.") % {"name": vault.name})
         if vault.jobs.active().exists():
             raise Refused(_("A job of %(name)s is still running. Delete the vault when it has ended.") % {
                 "name": vault.name})

@@ -59,7 +59,10 @@ TRANSITIONS = {
     # A backup that fails leaves the item in error (one already in error stays so); a cancelled one as it was.
     Operation.BACKUP: Transition(PROTECTION, tuple(ACTIVE_PROTECTION_STATES), None, P.PROTECTED, P.ERROR,
                                  cancelled=None),
-    Operation.DELETE_BACKUP_DATA: Transition(PROTECTION, (P.STOPPED,), None, None, None),
+    # Deleted data is soft deleted first: Undelete brings it back, Purge (past its date) removes it.
+    Operation.DELETE_BACKUP_DATA: Transition(PROTECTION, (P.STOPPED,), None, P.SOFT_DELETED, None),
+    Operation.UNDELETE: Transition(PROTECTION, (P.SOFT_DELETED,), None, P.STOPPED, None),
+    Operation.PURGE: Transition(PROTECTION, (P.SOFT_DELETED,), None, P.NOT_PROTECTED, None),
 }
 
 

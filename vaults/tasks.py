@@ -65,9 +65,25 @@ def verify(job_id):
     run_job(job_id, verify_operation.verify, atomic=False)
 
 
-@shared_task(name="vaults.tasks.delete_backup_data", **LONG_JOB_LIMITS)
+@shared_task(name="vaults.tasks.delete_backup_data")
 def delete_backup_data(job_id):
-    run_job(job_id, delete_data.delete_backup_data, atomic=False)
+    run_job(job_id, delete_data.delete_backup_data)
+
+
+@shared_task(name="vaults.tasks.undelete")
+def undelete(job_id):
+    run_job(job_id, delete_data.undelete)
+
+
+@shared_task(name="vaults.tasks.purge", **LONG_JOB_LIMITS)
+def purge(job_id):
+    run_job(job_id, delete_data.purge, atomic=False)
+
+
+@shared_task(name="vaults.tasks.purge_deleted_data")
+def purge_deleted_data():
+    """Celery beat's daily tick: a Purge job per soft-deleted item whose days have passed."""
+    return len(delete_data.purge_expired())
 
 
 @shared_task(name="vaults.tasks.prune", **LONG_JOB_LIMITS)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("<id:pk>/verify/", commands.verify, name="verify"),
     path("<id:pk>/prune/", commands.prune, name="prune"),
     path("<id:pk>/delete-backup-data/", commands.delete_backup_data, name="delete_backup_data"),
+    path("<id:pk>/undelete/", commands.undelete, name="undelete"),
     path("<id:pk>/protect/", protect.protect, name="protect"),
     path("<id:pk>/protect/retention/", protect.policy_retention, name="policy_retention"),
     path("<id:pk>/restore/", restore.restore, name="restore"),

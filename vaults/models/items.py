@@ -60,6 +60,9 @@ class RegisteredItem(models.Model):
     policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.RESTRICT, related_name="items")
     registered_at = models.DateTimeField(default=timezone.now)
     protected_at = models.DateTimeField(null=True, blank=True)  # scheduled slots count from here
+    # Soft deleted: its backup data stays until then (Undelete brings it back), with the reason given.
+    purge_after = models.DateTimeField(_("purged after"), null=True, blank=True)
+    deletion_reason = models.CharField(_("reason for deleting"), max_length=200, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "vault__subscription"

@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -11,6 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.access import RestrictedQuerySet, Role
 from vaults.choices import (
+    SOFT_DELETE_DAYS,
+    SOFT_DELETE_MAX_DAYS,
+    SOFT_DELETE_MIN_DAYS,
     SourceKind,
     Weekday,
 )
@@ -95,6 +98,12 @@ class Vault(models.Model):
     verify_weekday = models.PositiveSmallIntegerField(_("weekly verify on"), choices=Weekday.choices,
                                                       default=Weekday.SATURDAY)
     repository_id = models.CharField(max_length=64, blank=True, editable=False)  # set when its repository is made
+    # Deleted backup data stays this long (Soft deleted, can be undeleted) before a daily purge removes it.
+    soft_delete_days = models.PositiveSmallIntegerField(
+        _("keep deleted backup data for (days)"), default=SOFT_DELETE_DAYS,
+        validators=[MinValueValidator(SOFT_DELETE_MIN_DAYS), MaxValueValidator(SOFT_DELETE_MAX_DAYS)])
+    # Once set it stays set: no point is deleted before it expires and no retention is shortened.
+    immutable = models.BooleanField(_("immutable"), default=False)
 
     objects = RestrictedQuerySet.as_manager()
     subscription_path = "subscription"

@@ -24,6 +24,8 @@ TASKS = {
     Operation.VERIFY: "vaults.tasks.verify",
     Operation.PRUNE: "vaults.tasks.prune",
     Operation.DELETE_BACKUP_DATA: "vaults.tasks.delete_backup_data",
+    Operation.UNDELETE: "vaults.tasks.undelete",
+    Operation.PURGE: "vaults.tasks.purge",
 }
 
 

@@ -1,51 +1,177 @@
-"""Delete Backup Data: after Stop Protection, every recovery point of the item goes (a job per item)."""
+"""The end of an item's data. Delete Backup Data (after Stop Protection, or with it) soft deletes:
+every recovery point stays in the repository, unlisted for restore, until the vault's soft-delete
+days have passed; Undelete brings the item back to Protection stopped with every point restorable;
+a daily Purge job per expired item removes the rows, the manifests and the data no other point needs.
+
+In an immutable vault no point goes before the date its rules promised (promised_dates).
+"""
+
+import datetime
 
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.queue import create_job_if_free
 from jobs.runner import last_commit
 from vaults import states
-from vaults.choices import Operation
-from vaults.errors import ErrorCode
-from vaults.models import RecoveryPoint
+from vaults.choices import Operation, ProtectionState
+from vaults.errors import ErrorCode, Refused
+from vaults.models import RecoveryPoint, RegisteredItem
 from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
     item_of,
+    item_state_changed,
     open_repository,
+    pick,
     repository_errors,
     start_per_item,
     waiting,
 )
+from vaults.retention import firsts_of_their_day, kept_by
+
+MAX_REASON_LENGTH = 200
+
+
+def check_deletion(vault, items, typed_name, reason):
+    """Refused unless the user typed the (one) VM's name, gave a reason that fits, and an immutable vault
+    holds none of its points past today. Returns the reason, trimmed."""
+    if len(items) != 1:
+        raise Refused(_("Delete the backup data of one VM at a time."))
+    item = items[0]
+    if typed_name.strip() != item.vm.name:
+        raise Refused(_("Type the VM's name, %(name)s, to delete its backup data.") % {"name": item.vm.name})
+    reason = reason.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise Refused(_("The reason has at most %(count)d characters.") % {"count": MAX_REASON_LENGTH})
+    check_not_immutable(vault, item)
+    return reason
+
+
+def promised_dates(item, now=None):
+    """The dates past `now` until which the item's points are promised: by its policy's rules while it
+    is protected, by each point's own date once protection stopped (keep_promised_dates)."""
+    now = now or timezone.now()
+    points = list(RecoveryPoint.objects.filter(vault=item.vault_id, vm=item.vm_id))
+    firsts = firsts_of_their_day(points, item.policy) if item.policy else set()
+    dates = (max((until for _rule, until in kept_by(point, item.policy, firsts)), default=None) for point in points)
+    return sorted(date for date in dates if date is not None and date > now)
+
+
+def check_not_immutable(vault, item):
+    if not vault.immutable:
+        return
+    promised = promised_dates(item)
+    if promised:
+        raise Refused(ngettext(
+            "%(vault)s is immutable: %(count)d recovery point of %(vm)s is kept until %(date)s and cannot be "
+            "deleted before.",
+            "%(vault)s is immutable: %(count)d recovery points of %(vm)s are kept until as late as %(date)s and "
+            "cannot be deleted before.", len(promised)) % {
+            "vault": vault.name, "count": len(promised), "vm": item.vm.name,
+            "date": formats.date_format(timezone.localtime(promised[-1]), "DATE_FORMAT")})
 
 
 @transaction.atomic
-def start_delete_backup_data(vault, item_ids, user):
-    _items, jobs = start_per_item(vault, Operation.DELETE_BACKUP_DATA, item_ids, user,
-                                  _("Backup data can be deleted only for VMs whose protection is stopped."))
+def start_delete_backup_data(vault, item_ids, user, *, typed_name="", reason=""):
+    items = pick(states.startable(vault.items.select_related("vm"), Operation.DELETE_BACKUP_DATA), item_ids,
+                 _("Backup data can be deleted only for VMs whose protection is stopped."))
+    reason = check_deletion(vault, items, typed_name, reason)
+    _items, jobs = start_per_item(vault, Operation.DELETE_BACKUP_DATA, item_ids, user, "", {"reason": reason})
     return jobs
+
+
+def soft_delete(job, item, reason):
+    """Move a stopped item to Soft deleted until the vault's days have passed (in the job's last commit)."""
+    purge_after = timezone.now() + datetime.timedelta(days=job.vault.soft_delete_days)
+    if not states.move(item, Operation.DELETE_BACKUP_DATA, states.SUCCESS, _("Backup data deleted"),
+                       purge_after=purge_after, deletion_reason=reason[:MAX_REASON_LENGTH]):
+        raise item_state_changed(item)
+    count = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).count()
+    return ngettext(
+        "%(count)d recovery point of %(vm)s is soft deleted; it is purged after %(date)s, and can be "
+        "undeleted until then.",
+        "%(count)d recovery points of %(vm)s are soft deleted; they are purged after %(date)s, and can be "
+        "undeleted until then.", count) % {
+        "count": count, "vm": item.vm, "date": formats.date_format(timezone.localtime(purge_after), "DATE_FORMAT")}
 
 
 def delete_backup_data(job):
     item = item_of(job)
     if item.protection_state not in states.start_states(Operation.DELETE_BACKUP_DATA):
         raise JobError(ErrorCode.PROTECTION_NOT_STOPPED)
+    check_immutable_in_job(job, item)
+    return JobStatus.COMPLETED, soft_delete(job, item, job.parameters.get("reason", ""))
+
+
+def check_immutable_in_job(job, item):
+    """The vault may have become immutable since the job was queued: it refuses then too."""
+    job.vault.refresh_from_db(fields=["immutable"])
+    try:
+        check_not_immutable(job.vault, item)
+    except Refused as refusal:
+        raise JobError(ErrorCode.VAULT_IMMUTABLE, str(refusal)) from None
+
+
+@transaction.atomic
+def start_undelete(vault, item_ids, user):
+    _items, jobs = start_per_item(vault, Operation.UNDELETE, item_ids, user,
+                                  _("Only soft-deleted VMs can be undeleted."))
+    return jobs
+
+
+def undelete(job):
+    item = item_of(job)
+    if not states.move(item, Operation.UNDELETE, states.SUCCESS, _("Backup data undeleted"),
+                       purge_after=None, deletion_reason=""):
+        raise item_state_changed(item)
+    count = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).count()
+    return JobStatus.COMPLETED, ngettext(
+        "%(count)d recovery point of %(vm)s is back; protection stays stopped until you protect it again.",
+        "%(count)d recovery points of %(vm)s are back; protection stays stopped until you protect it again.",
+        count) % {"count": count, "vm": item.vm}
+
+
+def purge_expired(now=None):
+    """Beat's daily tick: a Purge job for each soft-deleted item whose days have passed."""
+    expired = RegisteredItem.objects.filter(protection_state=ProtectionState.SOFT_DELETED,
+                                            purge_after__lte=now or timezone.now()).select_related("vault", "vm")
+    jobs = (create_job_if_free(item.vault, Operation.PURGE, vm=item.vm) for item in expired)
+    return [job for job in jobs if job is not None]
+
+
+def purge(job):
+    """The rows, then the manifests they named, then the data no other point needs. Only an item still
+    soft deleted and past its date: one undeleted meanwhile is left alone."""
+    item = item_of(job)
+    if item.protection_state != ProtectionState.SOFT_DELETED or item.purge_after > timezone.now():
+        raise item_state_changed(item)
     repo = open_repository(job.vault)
     with last_commit(job):  # a job failed while it stalled deletes nothing
-        RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).delete()  # rows first, as in retention
+        points = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm)
+        doomed = list(points.values_list("point_id", flat=True))
+        points.delete()
+        if not states.move(item, Operation.PURGE, states.SUCCESS, _("Deleted backup data purged"),
+                           purge_after=None):
+            raise item_state_changed(item)
     with repository_errors():
-        # Every manifest of this VM in the repository, listed or not: a retry finishes what a crash left.
-        doomed = [point["id"] for point in repo.points() if point.get("vm", {}).get("id") == item.vm.external_id]
+        # The manifests the rows named, and any of this VM's that no row lists (left by a crash) made
+        # before this job: a point a later backup of the VM writes is never among them.
+        listed = set(RecoveryPoint.objects.filter(vault=job.vault).values_list("point_id", flat=True))
+        started = job.started_at.astimezone(datetime.timezone.utc).isoformat()
+        doomed += [point["id"] for point in repo.points() if point["id"] not in listed and point["id"] not in doomed
+                   and point.get("vm", {}).get("id") == item.vm.external_id and point["created"] < started]
         for point_id in doomed:
             repo.delete_point(point_id)
-        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job))
+        freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job, cancellable=False))  # past its last commit
     add_stored_bytes(job.vault, -freed)
     return JobStatus.COMPLETED, ngettext(
-        "Deleted %(count)d recovery point of %(vm)s; %(freed)s freed.",
-        "Deleted %(count)d recovery points of %(vm)s; %(freed)s freed.",
+        "Purged %(count)d recovery point of %(vm)s; %(freed)s freed.",
+        "Purged %(count)d recovery points of %(vm)s; %(freed)s freed.",
         len(doomed),
     ) % {"count": len(doomed), "vm": item.vm, "freed": filesizeformat(freed)}

@@ -1,5 +1,6 @@
 """Configure Protection and Stop Protection: a registered VM gets a policy (an existing one, or
-one made in the wizard), and loses it again (its backup data kept)."""
+one made in the wizard), and loses it again: its backup data kept, or deleted (soft deleted, see
+delete_data.py). Each kept point keeps the date its rules promised as its own."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,8 +11,10 @@ from jobs.errors import JobError
 from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.models import Policy
-from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick, start_per_item
+from vaults.models import Policy, RecoveryPoint
+from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick
+from vaults.operations.delete_data import check_deletion, check_immutable_in_job, soft_delete
+from vaults.retention import firsts_of_their_day, kept_by
 from vaults.services import create_policy
 
 
@@ -54,14 +57,41 @@ def configure_protection(job):
 
 
 @transaction.atomic
-def start_stop_protection(vault, item_ids, user):
-    _items, jobs = start_per_item(vault, Operation.STOP_PROTECTION, item_ids, user,
-                                  _("Only protected VMs can have their protection stopped."))
-    return jobs
+def start_stop_protection(vault, item_ids, user, *, delete_data=False, typed_name="", reason=""):
+    """Stop protecting the chosen VMs, keeping their data; or one VM, deleting its data (its name typed)."""
+    items = pick(states.startable(vault.items.select_related("vm"), Operation.STOP_PROTECTION), item_ids,
+                 _("Only protected VMs can have their protection stopped."))
+    parameters = {}
+    if delete_data:
+        parameters = {"delete_data": True, "reason": check_deletion(vault, items, typed_name, reason)}
+    return jobs_per_item(vault, Operation.STOP_PROTECTION, user, items, parameters)
 
 
 def stop_protection(job):
     item = item_of(job)
+    policy = item.policy
+    if job.parameters.get("delete_data"):
+        check_immutable_in_job(job, item)
     if not states.move(item, Operation.STOP_PROTECTION, states.SUCCESS, _("Stop Protection job completed")):
         raise item_state_changed(item)
+    keep_promised_dates(item, policy)
+    if job.parameters.get("delete_data"):
+        return JobStatus.COMPLETED, _("Protection of %(vm)s is stopped. %(deleted)s") % {
+            "vm": item.vm, "deleted": soft_delete(job, item, job.parameters.get("reason", ""))}
     return JobStatus.COMPLETED, _("Protection of %(vm)s is stopped.") % {"vm": item.vm}
+
+
+def keep_promised_dates(item, policy):
+    """Each point's own retain-until becomes the latest date a rule of its policy promised it: what an
+    immutable vault holds it to, and what it keeps if the VM is protected again with another policy."""
+    if policy is None:
+        return
+    points = list(RecoveryPoint.objects.filter(vault=item.vault_id, vm=item.vm_id))
+    firsts = firsts_of_their_day(points, policy)
+    changed = []
+    for point in points:
+        promised = max((until for _rule, until in kept_by(point, policy, firsts)), default=None)
+        if promised is not None and promised != point.retain_until:
+            point.retain_until = promised
+            changed.append(point)
+    RecoveryPoint.objects.bulk_update(changed, ["retain_until"], batch_size=500)

@@ -15,10 +15,10 @@ from jobs.queue import JobConflict, create_job
 from jobs.runner import Progress, ensure_running
 from jobs.work import work_folder
 from repository import RepositoryError
-from vaults.choices import Operation
+from vaults.choices import Operation, ProtectionState
 from vaults.errors import ErrorCode, Refused
 from vaults.keys import KeyUnavailable
-from vaults.models import RecoveryPoint, VirtualMachine
+from vaults.models import RecoveryPoint, RegisteredItem, VirtualMachine
 from vaults.operations.common import open_repository, repository_errors, source_errors
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ def start_restore(vault, point, user, *, mode, name="", cloud_service="", confir
     does not have yet), or over the original VM's disks (only once the user confirmed it)."""
     if point.vault_id != vault.pk:
         raise Refused(_("That recovery point belongs to another vault."))
+    check_not_soft_deleted(vault, point)
     parameters = {"point": point.pk, "mode": mode}
     if mode == RESTORE_NEW_VM:
         for label, value in ((_("VM name"), name), (_("Cloud service"), cloud_service)):
@@ -53,6 +54,13 @@ def start_restore(vault, point, user, *, mode, name="", cloud_service="", confir
         return create_job(vault, Operation.RESTORE, user=user, vm=point.vm, parameters=parameters)
     except JobConflict:
         raise Refused(_("Another operation is in progress on this VM. Try again when it ends.")) from None
+
+
+def check_not_soft_deleted(vault, point):
+    """A soft-deleted VM's points are not restored (nor downloaded) until it is undeleted."""
+    if RegisteredItem.objects.filter(vault=vault, vm=point.vm_id, protection_state=ProtectionState.SOFT_DELETED).exists():
+        raise Refused(_("The backup data of %(vm)s is soft deleted. Undelete it first to restore from it.") % {
+            "vm": point.vm})
 
 
 def restore(job):

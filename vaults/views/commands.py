@@ -11,7 +11,7 @@ from vaults import queries, states
 from vaults.choices import BACKUP_NOW_RETAIN_DAYS, Operation
 from vaults.errors import Refused
 from vaults.operations.backup import check_retain_until, start_backup
-from vaults.operations.delete_data import start_delete_backup_data
+from vaults.operations.delete_data import start_delete_backup_data, start_undelete
 from vaults.operations.discovery import start_discovery
 from vaults.operations.protection import start_stop_protection
 from vaults.operations.prune import start_prune
@@ -64,9 +64,54 @@ def unregister(request, pk):
     return _item_command(request, pk, start_unregister, "registered_items")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def stop_protection(request, pk):
-    return _item_command(request, pk, start_stop_protection, "protected_items")
+    """Stop Protection: a dialog that asks whether to retain the backup data or delete it (one VM, its
+    name typed, an optional reason); then one job per chosen item."""
+    return _end_of_data_command(request, pk, Operation.STOP_PROTECTION, start_stop_protection,
+                                _("Only protected VMs can have their protection stopped."))
+
+
+@require_http_methods(["GET", "POST"])
+def delete_backup_data(request, pk):
+    """Delete Backup Data of a stopped VM: the same dialog, with deleting chosen (soft deleted)."""
+    def start(vault, ids, user, *, delete_data, **confirmation):
+        return start_delete_backup_data(vault, ids, user, **confirmation)
+
+    return _end_of_data_command(request, pk, Operation.DELETE_BACKUP_DATA, start,
+                                _("Backup data can be deleted only for VMs whose protection is stopped."))
+
+
+def _end_of_data_command(request, pk, operation, start, refusal):
+    vault = get_vault(request, pk, "change")
+    ids = selected_ids(request)
+    if ids is None:
+        return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
+    items = list(states.startable(vault.items.select_related("vm"), operation).filter(pk__in=ids))
+    if not items or len(items) != len(set(ids)):
+        return command_response(request, vault, "protected_items", error=refusal)
+    deleting = operation == Operation.DELETE_BACKUP_DATA or request.POST.get("data") == "delete"
+    if request.method == "GET":
+        return _end_of_data_dialog(request, vault, items, operation, deleting)
+    try:
+        jobs = start(vault, ids, request.user, delete_data=deleting,
+                     typed_name=request.POST.get("confirm_name", ""), reason=request.POST.get("reason", ""))
+    except Refused as refusal:
+        return _end_of_data_dialog(request, vault, items, operation, deleting, error=str(refusal), status=400)
+    return command_response(request, vault, "protected_items", jobs=jobs)
+
+
+def _end_of_data_dialog(request, vault, items, operation, deleting, error=None, status=200):
+    context = {"vault": vault, "items": items, "operation": operation, "deleting": deleting, "error": error,
+               "form": request.POST, "soft_delete_days": vault.soft_delete_days,
+               "action": "vaults:stop_protection" if operation == Operation.STOP_PROTECTION else
+               "vaults:delete_backup_data"}
+    return render_page(request, "vaults/end_of_data.html", "vaults/partials/end_of_data_dialog.html", context, status)
+
+
+@require_POST
+def undelete(request, pk):
+    return _item_command(request, pk, start_undelete, "protected_items")
 
 
 @require_http_methods(["GET", "POST"])
@@ -99,11 +144,6 @@ def backup_now(request, pk):
 def _backup_dialog(request, vault, items, retain_until, error=None, status=200):
     context = {"vault": vault, "items": items, "retain_until": retain_until, "error": error}
     return render_page(request, "vaults/backup_now.html", "vaults/partials/backup_now_dialog.html", context, status)
-
-
-@require_POST
-def delete_backup_data(request, pk):
-    return _item_command(request, pk, start_delete_backup_data, "protected_items")
 
 
 @require_POST

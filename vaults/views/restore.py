@@ -1,7 +1,7 @@
 """The Restore wizard (1 a recovery point: the newest, or a day on the calendar; 2 where to restore
 it; 3 for a replace, a confirmation) and a disk's download."""
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.htmx import render_page, selected_ids
 from vaults.errors import Refused
-from vaults.operations.restore import RESTORE_REPLACE, VM_NAME, start_restore, stream_disk
+from vaults.operations.restore import RESTORE_REPLACE, VM_NAME, check_not_soft_deleted, start_restore, stream_disk
 from vaults.queries import BadDate, RecoveryCalendar
 from vaults.views.base import BAD_SELECTION, command_response, get_vault, whole_number
 
@@ -70,6 +70,10 @@ def download_disk(request, pk, point_pk, disk_index):
     point = get_object_or_404(vault.recovery_points.select_related("vm"), pk=point_pk)
     if not 0 <= disk_index < len(point.disks):
         raise Http404(_("That recovery point has no such disk."))
+    try:
+        check_not_soft_deleted(vault, point)
+    except Refused as refusal:
+        return HttpResponse(str(refusal), status=409, content_type="text/plain; charset=utf-8")
     disk = point.disks[disk_index]
     response = StreamingHttpResponse(stream_disk(vault, point, disk_index), content_type="application/octet-stream")
     response["Content-Length"] = str(disk["size"])

@@ -21,7 +21,7 @@ from repository import RepositoryError
 from vaults import queries, services
 from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.errors import Refused
-from vaults.forms import VaultForm, VaultSettingsForm
+from vaults.forms import SOFT_DELETE_RANGE_MESSAGE, VaultForm, VaultSettingsForm
 from vaults.keys import KeyUnavailable
 from vaults.models import Vault
 from vaults.views.base import ITEMS_PER_PAGE, get_vault, vault_context
@@ -60,18 +60,22 @@ def vault_create(request):
 def quick_start(request, pk):
     vault = get_vault(request, pk)
     context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first(),
-                            settings_form=VaultSettingsForm(instance=vault))
+                            settings_form=VaultSettingsForm(instance=vault), soft_delete_range=SOFT_DELETE_RANGE_MESSAGE)
     return render(request, "vaults/quick_start.html", context)
 
 
 @require_POST
 def vault_settings(request, pk):
-    """The vault's own settings (the day of its weekly Verify)."""
+    """The vault's own settings: the day of its weekly Verify, its soft-delete days, immutability."""
     vault = get_vault(request, pk, "change")
     form = VaultSettingsForm(request.POST, instance=vault)
     if form.is_valid():
-        form.save()
-        messages.success(request, _("The vault's settings are saved."))
+        # Only these columns (the storage total is a running sum jobs change meanwhile); and immutable
+        # is only ever written as set, so a stale form cannot clear it.
+        fields = ["verify_weekday", "soft_delete_days"] + (["immutable"] if vault.immutable else [])
+        form.save(commit=False).save(update_fields=fields)
+        messages.success(request, _("The vault is now immutable.") if "immutable" in form.changed_data else
+                         _("The vault's settings are saved."))
     else:
         messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
     return redirect("vaults:quick_start", pk=vault.pk)
