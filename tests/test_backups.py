@@ -2,7 +2,6 @@
 
 import datetime
 import threading
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -20,7 +19,7 @@ from tests.conftest import (
 )
 from vaults.choices import Operation, ProtectionState
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint
+from vaults.models import Policy, RecoveryPoint
 from vaults.operations.backup import start_backup
 from vaults.schedule import latest_slot, schedule_due_backups
 
@@ -178,10 +177,10 @@ def test_the_scheduler_skips_slots_before_protection_and_long_missed_ones(db, va
 
 
 def test_the_latest_slot_follows_the_policy_time_zone_and_days():
-    policy = SimpleNamespace(frequency="daily", weekdays=[], time_of_day=datetime.time(22, 0), time_zone="Asia/Seoul")
+    policy = Policy(frequency="daily", weekdays=[], time_of_day=datetime.time(22, 0), time_zone="Asia/Seoul")
     now = datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)  # 23:00 in Seoul
     assert latest_slot(policy, now) == datetime.datetime(2026, 11, 25, 13, 0, tzinfo=datetime.timezone.utc)
-    weekly = SimpleNamespace(frequency="weekly", weekdays=[0], time_of_day=datetime.time(1, 0), time_zone="UTC")
+    weekly = Policy(frequency="weekly", weekdays=[0], time_of_day=datetime.time(1, 0), time_zone="UTC")
     assert latest_slot(weekly, now) == datetime.datetime(2026, 11, 23, 1, 0, tzinfo=datetime.timezone.utc)
 
 

@@ -70,6 +70,11 @@ class Consistency(models.TextChoices):
 class Frequency(models.TextChoices):
     DAILY = "daily", _("Daily")
     WEEKLY = "weekly", _("Weekly")
+    HOURLY = "hourly", _("Hourly")
+
+
+HOURLY_INTERVALS = (4, 6, 8, 12)  # an hourly schedule backs up every this many hours, within its window
+MAX_EXTRA_TIMES = 5  # a daily or weekly schedule backs up at its time and at up to this many more
 
 
 class Weekday(models.IntegerChoices):
@@ -123,6 +128,7 @@ BACKUP_NOW_MAX_RETAIN_DAYS = 99 * 366
 
 # Retention limits, the same as the seed product's (DESIGN.md): kind -> (low, high, label, unit).
 RETENTION_LIMITS = {
+    "each": (1, 30, _("Every backup"), _("days")),  # a schedule that backs up more than once a day
     "daily": (1, 9999, _("Daily"), _("days")),
     "weekly": (1, 5163, _("Weekly"), _("weeks")),
     "monthly": (1, 1188, _("Monthly"), _("months")),

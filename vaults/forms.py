@@ -5,9 +5,12 @@ from django import forms
 from django.conf import settings
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from vaults.choices import (
+    HOURLY_INTERVALS,
     LAST_DAY,
+    MAX_EXTRA_TIMES,
     RETENTION_LIMITS,
     SOFT_DELETE_MAX_DAYS,
     SOFT_DELETE_MIN_DAYS,
@@ -20,9 +23,11 @@ from vaults.choices import (
 )
 from vaults.models import Policy, Subscription, Vault
 
-# Lazy: read in the language of each request, not of the import.
-SOFT_DELETE_RANGE_MESSAGE = lazy(lambda: _("Deleted backup data is kept between %(low)d and %(high)d days.") % {
-    "low": SOFT_DELETE_MIN_DAYS, "high": SOFT_DELETE_MAX_DAYS}, str)()
+# A message with its values, translated when shown (in the language of the request, not of the import).
+lazy_format = lazy(lambda text, values: str(text) % values, str)
+
+SOFT_DELETE_RANGE_MESSAGE = lazy_format(_("Deleted backup data is kept between %(low)d and %(high)d days."), {
+    "low": SOFT_DELETE_MIN_DAYS, "high": SOFT_DELETE_MAX_DAYS})
 
 
 @cache
@@ -65,14 +70,14 @@ class VaultSettingsForm(forms.ModelForm):
 
 def _retention_field(kind):
     low, high, label, unit = RETENTION_LIMITS[kind]
-    message = retention_range_message(kind)
+    message = lazy(retention_range_message, str)(kind)
     return forms.IntegerField(
         label=label,
         required=False,
         min_value=low,
         max_value=high,
         error_messages={"min_value": message, "max_value": message, "invalid": message},
-        help_text=_("%(low)d–%(high)d %(unit)s") % {"low": low, "high": high, "unit": unit},
+        help_text=lazy_format(_("%(low)d–%(high)d %(unit)s"), {"low": low, "high": high, "unit": unit}),
     )
 
 
@@ -89,11 +94,23 @@ def _days_field(label, choices):
                                           widget=forms.CheckboxSelectMultiple)
 
 
+class TimesField(forms.CharField):
+    """Further times of day, typed as "HH:MM, HH:MM": a list of "HH:MM" (Policy.clean checks each)."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
 class PolicyForm(forms.ModelForm):
     """A backup schedule and its retention range, in the limits the seed product had."""
 
-    SCHEDULE_FIELDS = ("name", "frequency", "weekdays", "time_of_day", "time_zone")
-    RETENTION_FIELDS = ("retain_daily", "retain_weekly", "retain_monthly", "retain_yearly")
+    SCHEDULE_FIELDS = ("name", "frequency", "weekdays", "time_of_day", "extra_times", "hourly_interval",
+                       "hourly_window", "time_zone")
+    RETENTION_FIELDS = ("retain_each", "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly")
     # Which backups each long-term rule keeps, shown beside its span.
     RULE_FIELDS = {
         "retain_weekly": ("weekly_days",),
@@ -105,7 +122,17 @@ class PolicyForm(forms.ModelForm):
         label=_("Days (weekly schedules)"), choices=Weekday.choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
     time_of_day = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    extra_times = TimesField(label=_("Also at"), required=False, max_length=100,
+                             help_text=lazy_format(_("Up to %(count)d more times a day, as HH:MM, separated by "
+                                                     "commas."), {"count": MAX_EXTRA_TIMES}))
+    hourly_interval = forms.TypedChoiceField(
+        label=_("Every"), coerce=int, required=False, empty_value=None,
+        choices=lambda: [(hours, ngettext("%(hours)d hour", "%(hours)d hours", hours) % {"hours": hours})
+                         for hours in HOURLY_INTERVALS])
+    hourly_window = forms.IntegerField(label=_("For (hours)"), min_value=1, max_value=24, required=False,
+                                       help_text=_("From the time above: the window the backups run in."))
     time_zone = forms.ChoiceField(label=_("Time zone"), initial="UTC")
+    retain_each = _retention_field("each")
     retain_daily = _retention_field("daily")
     retain_weekly = _retention_field("weekly")
     retain_monthly = _retention_field("monthly")
@@ -124,8 +151,8 @@ class PolicyForm(forms.ModelForm):
     class Meta:
         model = Policy
         fields = [
-            "name", "frequency", "weekdays", "time_of_day", "time_zone",
-            "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly",
+            "name", "frequency", "weekdays", "time_of_day", "extra_times", "hourly_interval", "hourly_window",
+            "time_zone", "retain_each", "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly",
             "weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days",
             "yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days",
         ]
@@ -135,6 +162,7 @@ class PolicyForm(forms.ModelForm):
     # like the seed's example (Sunday's backup, the last Sunday of the month, the first Sunday of January).
     NEW_POLICY_INITIAL = {
         "frequency": Frequency.DAILY, "time_of_day": "22:00", "time_zone": "UTC", "retain_daily": 30,
+        "hourly_interval": 4, "hourly_window": 24,
         "weekly_days": [Weekday.SUNDAY], "monthly_by": RuleBasis.WEEKDAY, "monthly_week": WeekOfMonth.LAST,
         "monthly_weekdays": [Weekday.SUNDAY], "yearly_months": [Month.JANUARY], "yearly_by": RuleBasis.WEEKDAY,
         "yearly_week": WeekOfMonth.FIRST, "yearly_weekdays": [Weekday.SUNDAY],
@@ -149,6 +177,8 @@ class PolicyForm(forms.ModelForm):
         self.fields["name"].widget.attrs.update(autocomplete="off")
 
     def clean(self):
+        if self.cleaned_data.get("hourly_window") is None and "hourly_window" not in self.errors:
+            self.cleaned_data["hourly_window"] = 24
         # A rule's basis and week left out of the request (only a script leaves them out) take the defaults.
         for name in ("monthly_by", "monthly_week", "yearly_by", "yearly_week"):
             if not self.cleaned_data.get(name) and name not in self.errors:

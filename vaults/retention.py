@@ -3,6 +3,7 @@
 A scheduled backup's point is kept by each rule that takes it, for that rule's span from its slot,
 counted in the policy's time zone (a day, week, month or year later at the same local time):
 
+    each     every scheduled backup (schedules that back up more than once a day)  N days (1–30)
     daily    the first scheduled backup of each day                               N days
     weekly   the backup of the chosen days of the week                             N weeks
     monthly  the backup of a chosen day of the week in a chosen week of the month
@@ -26,9 +27,9 @@ from django.utils.translation import gettext_lazy as _
 from vaults.choices import LAST_DAY, RuleBasis, WeekOfMonth
 from vaults.models import RecoveryPoint
 
-DAILY, WEEKLY, MONTHLY, YEARLY = "daily", "weekly", "monthly", "yearly"
+EACH, DAILY, WEEKLY, MONTHLY, YEARLY = "each", "daily", "weekly", "monthly", "yearly"
 BACKUP_NOW, OWN_DATE = "backup_now", "own_date"  # a Backup Now point's date; a date kept from before the rules
-RULE_LABELS = {DAILY: _("Daily"), WEEKLY: _("Weekly"), MONTHLY: _("Monthly"), YEARLY: _("Yearly"),
+RULE_LABELS = {EACH: _("Every backup"), DAILY: _("Daily"), WEEKLY: _("Weekly"), MONTHLY: _("Monthly"), YEARLY: _("Yearly"),
                BACKUP_NOW: _("Backup Now"), OWN_DATE: _("Its own date")}
 WEEK_NUMBER = {WeekOfMonth.FIRST: 1, WeekOfMonth.SECOND: 2, WeekOfMonth.THIRD: 3, WeekOfMonth.FOURTH: 4}
 
@@ -87,11 +88,20 @@ def firsts_of_their_day(points, policy):
     return {point.pk for point in first.values()}
 
 
+def each_until(policy, slot):
+    """Until when the "every backup" rule keeps a scheduled point: N local days later, same local time."""
+    local = slot.astimezone(zoneinfo.ZoneInfo(policy.time_zone))
+    return datetime.datetime.combine(local.date() + datetime.timedelta(days=policy.retain_each), local.time(),
+                                     tzinfo=local.tzinfo)
+
+
 def kept_by(point, policy, firsts):
     """[(rule, until)] that keep the point; `firsts` from firsts_of_their_day over the item's points."""
     kept = []
     if point.retain_until is not None:
         kept.append((BACKUP_NOW if point.slot is None else OWN_DATE, point.retain_until))
+    if policy is not None and point.slot is not None and policy.retain_each:
+        kept.append((EACH, each_until(policy, point.slot)))
     if policy is not None and point.pk in firsts:
         kept += rules_keeping(policy, point.slot)
     return kept

@@ -1,5 +1,10 @@
 """The scheduler: Celery beat ticks schedule_due_backups every minute; each protected item gets a
-Backup job for its policy's latest slot."""
+Backup job for its policy's latest slot.
+
+Slots are the policy's local times of day (Policy.times()) on the days it backs up, in its time zone.
+Across daylight-saving changes: a time that does not exist that day (the clocks jumped over it) is
+taken at the next minute that does; a time that happens twice (the clocks went back) runs once, the
+first time."""
 
 import datetime
 import zoneinfo
@@ -9,21 +14,37 @@ from django.utils import timezone
 from jobs.models import Job
 from jobs.queue import create_job_if_free
 from vaults import states
-from vaults.choices import Frequency, Operation
+from vaults.choices import Operation
 from vaults.models import RegisteredItem
+
+
+def local_slot(day, time, zone):
+    """The instant (UTC) of local `time` on `day` in `zone`: the next existing minute if the clocks
+    jumped over it, the first of the two if they went back over it (fold 0)."""
+    wanted = datetime.datetime.combine(day, time)
+    for minutes in range(0, 24 * 60):  # a gap lasts an hour or so; a whole day is the bound
+        naive = wanted + datetime.timedelta(minutes=minutes)
+        instant = naive.replace(tzinfo=zone).astimezone(datetime.timezone.utc)
+        if instant.astimezone(zone).replace(tzinfo=None) == naive:  # the time exists that day
+            return instant
+    raise ValueError(f"{wanted} does not exist in {zone}")
+
+
+def slots_on(policy, day):
+    """The policy's slots (UTC, in order, each once) on a local day."""
+    if not policy.backs_up_on(day):
+        return []
+    zone = zoneinfo.ZoneInfo(policy.time_zone)
+    return sorted({local_slot(day, time, zone) for time in policy.times()})
 
 
 def latest_slot(policy, now):
     """The newest scheduled time of the policy at or before `now` (aware, UTC), or None."""
-    zone = zoneinfo.ZoneInfo(policy.time_zone)
-    local_now = now.astimezone(zone)
+    local_today = now.astimezone(zoneinfo.ZoneInfo(policy.time_zone)).date()
     for days_back in range(0, 8):
-        day = local_now.date() - datetime.timedelta(days=days_back)
-        if policy.frequency == Frequency.WEEKLY and day.weekday() not in policy.weekdays:
-            continue
-        slot = datetime.datetime.combine(day, policy.time_of_day, tzinfo=zone)
-        if slot <= local_now:
-            return slot.astimezone(datetime.timezone.utc)
+        past = [slot for slot in slots_on(policy, local_today - datetime.timedelta(days=days_back)) if slot <= now]
+        if past:
+            return past[-1]
     return None
 
 

@@ -1,5 +1,6 @@
 """Backup policies: a schedule, and the retention rules that say which recovery points stay how long."""
 
+import datetime
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -11,7 +12,9 @@ from django.utils.translation import ngettext
 
 from portal.access import RestrictedQuerySet
 from vaults.choices import (
+    HOURLY_INTERVALS,
     LAST_DAY,
+    MAX_EXTRA_TIMES,
     MAX_RECOVERY_POINTS_PER_ITEM,
     RETENTION_LIMITS,
     Frequency,
@@ -22,6 +25,13 @@ from vaults.choices import (
     retention_range_message,
 )
 from vaults.models.tenancy import Vault
+
+
+def parse_time_of_day(value):
+    """A time of day from "HH:MM" (ValueError or TypeError otherwise)."""
+    if not isinstance(value, str) or len(value) != 5:
+        raise ValueError(value)
+    return datetime.datetime.strptime(value, "%H:%M").time()
 
 
 def _sunday():
@@ -45,6 +55,15 @@ class Policy(models.Model):
     weekdays = models.JSONField(_("days of the week"), default=list, blank=True)
     time_of_day = models.TimeField(_("time of day"))
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    # More backups a day: a daily or weekly schedule's further times ("HH:MM"), or an hourly schedule
+    # (every `hourly_interval` hours from time_of_day, within `hourly_window` hours). See times().
+    extra_times = models.JSONField(_("also at"), default=list, blank=True)
+    hourly_interval = models.PositiveSmallIntegerField(
+        _("every (hours)"), null=True, blank=True, choices=[(hours, str(hours)) for hours in HOURLY_INTERVALS])
+    hourly_window = models.PositiveSmallIntegerField(
+        _("window (hours)"), default=24, validators=[MinValueValidator(1), MaxValueValidator(24)])
+    retain_each = models.PositiveIntegerField(
+        _("every point, in days"), null=True, blank=True, validators=_retention_validators("each"))
     retain_daily = models.PositiveIntegerField(
         _("daily points, in days"), null=True, blank=True, validators=_retention_validators("daily"))
     retain_weekly = models.PositiveIntegerField(
@@ -82,11 +101,13 @@ class Policy(models.Model):
 
     def clean(self):
         """The retention rules: they hold however a policy is made (form, wizard, admin, code)."""
-        errors = {}
-        if self.frequency == Frequency.DAILY:
+        errors = self._times_errors()
+        if self.frequency in (Frequency.DAILY, Frequency.HOURLY):
             self.weekdays = []
             if not self.retain_daily:
-                errors["retain_daily"] = _("A daily schedule needs a daily retention (1–9999 days).")
+                errors["retain_daily"] = _("A daily schedule needs a daily retention (1–9999 days).") \
+                    if self.frequency == Frequency.DAILY else \
+                    _("An hourly schedule needs a daily retention (1–9999 days): it keeps the first backup of each day.")
         elif self.frequency == Frequency.WEEKLY:
             if not self.weekdays:
                 errors["weekdays"] = _("Choose at least one day for a weekly schedule.")
@@ -95,13 +116,62 @@ class Policy(models.Model):
             if not self.retain_weekly:
                 errors["retain_weekly"] = _("A weekly schedule needs a weekly retention (1–5163 weeks).")
         errors.update(self._rule_errors())
-        kept = self.most_points_kept()
+        times_known = isinstance(self.time_of_day, datetime.time) and not errors.keys() & {
+            "extra_times", "hourly_interval", "hourly_window"}
+        kept = self.most_points_kept() if times_known else 0
         if kept > MAX_RECOVERY_POINTS_PER_ITEM:
             errors[NON_FIELD_ERRORS] = _(
                 "These rules keep up to %(kept)d recovery points; an item can have at most %(limit)d."
             ) % {"kept": kept, "limit": MAX_RECOVERY_POINTS_PER_ITEM}
         if errors:
             raise ValidationError(errors)
+
+    def _times_errors(self):
+        """What is wrong with when the schedule backs up; normalises the times it keeps."""
+        errors = {}
+        if not isinstance(self.time_of_day, datetime.time):
+            return errors  # its own field says what is wrong with it
+        if self.frequency == Frequency.HOURLY:
+            self.extra_times = []
+            if self.hourly_interval not in HOURLY_INTERVALS:
+                errors["hourly_interval"] = _("Choose every 4, 6, 8 or 12 hours.")
+            elif not self.hourly_interval <= (self.hourly_window or 0) <= 24:
+                errors["hourly_window"] = _("The window lasts from %(low)d to 24 hours.") % {"low": self.hourly_interval}
+        else:
+            self.hourly_interval, self.hourly_window = None, 24
+            try:
+                times = sorted({parse_time_of_day(value) for value in self.extra_times or []} - {self.time_of_day})
+            except (TypeError, ValueError):
+                errors["extra_times"] = _("Give further times as HH:MM, separated by commas.")
+            else:
+                if len(times) > MAX_EXTRA_TIMES:
+                    errors["extra_times"] = _("At most %(count)d further times a day.") % {"count": MAX_EXTRA_TIMES}
+                self.extra_times = [value.strftime("%H:%M") for value in times]
+        if errors.keys() & {"extra_times", "hourly_interval", "hourly_window"}:
+            return errors  # how many backups a day is not known yet
+        several = len(self.times()) > 1
+        if several and not self.retain_each:
+            errors["retain_each"] = _("A schedule that backs up more than once a day says how long every backup is "
+                                      "kept (1–30 days).")
+        elif self.retain_each and not several:
+            errors["retain_each"] = _("Every backup is kept apart only when the schedule backs up more than once a "
+                                      "day; leave it empty.")
+        return errors
+
+    def times(self):
+        """The local times of day the schedule backs up at (on the days it backs up), in order."""
+        if self.frequency == Frequency.HOURLY:
+            start = self.time_of_day.hour * 60 + self.time_of_day.minute
+            minutes = {(start + hours * 60) % 1440 for hours in range(0, self.hourly_window, self.hourly_interval)}
+            return [datetime.time(minute // 60, minute % 60) for minute in sorted(minutes)]
+        return sorted({self.time_of_day, *(parse_time_of_day(value) for value in self.extra_times or [])})
+
+    @property
+    def times_text(self):
+        return ", ".join(time.strftime("%H:%M") for time in self.times())
+
+    def backs_up_on(self, day):
+        return self.frequency != Frequency.WEEKLY or day.weekday() in self.weekdays
 
     def _rule_errors(self):
         """What is wrong with the long-term rules' choices of which backups they keep."""
@@ -143,7 +213,8 @@ class Policy(models.Model):
         weekly = (self.retain_weekly or 0) * max(1, len(self.weekly_days or []))
         monthly = (self.retain_monthly or 0) * per_period("monthly")
         yearly = (self.retain_yearly or 0) * per_period("yearly") * max(1, len(self.yearly_months or []))
-        return (self.retain_daily or 0) + weekly + monthly + yearly
+        each = (self.retain_each or 0) * len(self.times()) if self.retain_each else 0
+        return each + (self.retain_daily or 0) + weekly + monthly + yearly
 
     @property
     def is_weekly(self):
