@@ -32,6 +32,7 @@ urlpatterns = [
     path("<id:pk>/policies/new/", policies.policy_create, name="policy_create"),
     path("<id:pk>/policies/edit/", policies.policy_edit, name="policy_edit"),
     path("<id:pk>/policies/delete/", policies.policy_delete, name="policy_delete"),
+    path("<id:pk>/policies/preview/", policies.policy_preview, name="policy_preview"),
     path("<id:pk>/jobs/", jobs.job_list, name="jobs"),
     path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),
     path("<id:pk>/jobs/<id:job_pk>/cancel/", jobs.job_cancel, name="job_cancel"),

@@ -1,16 +1,19 @@
 """The Policies tab, a new policy, and deleting unused ones."""
 
+import datetime
+
 from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.htmx import render_page, selected_ids, trigger
-from vaults import queries, services
+from vaults import preview, queries, services
 from vaults.errors import Refused
 from vaults.forms import PolicyForm
-from vaults.views.base import BAD_SELECTION, command_response, get_vault, vault_context
+from vaults.views.base import BAD_SELECTION, command_response, get_vault, vault_context, whole_number
 
 
 @require_GET
@@ -79,3 +82,35 @@ def policy_delete(request, pk):
     except Refused as refusal:
         return command_response(request, vault, "policies", error=str(refusal))
     return command_response(request, vault, "policies")
+
+
+@require_GET
+def policy_preview(request, pk):
+    """What the rules being typed keep one week, one month, one year and ten years from a start date,
+    and the storage they need: the policy dialog and the Protect wizard ask as the user types."""
+    vault = get_vault(request, pk)
+    policy_pk = whole_number(request.GET.get("policy_pk"))
+    instance = vault.policies.filter(pk=policy_pk).first() if policy_pk else None
+    form = PolicyForm(request.GET, vault=vault, instance=instance)
+    form.is_valid()
+    problems = [error for name, errors in form.errors.items() if name != "name" for error in errors]
+    try:
+        start = datetime.date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else None
+    except ValueError:
+        start = None
+    start = start or timezone.localdate()
+    context = {"problems": problems, "start": start}
+    if not problems:
+        policy = form.instance
+        item_ids = selected_ids(request) if request.GET.get("preview_for") == "items" else None
+        if item_ids:
+            vms = [item.vm for item in vault.items.select_related("vm").filter(pk__in=item_ids)]
+        elif instance is not None:
+            vms = [item.vm for item in instance.items.select_related("vm")]
+        else:
+            vms = []
+        steady = policy.most_points_kept()
+        context.update(horizons=preview.horizons(policy, start), steady=steady, vms=vms,
+                       estimate=preview.storage_estimate(vault, vms, steady) if vms else
+                       preview.average_vm_estimate(vault, steady))
+    return render(request, "vaults/partials/policy_preview.html", context)
