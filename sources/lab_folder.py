@@ -3,7 +3,9 @@ hypervisor's write barrier, and the change log of the lab workload's writes. Eve
 through the VM's folder, never through a symlink (files.py).
 
     vm.json      {"id", "name", "cloud_service", "region", "power_state", "backup_extension",
-                  "disks": [{"name", "file", "format"}]}
+                  "disks": [{"name", "file", "format"}]}, and what a test injects: "extension_state"
+                  ("ok", "unresponsive", "freeze_fails"), "pausable" (false: writes never pause for
+                  a restore), "freeze_timeout" (seconds a snapshot waits for writes to pause)
     io.lock      writers (the lab workload) hold it shared for each write; a snapshot holds it
                  exclusively while it copies the disks, so the copy is one instant
     changes.log  "<disk file> <offset> <length>" per write, after a header line naming the log

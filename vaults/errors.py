@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class ErrorCode(models.TextChoices):
     SOURCE_UNAVAILABLE = "SourceUnavailable", _("VM source unreachable")
     VM_NOT_FOUND = "VMNotFound", _("VM not found")
-    VM_ALREADY_REGISTERED = "VMAlreadyRegistered", _("VM already registered")
     ITEM_NOT_REGISTERED = "ItemNotRegistered", _("Item not registered")
     POLICY_NOT_FOUND = "PolicyNotFound", _("Policy not found")
     VM_NOT_RUNNING = "VMNotRunning", _("VM not in a state to back up")
@@ -39,10 +38,6 @@ CATALOGUE = {
     ErrorCode.VM_NOT_FOUND: (
         _("The VM no longer exists in its source."),
         _("Run Discover to refresh the list of VMs, then try again."),
-    ),
-    ErrorCode.VM_ALREADY_REGISTERED: (
-        _("The VM is already registered to a vault."),
-        _("A VM can belong to one vault only. Unregister it from the other vault first."),
     ),
     ErrorCode.ITEM_NOT_REGISTERED: (
         _("The VM is not registered to this vault."),
