@@ -1,12 +1,14 @@
 """The Django admin manages every model, and cannot corrupt what jobs own."""
 
+import datetime
+
 from django.apps import apps
 from django.contrib import admin
 
 from jobs.choices import JobStatus
 from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
-from tests.factories import JobFactory, RegisteredItemFactory, UserFactory
+from tests.factories import JobFactory, PolicyFactory, RegisteredItemFactory, UserFactory
 from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, Vault
 
 # Rows the jobs own: staff see them, never add, change or delete them.
@@ -39,6 +41,18 @@ def test_what_jobs_own_is_read_only_in_the_admin(db):
         assert client.post(url.replace("/change/", "/delete/"), {"post": "yes"}, htmx=False).status_code == 403
     job.refresh_from_db()
     assert job.status != JobStatus.COMPLETED and RecoveryPoint.objects.filter(pk=point.pk).exists()
+
+
+def test_a_points_admin_page_says_which_rules_keep_it(db):
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    item = RegisteredItemFactory(policy=PolicyFactory(retain_daily=30))
+    item.policy.vault = item.vault
+    item.policy.save()
+    slot = datetime.datetime(2027, 3, 1, 22, 0, tzinfo=datetime.timezone.utc)
+    point = RecoveryPoint.objects.create(vault=item.vault, vm=item.vm, point_id="p", consistency="crash", slot=slot,
+                                         created_at=slot)
+    page = client_for(superuser).get(f"/admin/vaults/recoverypoint/{point.pk}/change/").content.decode()
+    assert "Daily 2027-03-31" in page
 
 
 def test_a_vault_holding_data_keeps_its_storage(db):

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from portal.admin_mixins import ReadOnlyAdmin
 from vaults.models import (
@@ -13,6 +14,7 @@ from vaults.models import (
     VirtualMachine,
     VMSource,
 )
+from vaults.queries import with_retention
 
 
 class MembershipInline(admin.TabularInline):
@@ -85,9 +87,19 @@ class ItemStateChangeAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 @admin.register(RecoveryPoint)
 class RecoveryPointAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes"]
+    list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes", "retain_until"]
     list_filter = ["consistency"]
     list_select_related = ["vm", "vault"]
+    readonly_fields = ["kept_by"]
+
+    @admin.display(description=_("kept by"))
+    def kept_by(self, point):
+        """The rules that keep the point and until when, by its item's policy as it is now (as on the item page)."""
+        item = RegisteredItem.objects.filter(vault=point.vault_id, vm=point.vm_id).select_related("vault", "vm", "policy").first()
+        if item is None:
+            return "—"
+        (point,) = with_retention([point], item)
+        return "; ".join(f"{rule} {until:%Y-%m-%d}" for rule, until in point.kept) or _("No rule: kept as the newest point")
 
 
 @admin.register(KeyExport)
