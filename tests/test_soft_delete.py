@@ -11,6 +11,7 @@ from jobs.choices import JobStatus
 from jobs.models import Job
 from sources.lab import LabSource
 from tests.conftest import backup, client_for, protect, raw_bytes, wait_for_jobs
+from tests.factories import PolicyFactory, RegisteredItemFactory
 from vaults import services
 from vaults.choices import Operation, ProtectionState
 from vaults.errors import ErrorCode, Refused
@@ -42,6 +43,13 @@ def soft_delete(vault, owner, item, reason=""):
 def expire(item):
     """The soft-delete days have passed (as the clock would say days later)."""
     RegisteredItem.objects.filter(pk=item.pk).update(purge_after=timezone.now() - datetime.timedelta(seconds=1))
+
+
+def policy_fields(policy):
+    return {name: getattr(policy, name) for name in (
+        "name", "frequency", "time_of_day", "time_zone", "weekdays", "retain_daily", "retain_weekly", "weekly_days",
+        "retain_monthly", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days", "retain_yearly",
+        "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days", "yearly_months")}
 
 
 def test_deleted_data_is_soft_deleted_then_undeleted_with_every_point_restorable(worker, vault, owner, lab_path):
@@ -93,6 +101,19 @@ def test_a_purge_after_the_days_removes_the_data_and_frees_the_vm(worker, vault,
     assert purge_expired() == [], "purged once"
     (unregistered,) = wait_for_jobs(start_unregister(vault, [item.pk], owner))
     assert unregistered.status == JobStatus.COMPLETED, "with its data purged, the VM can go"
+
+
+def test_an_immutable_vault_postpones_a_purge_to_the_promised_date(worker, vault, owner):
+    item = stopped_with_data(vault, owner)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    soft_delete(vault, owner, item)
+    Vault.objects.filter(pk=vault.pk).update(immutable=True)  # since the data was deleted
+    expire(item)
+    (job,) = wait_for_jobs(purge_expired(), timeout=60)
+    assert job.status == JobStatus.COMPLETED_WITH_WARNINGS and "the purge waits until then" in job.result_message
+    item.refresh_from_db()
+    assert (item.protection_state, item.purge_after) == (P.SOFT_DELETED, point.retain_until)
+    assert point.point_id in vault.repository().point_ids() and purge_expired() == []
 
 
 def test_undeleted_before_its_purge_runs_keeps_everything(worker, vault, owner):
@@ -166,14 +187,31 @@ def test_a_vault_made_immutable_after_the_job_was_queued_still_refuses(worker, v
 def test_an_immutable_vaults_policy_cannot_be_shortened(vault):
     Vault.objects.filter(pk=vault.pk).update(immutable=True)
     policy = vault.policies.get()
-    fields = {name: getattr(policy, name) for name in (
-        "name", "frequency", "time_of_day", "time_zone", "weekdays", "retain_daily", "retain_weekly", "weekly_days",
-        "retain_monthly", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days", "retain_yearly",
-        "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days", "yearly_months")}
+    fields = policy_fields(policy)
     with pytest.raises(Refused, match="is immutable: a policy's retention cannot be shortened \\(Daily\\)"):
         services.update_policy(policy, confirmed=True, **{**fields, "retain_daily": policy.retain_daily - 1})
     longer = services.update_policy(policy, **{**fields, "retain_daily": policy.retain_daily + 5})
     assert longer.retain_daily == policy.retain_daily + 5
+
+
+def test_an_immutable_vaults_policy_cannot_move_a_promise_to_another_day(db):
+    """Moving the weekly backup from Sunday to Monday shrinks no number and removes nothing today, but
+    last Sunday's point, promised 104 weeks, would be kept 30 days: refused."""
+    policy = PolicyFactory(retain_weekly=104, weekly_days=[6])
+    Vault.objects.filter(pk=policy.vault.pk).update(immutable=True)
+    policy.vault.refresh_from_db()
+    item = RegisteredItemFactory(vault=policy.vault, policy=policy)
+    today = timezone.now().astimezone(datetime.timezone.utc).date()
+    sunday = today - datetime.timedelta(days=today.weekday() + 1)
+    slot = datetime.datetime.combine(sunday, policy.time_of_day, tzinfo=datetime.timezone.utc)
+    RecoveryPoint.objects.create(vault=policy.vault, vm=item.vm, point_id="sunday", consistency="crash", slot=slot,
+                                 created_at=slot)
+    fields = policy_fields(policy)
+    with pytest.raises(Refused, match="\\(1 recovery point would be kept less long than promised\\)"):
+        services.update_policy(policy, confirmed=True, **{**fields, "weekly_days": [0]})
+    with pytest.raises(Refused, match="1 recovery point would be kept less long"):
+        services.update_policy(policy, confirmed=True, **{**fields, "time_zone": "Pacific/Kiritimati"})
+    assert services.update_policy(policy, **{**fields, "weekly_days": [0, 6]}).weekly_days == [0, 6]
 
 
 def test_immutability_cannot_be_turned_off_from_the_settings(owner_client, vault):

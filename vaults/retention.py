@@ -107,6 +107,13 @@ def kept_by(point, policy, firsts):
     return kept
 
 
+def promised_until(points, policy):
+    """{pk: the latest date a rule (or its own date) keeps the point, or None}, over one item's points."""
+    firsts = firsts_of_their_day(points, policy) if policy is not None else set()
+    return {point.pk: max((until for _rule, until in kept_by(point, policy, firsts)), default=None)
+            for point in points}
+
+
 def points_to_keep(points, policy, now):
     """The pks of the points some rule (or their own date) still keeps at `now`; the newest is always kept."""
     points = sorted(points, key=lambda point: (point.created_at, point.pk), reverse=True)

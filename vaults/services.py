@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from vaults.choices import DEFAULT_POLICY_NAME, RETENTION_LIMITS, Frequency
 from vaults.errors import Refused
 from vaults.models import KeyExport, Policy, RecoveryPoint, Vault
-from vaults.retention import points_to_keep
+from vaults.retention import points_to_keep, promised_until
 
 
 @transaction.atomic
@@ -43,20 +43,33 @@ class NeedsConfirmation(Refused):
         self.removals = removals
 
 
-def points_a_change_removes(policy, changed, now=None):
-    """[(VM, count)] of the points the policy's rules keep now that the changed rules would not."""
-    now = now or timezone.now()
+def points_by_item(policy):
+    """[(item, [its recovery points])] of the VMs the policy protects, by VM name, in two queries."""
     items = list(policy.items.select_related("vm").order_by("vm__name", "vm__cloud_service"))
     points_of = {item.vm_id: [] for item in items}
-    for point in RecoveryPoint.objects.filter(vault=policy.vault_id, vm__in=points_of):  # one query, not one a VM
+    for point in RecoveryPoint.objects.filter(vault=policy.vault_id, vm__in=points_of):
         points_of[point.vm_id].append(point)
+    return [(item, points_of[item.vm_id]) for item in items]
+
+
+def points_a_change_removes(policy, changed, points_of_items, now):
+    """[(VM, count)] of the points the policy's rules keep now that the changed rules would not."""
     removals = []
-    for item in items:
-        points = points_of[item.vm_id]
+    for item, points in points_of_items:
         lost = points_to_keep(points, policy, now) - points_to_keep(points, changed, now)
         if lost:
             removals.append((item.vm, len(lost)))
     return removals
+
+
+def points_a_change_shortens(policy, changed, points_of_items, now):
+    """How many points the changed rules would keep less long than the policy promises them today."""
+    shortened = 0
+    for _item, points in points_of_items:
+        before, after = promised_until(points, policy), promised_until(points, changed)
+        shortened += sum(1 for pk, until in before.items()
+                         if until is not None and until > now and (after[pk] is None or after[pk] < until))
+    return shortened
 
 
 @transaction.atomic
@@ -69,9 +82,11 @@ def update_policy(policy, *, confirmed=False, **fields):
         changed.full_clean(exclude=["vault"], validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         raise Refused(" ".join(error.messages)) from None
-    removals = points_a_change_removes(policy, changed)
+    now = timezone.now()
+    points_of_items = points_by_item(policy)
     if policy.vault.immutable:
-        check_retention_not_shortened(policy, changed, removals)
+        check_retention_not_shortened(policy, changed, points_a_change_shortens(policy, changed, points_of_items, now))
+    removals = points_a_change_removes(policy, changed, points_of_items, now)
     if removals and not confirmed:
         total = sum(count for _vm, count in removals)
         raise NeedsConfirmation(ngettext(
@@ -86,14 +101,18 @@ def update_policy(policy, *, confirmed=False, **fields):
     return changed
 
 
-def check_retention_not_shortened(policy, changed, removals):
-    """An immutable vault's policy may keep longer, never shorter: no rule's span shrinks, no point goes."""
-    shortened = [RETENTION_LIMITS[kind][2] for kind in RETENTION_LIMITS
+def check_retention_not_shortened(policy, changed, shortened_points):
+    """An immutable vault's policy may keep longer, never shorter: no rule's span shrinks, and no
+    recovery point is kept less long than the rules promise it today (other days, another time zone)."""
+    shortened = [str(RETENTION_LIMITS[kind][2]) for kind in RETENTION_LIMITS
                  if (getattr(changed, f"retain_{kind}") or 0) < (getattr(policy, f"retain_{kind}") or 0)]
-    if shortened or removals:
+    if shortened_points:
+        shortened.append(ngettext("%(count)d recovery point would be kept less long than promised",
+                                  "%(count)d recovery points would be kept less long than promised",
+                                  shortened_points) % {"count": shortened_points})
+    if shortened:
         raise Refused(_("%(vault)s is immutable: a policy's retention cannot be shortened (%(rules)s).") % {
-            "vault": policy.vault.name,
-            "rules": ", ".join(str(label) for label in shortened) or _("the new rules would remove recovery points")})
+            "vault": policy.vault.name, "rules": ", ".join(shortened)})
 
 
 def create_policy(vault, **fields):

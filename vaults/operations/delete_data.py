@@ -33,7 +33,7 @@ from vaults.operations.common import (
     start_per_item,
     waiting,
 )
-from vaults.retention import firsts_of_their_day, kept_by
+from vaults.retention import promised_until
 
 MAX_REASON_LENGTH = 200
 
@@ -58,9 +58,7 @@ def promised_dates(item, now=None):
     is protected, by each point's own date once protection stopped (keep_promised_dates)."""
     now = now or timezone.now()
     points = list(RecoveryPoint.objects.filter(vault=item.vault_id, vm=item.vm_id))
-    firsts = firsts_of_their_day(points, item.policy) if item.policy else set()
-    dates = (max((until for _rule, until in kept_by(point, item.policy, firsts)), default=None) for point in points)
-    return sorted(date for date in dates if date is not None and date > now)
+    return sorted(date for date in promised_until(points, item.policy).values() if date is not None and date > now)
 
 
 def check_not_immutable(vault, item):
@@ -147,10 +145,19 @@ def purge_expired(now=None):
 
 def purge(job):
     """The rows, then the manifests they named, then the data no other point needs. Only an item still
-    soft deleted and past its date: one undeleted meanwhile is left alone."""
+    soft deleted and past its date: one undeleted meanwhile is left alone. An immutable vault holding a
+    point past its promised date postpones the purge to that date."""
     item = item_of(job)
     if item.protection_state != ProtectionState.SOFT_DELETED or item.purge_after > timezone.now():
         raise item_state_changed(item)
+    job.vault.refresh_from_db(fields=["immutable"])
+    promised = promised_dates(item) if job.vault.immutable else []
+    if promised:
+        RegisteredItem.objects.filter(pk=item.pk).update(purge_after=promised[-1])
+        return JobStatus.COMPLETED_WITH_WARNINGS, _(
+            "%(vault)s is immutable and keeps recovery points of %(vm)s until %(date)s: the purge waits until "
+            "then.") % {"vault": job.vault.name, "vm": item.vm,
+                        "date": formats.date_format(timezone.localtime(promised[-1]), "DATE_FORMAT")}
     repo = open_repository(job.vault)
     with last_commit(job):  # a job failed while it stalled deletes nothing
         points = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm)

@@ -14,7 +14,7 @@ from vaults.errors import ErrorCode, Refused
 from vaults.models import Policy, RecoveryPoint
 from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick
 from vaults.operations.delete_data import check_deletion, check_immutable_in_job, soft_delete
-from vaults.retention import firsts_of_their_day, kept_by
+from vaults.retention import promised_until
 from vaults.services import create_policy
 
 
@@ -87,11 +87,10 @@ def keep_promised_dates(item, policy):
     if policy is None:
         return
     points = list(RecoveryPoint.objects.filter(vault=item.vault_id, vm=item.vm_id))
-    firsts = firsts_of_their_day(points, policy)
+    promised = promised_until(points, policy)
     changed = []
     for point in points:
-        promised = max((until for _rule, until in kept_by(point, policy, firsts)), default=None)
-        if promised is not None and promised != point.retain_until:
-            point.retain_until = promised
+        if promised[point.pk] is not None and promised[point.pk] != point.retain_until:
+            point.retain_until = promised[point.pk]
             changed.append(point)
     RecoveryPoint.objects.bulk_update(changed, ["retain_until"], batch_size=500)
