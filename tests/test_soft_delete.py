@@ -10,10 +10,11 @@ from django.utils import timezone
 from jobs.choices import JobStatus
 from jobs.models import Job
 from sources.lab import LabSource
-from tests.conftest import backup, client_for, protect, raw_bytes, wait_for_jobs
-from tests.factories import PolicyFactory, RegisteredItemFactory
+from sources.lab_build import build_lab
+from tests.conftest import SMALL_LAB, backup, client_for, discover_here, protect, raw_bytes, wait_for_jobs
+from tests.factories import PolicyFactory, RegisteredItemFactory, VMSourceFactory
 from vaults import services
-from vaults.choices import Operation, ProtectionState
+from vaults.choices import Operation, ProtectionState, RegistrationState
 from vaults.errors import ErrorCode, Refused
 from vaults.models import RecoveryPoint, RegisteredItem, Vault
 from vaults.operations.delete_data import purge_expired, start_delete_backup_data, start_undelete
@@ -101,6 +102,29 @@ def test_a_purge_after_the_days_removes_the_data_and_frees_the_vm(worker, vault,
     assert purge_expired() == [], "purged once"
     (unregistered,) = wait_for_jobs(start_unregister(vault, [item.pk], owner))
     assert unregistered.status == JobStatus.COMPLETED, "with its data purged, the VM can go"
+
+
+def test_a_purge_leaves_the_same_vm_id_of_another_source_alone(worker, vault, owner, subscription, tmp_path):
+    """Two sources built alike hold VMs of one id. The twin's point, unlisted as a crash would leave it,
+    stays in the repository when the first web01's data is purged."""
+    build_lab(tmp_path / "lab2", SMALL_LAB)
+    VMSourceFactory(subscription=subscription, name="Lab 2", location=str(tmp_path / "lab2"))
+    discover_here(vault, owner)
+    item, twin = (RegisteredItem.objects.create(vault=vault, vm=vm, registration_state=RegistrationState.REGISTERED,
+                                                protection_state=P.PENDING, policy=vault.policies.get())
+                  for vm in vault.discovered_vms.filter(name="web01").order_by("source__name"))
+    assert twin.vm.source != item.vm.source and twin.vm.external_id == item.vm.external_id
+    backup(vault, owner, twin)
+    twin_point = RecoveryPoint.objects.get(vm=twin.vm)
+    RecoveryPoint.objects.filter(pk=twin_point.pk).delete()
+    backup(vault, owner, item)
+    wait_for_jobs(start_stop_protection(vault, [item.pk], owner))
+    soft_delete(vault, owner, item)
+    expire(item)
+    (job,) = wait_for_jobs(purge_expired(), timeout=60)
+    assert job.status == JobStatus.COMPLETED and "Purged 1 recovery point" in job.result_message, job.error_message
+    repo = vault.repository()
+    assert twin_point.point_id in repo.point_ids() and repo.is_restorable(twin_point.point_id)
 
 
 def test_an_immutable_vault_postpones_a_purge_to_the_promised_date(worker, vault, owner):

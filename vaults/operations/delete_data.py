@@ -167,12 +167,8 @@ def purge(job):
                            purge_after=None):
             raise item_state_changed(item)
     with repository_errors():
-        # The manifests the rows named, and any of this VM's that no row lists (left by a crash) made
-        # before this job: a point a later backup of the VM writes is never among them.
-        listed = set(RecoveryPoint.objects.filter(vault=job.vault).values_list("point_id", flat=True))
-        started = job.started_at.astimezone(datetime.timezone.utc).isoformat()
-        doomed += [point["id"] for point in repo.points() if point["id"] not in listed and point["id"] not in doomed
-                   and point.get("vm", {}).get("id") == item.vm.external_id and point["created"] < started]
+        # Only the manifests the rows named (a manifest names its VM by the source's id, which another
+        # source of the vault may share). One left by a crash stays unlisted, and Verify names it.
         for point_id in doomed:
             repo.delete_point(point_id)
         freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job, cancellable=False))  # past its last commit
