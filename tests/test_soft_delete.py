@@ -255,6 +255,15 @@ def test_immutability_cannot_be_turned_off_from_the_settings(owner_client, vault
     assert "This cannot be turned off" in page
 
 
+def test_only_an_owner_makes_a_vault_immutable(member, vault):
+    client = client_for(member)
+    assert "Make the vault immutable" not in client.get(reverse("vaults:quick_start", args=[vault.pk])).content.decode()
+    client.post(reverse("vaults:settings", args=[vault.pk]),
+                {"verify_weekday": 5, "soft_delete_days": 20, "immutable": "on"})
+    vault.refresh_from_db()
+    assert (vault.immutable, vault.soft_delete_days) == (False, 20), "a Contributor keeps the rest of the settings"
+
+
 def test_the_stop_protection_dialog_asks_and_keeps_what_was_typed(worker, vault, owner):
     item = protect(vault, owner, "web01")
     client = client_for(owner)

@@ -51,8 +51,8 @@ class VaultForm(forms.ModelForm):
 
 
 class VaultSettingsForm(forms.ModelForm):
-    """The day of the weekly Verify, how long deleted data stays, and immutability (which, once saved,
-    the form no longer lets go of)."""
+    """The day of the weekly Verify, how long deleted data stays, and immutability (which only an Owner
+    may set, and which, once saved, the form no longer lets go of)."""
 
     class Meta:
         model = Vault
@@ -61,11 +61,11 @@ class VaultSettingsForm(forms.ModelForm):
             "min_value": SOFT_DELETE_RANGE_MESSAGE, "max_value": SOFT_DELETE_RANGE_MESSAGE,
             "invalid": SOFT_DELETE_RANGE_MESSAGE, "required": SOFT_DELETE_RANGE_MESSAGE}}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, may_make_immutable=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["soft_delete_days"].widget.attrs.update(min=SOFT_DELETE_MIN_DAYS, max=SOFT_DELETE_MAX_DAYS)
-        if self.instance.immutable:
-            self.fields["immutable"].disabled = True  # whatever is posted, it stays immutable
+        if self.instance.immutable or not may_make_immutable:
+            self.fields["immutable"].disabled = True  # whatever is posted, it stays as it is (Owners only, once)
 
 
 def _retention_field(kind):

@@ -59,8 +59,9 @@ def vault_create(request):
 @require_GET
 def quick_start(request, pk):
     vault = get_vault(request, pk)
+    settings_form = VaultSettingsForm(instance=vault, may_make_immutable=vault.can_manage)
     context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first(),
-                            settings_form=VaultSettingsForm(instance=vault), soft_delete_range=SOFT_DELETE_RANGE_MESSAGE)
+                            settings_form=settings_form, soft_delete_range=SOFT_DELETE_RANGE_MESSAGE)
     return render(request, "vaults/quick_start.html", context)
 
 
@@ -68,7 +69,7 @@ def quick_start(request, pk):
 def vault_settings(request, pk):
     """The vault's own settings: the day of its weekly Verify, its soft-delete days, immutability."""
     vault = get_vault(request, pk, "change")
-    form = VaultSettingsForm(request.POST, instance=vault)
+    form = VaultSettingsForm(request.POST, instance=vault, may_make_immutable=vault.can_manage)
     if form.is_valid():
         # Only these columns (the storage total is a running sum jobs change meanwhile); and immutable
         # is only ever written as set, so a stale form cannot clear it.
