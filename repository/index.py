@@ -253,11 +253,13 @@ class ChunkIndex:
             f" JOIN {needed} ON {needed}.value = chunk.id WHERE chunk.pack = pack.number)", (trusted_up_to,))]
 
     def sparse_packs(self, needed, trusted_up_to, share):
-        """Packs recorded by `trusted_up_to` whose chunks of the set `needed` are less than `share` of their bytes."""
+        """Packs recorded by `trusted_up_to` whose chunks of the set `needed` are some, but less than
+        `share`, of their bytes (a pack with none is dead, not sparse)."""
+        live = f"sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END)"
         return [name for (name,) in self._rows(
             f"SELECT pack.name FROM chunk JOIN pack ON pack.number = chunk.pack LEFT JOIN {needed}"
             f" ON {needed}.value = chunk.id WHERE pack.number <= ? GROUP BY pack.number"
-            f" HAVING sum(CASE WHEN {needed}.value IS NULL THEN 0 ELSE chunk.length END) < sum(chunk.length) * ?",
+            f" HAVING {live} > 0 AND {live} < sum(chunk.length) * ?",
             (trusted_up_to, share))]
 
     def live_without_other_copy(self, pack, needed, excluding, trusted_up_to, writer):

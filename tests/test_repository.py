@@ -525,6 +525,31 @@ def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):
     assert out.read_bytes() == image.read_bytes()
 
 
+class CountedProgress:
+    """What prune reports, summed: its total, and the bytes it said it had done."""
+
+    def __init__(self):
+        self.total, self.done = None, 0
+
+    def restart(self, total):
+        self.total, self.done = total, 0
+
+    def advance(self, amount):
+        self.done += amount
+
+
+def test_prune_reports_each_pack_once(tmp_path, repo):
+    """A wholly dead pack is deleted, not also repacked: the job's bar ends at 100%, not past it."""
+    image = tmp_path / "disk.img"
+    image.write_bytes(random.Random(9).randbytes(8 * MiB))
+    point, _ = backup(repo, image)
+    repo.delete_point(point)
+    progress = CountedProgress()
+    freed = repo.prune(progress=progress)
+    assert progress.done == progress.total == freed > 0
+    assert repo.index.pack_names() == []
+
+
 def test_repacking_keeps_one_copy_of_a_chunk_held_by_two_sparse_packs(tmp_path, repo, key):
     image = tmp_path / "disk.img"
     image.write_bytes(random.Random(8).randbytes(8 * MiB))
