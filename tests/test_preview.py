@@ -75,6 +75,15 @@ def test_the_estimate_comes_from_the_vms_own_backups_or_the_vaults_averages(owne
     assert "newcomer" in page
 
 
+def test_a_start_date_out_of_reach_previews_from_today(owner_client, vault):
+    fields = {"frequency": "daily", "time_of_day": "22:00", "time_zone": "UTC", "retain_daily": 10, "retain_yearly": 99,
+              "yearly_months": 12, "yearly_by": "day", "yearly_days": 31}
+    today = timezone.localdate().isoformat()
+    for start in ("9999-12-31", "0001-01-01", "2026-02-30", "x"):
+        response = owner_client.get(f"/vaults/{vault.pk}/policies/preview/", {**fields, "start": start})
+        assert response.status_code == 200 and f"from {today}" in response.content.decode()
+
+
 def test_outsiders_see_no_preview(client, vault, outsider):
     from tests.conftest import client_for
 

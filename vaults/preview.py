@@ -25,6 +25,19 @@ HORIZONS = (
 )
 
 
+START_WITHIN = datetime.timedelta(days=100 * 366)  # past it, ten years and 99 years' rules leave the calendar
+
+
+def start_date(text, today):
+    """The preview's start: the date asked for (ISO), or today if none, an unreadable one, or one more than
+    a century away."""
+    try:
+        asked = datetime.date.fromisoformat(text)
+    except ValueError:
+        return today
+    return asked if abs(asked - today) <= START_WITHIN else today
+
+
 @dataclass
 class Horizon:
     name: str

@@ -1,6 +1,5 @@
 """The Policies tab, a new policy, and deleting unused ones."""
 
-import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -94,11 +93,7 @@ def policy_preview(request, pk):
     form = PolicyForm(request.GET, vault=vault, instance=instance)
     form.is_valid()
     problems = [error for name, errors in form.errors.items() if name != "name" for error in errors]
-    try:
-        start = datetime.date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else None
-    except ValueError:
-        start = None
-    start = start or timezone.localdate()
+    start = preview.start_date(request.GET.get("start", ""), timezone.localdate())
     context = {"problems": problems, "start": start}
     if not problems:
         policy = form.instance
