@@ -17,10 +17,19 @@ from jobs.runner import run_job
 from portal.access import Role
 from sources.lab_build import MiB, build_lab
 from sources.lab_folder import MANIFEST
-from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory, VMSourceFactory
+from tests.factories import (
+    JobFactory,
+    MembershipFactory,
+    RegisteredItemFactory,
+    SubscriptionFactory,
+    UserFactory,
+    VaultFactory,
+    VMSourceFactory,
+)
 from vaults import services
 from vaults.choices import Operation, ProtectionState, RegistrationState
-from vaults.models import RegisteredItem
+from vaults.models import RecoveryPoint, RegisteredItem
+from vaults.operations.backup import backup as backup_job
 from vaults.operations.backup import start_backup
 from vaults.operations.discovery import discover as discover_job
 
@@ -276,6 +285,24 @@ def protect(vault, owner, name, cloud_service=None):
 def backup(vault, owner, *items):
     """Backup Now for the items, on the worker; the ended jobs."""
     return wait_for_jobs(start_backup(vault, [item.pk for item in items], owner), timeout=60)
+
+
+@pytest.fixture
+def world(db, vault, owner, lab_path):
+    """A vault with a protected item, a real recovery point and a job; another subscription's vault."""
+    item = protect(vault, owner, "app01", "contoso-app")
+    job = start_backup(vault, [item.pk], owner)[0]
+    run_job(job.pk, backup_job, atomic=False)
+    point = RecoveryPoint.objects.get(vm=item.vm)
+    elsewhere = VaultFactory()
+    foreign_item = RegisteredItemFactory(vault=elsewhere)
+    foreign_job = JobFactory(vault=elsewhere)
+    valid = {"pk": vault.pk, "item_pk": item.pk, "point_pk": point.pk, "job_pk": job.pk, "disk_index": 0,
+             "object_id": item.pk,
+             "content_type_id": 1, "app_label": "vaults", "uidb64": "x", "token": "x", "url": "x"}
+    # Another subscription's row of the argument's own kind: a vault's id as a job's could be a real job here.
+    foreign = {"pk": [str(elsewhere.pk)], "item_pk": [str(foreign_item.pk)], "job_pk": [str(foreign_job.pk)]}
+    return {"valid": valid, "job": job, "foreign": foreign, "item": item}
 
 
 def pytest_configure(config):

@@ -9,12 +9,8 @@ import pytest
 from django.apps import apps
 from django.urls import URLResolver, get_resolver
 
-from jobs.runner import run_job
-from tests.conftest import client_for, protect
-from tests.factories import JobFactory, RegisteredItemFactory, UserFactory, VaultFactory
-from vaults.models import RecoveryPoint
-from vaults.operations.backup import backup as backup_job
-from vaults.operations.backup import start_backup
+from tests.conftest import client_for
+from tests.factories import UserFactory
 
 HUGE = "9" * 40
 # In a path: wrong types, huge, negative, zero, unicode digits (other vaults' ids are added).
@@ -68,24 +64,6 @@ def database_state():
                       for row in model.objects.order_by("pk").values()]
             rows.append(json.dumps(values, default=str, sort_keys=True))
     return rows
-
-
-@pytest.fixture
-def world(db, vault, owner, lab_path):
-    """A vault with a protected item, a real recovery point and a job; another subscription's vault."""
-    item = protect(vault, owner, "app01", "contoso-app")
-    job = start_backup(vault, [item.pk], owner)[0]
-    run_job(job.pk, backup_job, atomic=False)
-    point = RecoveryPoint.objects.get(vm=item.vm)
-    elsewhere = VaultFactory()
-    foreign_item = RegisteredItemFactory(vault=elsewhere)
-    foreign_job = JobFactory(vault=elsewhere)
-    valid = {"pk": vault.pk, "item_pk": item.pk, "point_pk": point.pk, "job_pk": job.pk, "disk_index": 0,
-             "object_id": item.pk,
-             "content_type_id": 1, "app_label": "vaults", "uidb64": "x", "token": "x", "url": "x"}
-    # Another subscription's row of the argument's own kind: a vault's id as a job's could be a real job here.
-    foreign = {"pk": [str(elsewhere.pk)], "item_pk": [str(foreign_item.pk)], "job_pk": [str(foreign_job.pk)]}
-    return {"valid": valid, "job": job, "foreign": foreign, "item": item}
 
 
 def valid_arguments(world, name):

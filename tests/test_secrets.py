@@ -153,7 +153,9 @@ def test_only_an_owner_exports_the_key(vault, member, reader, outsider):
         response = client_for(user).post(f"/vaults/{vault.pk}/key/", htmx=False)
         assert response.status_code == status, user
         assert "Export key" not in client_for(user).get(f"/vaults/{vault.pk}/").content.decode()
-    assert client_for(member).get(f"/vaults/{vault.pk}/key/").status_code == 405
+    # The role is checked before the method: a GET is refused like a POST, and only an Owner hears 405.
+    assert client_for(member).get(f"/vaults/{vault.pk}/key/").status_code == 403
+    assert client_for(vault.created_by).get(f"/vaults/{vault.pk}/key/").status_code == 405
     assert not KeyExport.objects.exists()
 
 

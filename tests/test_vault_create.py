@@ -66,5 +66,5 @@ def test_a_vault_cannot_be_created_in_a_subscription_of_others(outsider, subscri
 
 
 def test_a_reader_cannot_create_a_vault(reader, subscription):
-    assert create(client_for(reader), subscription, "read-only").status_code == 400
+    assert create(client_for(reader), subscription, "read-only").status_code == 403
     assert not Vault.objects.exists()

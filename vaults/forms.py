@@ -7,6 +7,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from portal.access import Action
 from vaults.choices import (
     HOURLY_INTERVALS,
     LAST_DAY,
@@ -45,7 +46,7 @@ class VaultForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["region"].choices = [(region, region) for region in settings.VAULTLINE_REGIONS]
-        self.fields["subscription"].queryset = Subscription.objects.restrict(user, "change")
+        self.fields["subscription"].queryset = Subscription.objects.restrict(user, Action.CHANGE)
         self.fields["subscription"].empty_label = None
         self.fields["name"].widget.attrs.update(autofocus=True, autocomplete="off")
 

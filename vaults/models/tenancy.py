@@ -43,7 +43,7 @@ class Subscription(models.Model):
 class Membership(models.Model):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.CONTRIBUTOR)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.READER)
 
     class Meta:
         constraints = [

@@ -1,38 +1,47 @@
 """What every vault page shares: the vault a request may see, the frame around a tab, and the
 answer to a command."""
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from jobs.models import Job
-from portal.access import ROLES_FOR_ACTION
+from portal.access import Action, allows, permissions, requires
 from portal.htmx import parse_ids, trigger, wants_partial
 from vaults import states
-from vaults.models import Membership, Vault
+from vaults.models import Vault
 from vaults.views.tray import tray_context
 
 ITEMS_PER_PAGE = 50
 BAD_SELECTION = _lazy("The selection is not valid: choose the rows again.")
 
 
-def get_vault(request, pk, action="view"):
-    """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else 403)."""
-    def may(action):
-        return Exists(Membership.objects.filter(subscription=OuterRef("subscription"), user=request.user,
-                                                role__in=ROLES_FOR_ACTION[action]))
-
+def get_vault(request, pk, action=Action.VIEW):
+    """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else
+    403); `vault.can` says what else the role allows, for the command bar."""
     vault = get_object_or_404(
-        Vault.objects.restrict(request.user).select_related("subscription").annotate(
-            can_change=may("change"), can_manage=may("manage")),
-        pk=pk,
-    )
-    if (action == "change" and not vault.can_change) or (action == "manage" and not vault.can_manage):
+        Vault.objects.restrict(request.user).with_role(request.user).select_related("subscription"), pk=pk)
+    if not allows(vault.role, action):
         raise PermissionDenied(_("Your role in this subscription does not allow this."))
+    vault.can = permissions(vault.role)
     return vault
+
+
+def vault_view(action):
+    """A view of one vault (the URL's `pk`): called with the vault, once the user's role allows
+    `action`. It checks before anything else, so a refusal is the same whatever the method."""
+    def decorate(view):
+        @functools.wraps(view)
+        def with_vault(request, pk, **kwargs):
+            return view(request, get_vault(request, pk, action), **kwargs)
+
+        return requires(action, on="vault")(with_vault)
+
+    return decorate
 
 
 def vault_context(request, vault, tab, **extra):
@@ -42,7 +51,7 @@ def vault_context(request, vault, tab, **extra):
         "vault": vault,
         "tab": tab,
         **tray_context(vault, Job.objects.filter(vault=vault).active().order_by("created_at")),
-        "can_change": vault.can_change,
+        "can": vault.can,
         "allow": states.command_rules(),
         **extra,
     }

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.access import Action
 from portal.htmx import render_page, selected_ids
 from vaults import queries, states
 from vaults.choices import BACKUP_NOW_RETAIN_DAYS, Operation
@@ -17,12 +18,11 @@ from vaults.operations.protection import start_stop_protection
 from vaults.operations.prune import start_prune
 from vaults.operations.registration import start_registration, start_unregister
 from vaults.operations.verify import start_verify
-from vaults.views.base import BAD_SELECTION, command_response, get_vault
+from vaults.views.base import BAD_SELECTION, command_response, vault_view
 
 
-def _vault_command(request, pk, start, tab):
+def _vault_command(request, vault, start, tab):
     """A command on the whole vault (Discover, Verify): one job, or the refusal in the tray."""
-    vault = get_vault(request, pk, "change")
     try:
         job = start(vault, request.user)
     except Refused as refusal:
@@ -30,16 +30,17 @@ def _vault_command(request, pk, start, tab):
     return command_response(request, vault, tab, jobs=[job])
 
 
+@vault_view(Action.OPERATE)
 @require_POST
-def discover(request, pk):
-    return _vault_command(request, pk, start_discovery, "registered_items")
+def discover(request, vault):
+    return _vault_command(request, vault, start_discovery, "registered_items")
 
 
+@vault_view(Action.OPERATE)
 @require_http_methods(["GET", "POST"])
-def register(request, pk):
+def register(request, vault):
     if request.method == "POST":
-        return _item_command(request, pk, start_registration, "registered_items")
-    vault = get_vault(request, pk, "change")
+        return _item_command(request, vault, start_registration, "registered_items")
     candidates = queries.registrable_vms(vault).select_related("source")
     return render_page(
         request, "vaults/register.html", "vaults/partials/register_dialog.html",
@@ -47,8 +48,7 @@ def register(request, pk):
     )
 
 
-def _item_command(request, pk, start, tab):
-    vault = get_vault(request, pk, "change")
+def _item_command(request, vault, start, tab):
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, tab, error=str(BAD_SELECTION), status=400)
@@ -59,31 +59,33 @@ def _item_command(request, pk, start, tab):
     return command_response(request, vault, tab, jobs=jobs)
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def unregister(request, pk):
-    return _item_command(request, pk, start_unregister, "registered_items")
+def unregister(request, vault):
+    return _item_command(request, vault, start_unregister, "registered_items")
 
 
+@vault_view(Action.CHANGE)
 @require_http_methods(["GET", "POST"])
-def stop_protection(request, pk):
+def stop_protection(request, vault):
     """Stop Protection: a dialog that asks whether to retain the backup data or delete it (one VM, its
     name typed, an optional reason); then one job per chosen item."""
-    return _end_of_data_command(request, pk, Operation.STOP_PROTECTION, start_stop_protection,
+    return _end_of_data_command(request, vault, Operation.STOP_PROTECTION, start_stop_protection,
                                 _("Only protected VMs can have their protection stopped."))
 
 
+@vault_view(Action.CHANGE)
 @require_http_methods(["GET", "POST"])
-def delete_backup_data(request, pk):
+def delete_backup_data(request, vault):
     """Delete Backup Data of a stopped VM: the same dialog, with deleting chosen (soft deleted)."""
     def start(vault, ids, user, *, delete_data, **confirmation):
         return start_delete_backup_data(vault, ids, user, **confirmation)
 
-    return _end_of_data_command(request, pk, Operation.DELETE_BACKUP_DATA, start,
+    return _end_of_data_command(request, vault, Operation.DELETE_BACKUP_DATA, start,
                                 _("Backup data can be deleted only for VMs whose protection is stopped."))
 
 
-def _end_of_data_command(request, pk, operation, start, refusal):
-    vault = get_vault(request, pk, "change")
+def _end_of_data_command(request, vault, operation, start, refusal):
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
@@ -109,16 +111,17 @@ def _end_of_data_dialog(request, vault, items, operation, deleting, error=None, 
     return render_page(request, "vaults/end_of_data.html", "vaults/partials/end_of_data_dialog.html", context, status)
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def undelete(request, pk):
-    return _item_command(request, pk, start_undelete, "protected_items")
+def undelete(request, vault):
+    return _item_command(request, vault, start_undelete, "protected_items")
 
 
+@vault_view(Action.OPERATE)
 @require_http_methods(["GET", "POST"])
-def backup_now(request, pk):
+def backup_now(request, vault):
     """Backup Now: a dialog that asks how long to retain the point, then one Backup job per chosen item.
     A POST without a date keeps the point the default 30 days."""
-    vault = get_vault(request, pk, "change")
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
@@ -146,11 +149,13 @@ def _backup_dialog(request, vault, items, retain_until, error=None, status=200):
     return render_page(request, "vaults/backup_now.html", "vaults/partials/backup_now_dialog.html", context, status)
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def verify(request, pk):
-    return _vault_command(request, pk, start_verify, "dashboard")
+def verify(request, vault):
+    return _vault_command(request, vault, start_verify, "dashboard")
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def prune(request, pk):
-    return _vault_command(request, pk, start_prune, "dashboard")
+def prune(request, vault):
+    return _vault_command(request, vault, start_prune, "dashboard")

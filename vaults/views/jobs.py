@@ -9,19 +9,20 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.models import Job
+from portal.access import Action
 from portal.htmx import parse_ids, render_page, trigger, wants_partial
 from vaults.filters import JobFilter
-from vaults.views.base import get_vault, vault_context
+from vaults.views.base import vault_context, vault_view
 from vaults.views.tray import tray_context
 
 JOBS_PER_PAGE = 25
 HTTP_STOP_POLLING = 286  # htmx stops polling on this status
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def job_list(request, pk):
-    vault = get_vault(request, pk)
+def job_list(request, vault):
     filterset = JobFilter(request.GET or None, queryset=Job.objects.filter(vault=vault).select_related("created_by"))
     page = Paginator(filterset.qs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -30,10 +31,10 @@ def job_list(request, pk):
     return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context)
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def job_detail(request, pk, job_pk):
-    vault = get_vault(request, pk)
+def job_detail(request, vault, job_pk):
     job = get_object_or_404(Job.objects.filter(vault=vault).select_related("created_by"), pk=job_pk)
     context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
     response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", context)
@@ -42,10 +43,10 @@ def job_detail(request, pk, job_pk):
     return response
 
 
+@vault_view(Action.OPERATE)
 @require_POST
-def job_cancel(request, pk, job_pk):
+def job_cancel(request, vault, job_pk):
     """Cancel: a queued job ends at once; a running one stops at its next step, keeping nothing."""
-    vault = get_vault(request, pk, "change")
     job = get_object_or_404(Job.objects.filter(vault=vault), pk=job_pk)
     outcome = job.cancel()
     if outcome is None:
@@ -58,10 +59,10 @@ def job_cancel(request, pk, job_pk):
     return trigger(response, "vaultChanged")
 
 
+@vault_view(Action.VIEW)
 @require_GET
-def tray(request, pk):
+def tray(request, vault):
     """The notification tray for the jobs a command started: polled until they have all ended."""
-    vault = get_vault(request, pk)
     ids = parse_ids(request.GET.getlist("job"))
     if ids is None:
         return HttpResponseBadRequest(_("The job ids are not valid."))

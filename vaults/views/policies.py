@@ -8,24 +8,25 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from portal.access import Action
 from portal.htmx import render_page, selected_ids, trigger
 from vaults import preview, queries, services
 from vaults.errors import Refused
 from vaults.forms import PolicyForm
-from vaults.views.base import BAD_SELECTION, command_response, get_vault, vault_context, whole_number
+from vaults.views.base import BAD_SELECTION, command_response, vault_context, vault_view, whole_number
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def policies(request, pk):
-    vault = get_vault(request, pk)
+def policies(request, vault):
     context = vault_context(request, vault, "policies", policies=queries.policy_usage(vault))
     return render_page(request, "vaults/policies.html", "vaults/partials/policies_table.html", context)
 
 
+@vault_view(Action.CHANGE)
 @require_http_methods(["GET", "POST"])
-def policy_create(request, pk):
-    vault = get_vault(request, pk, "change")
+def policy_create(request, vault):
     form = PolicyForm(request.POST or None, vault=vault)
     if request.method == "POST" and form.is_valid():
         try:
@@ -42,10 +43,10 @@ def policy_create(request, pk):
     )
 
 
+@vault_view(Action.CHANGE)
 @require_http_methods(["GET", "POST"])
-def policy_edit(request, pk):
+def policy_edit(request, vault):
     """Change a policy (the one selected) for every VM it protects; asks first when points would go."""
-    vault = get_vault(request, pk, "change")
     ids = selected_ids(request)
     policy = vault.policies.filter(pk=ids[0]).first() if ids and len(ids) == 1 else None
     if policy is None:
@@ -70,9 +71,9 @@ def policy_edit(request, pk):
                        status=400 if form.errors else 200)
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def policy_delete(request, pk):
-    vault = get_vault(request, pk, "change")
+def policy_delete(request, vault):
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, "policies", error=str(BAD_SELECTION), status=400)
@@ -83,11 +84,11 @@ def policy_delete(request, pk):
     return command_response(request, vault, "policies")
 
 
+@vault_view(Action.VIEW)
 @require_GET
-def policy_preview(request, pk):
+def policy_preview(request, vault):
     """What the rules being typed keep one week, one month, one year and ten years from a start date,
     and the storage they need: the policy dialog and the Protect wizard ask as the user types."""
-    vault = get_vault(request, pk)
     policy_pk = whole_number(request.GET.get("policy_pk"))
     instance = vault.policies.filter(pk=policy_pk).first() if policy_pk else None
     form = PolicyForm(request.GET, vault=vault, instance=instance)

@@ -1,21 +1,23 @@
 """The Protect wizard: 1 choose VMs, 2 choose a policy or define a schedule, 3 a new policy's retention."""
 
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.access import Action, allows
 from portal.htmx import render_page, selected_ids
 from vaults import queries
 from vaults.errors import Refused
 from vaults.forms import PolicyForm
 from vaults.models import Policy
 from vaults.operations.protection import start_protection
-from vaults.views.base import BAD_SELECTION, command_response, get_vault, whole_number
+from vaults.views.base import BAD_SELECTION, command_response, vault_view, whole_number
 
 
+@vault_view(Action.OPERATE)
 @require_http_methods(["GET", "POST"])
-def protect(request, pk):
-    vault = get_vault(request, pk, "change")
+def protect(request, vault):
     chosen = selected_ids(request)
     if chosen is None:
         return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
@@ -23,6 +25,8 @@ def protect(request, pk):
         return _wizard(request, vault, "1", chosen)
     step = request.POST.get("step", "1")
     mode = request.POST.get("policy_mode", "existing")
+    if mode == "new" and not allows(vault.role, Action.CHANGE):
+        raise PermissionDenied(_("Your role in this subscription does not allow creating policies."))
     form = PolicyForm(request.POST if mode == "new" else None, vault=vault)
     if not chosen:
         return _wizard(request, vault, "1", chosen, error=_("Select at least one VM."), status=400)
@@ -66,9 +70,9 @@ def _wizard(request, vault, step, chosen, form=None, policy_mode="existing", sch
     return render_page(request, "vaults/protect.html", "vaults/partials/protect_wizard.html", context, status)
 
 
+@vault_view(Action.VIEW)
 @require_GET
-def policy_retention(request, pk):
+def policy_retention(request, vault):
     """The read-only retention of an existing policy, shown when the wizard picks it."""
-    vault = get_vault(request, pk)
     policy = Policy.objects.filter(vault=vault, pk=whole_number(request.GET.get("policy"))).first()
     return render(request, "vaults/partials/policy_summary.html", {"policy": policy})

@@ -7,16 +7,17 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.access import Action
 from portal.htmx import render_page, selected_ids
 from vaults.errors import Refused
 from vaults.operations.restore import RESTORE_REPLACE, VM_NAME, check_not_soft_deleted, start_restore, stream_disk
 from vaults.queries import BadDate, RecoveryCalendar
-from vaults.views.base import BAD_SELECTION, command_response, get_vault, whole_number
+from vaults.views.base import BAD_SELECTION, command_response, vault_view, whole_number
 
 
+@vault_view(Action.OPERATE)
 @require_http_methods(["GET", "POST"])
-def restore(request, pk):
-    vault = get_vault(request, pk, "change")
+def restore(request, vault):
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, "protected_items", error=str(BAD_SELECTION), status=400)
@@ -63,10 +64,10 @@ def _wizard(request, vault, item, points, step, point, error=None, status=200):
     return render_page(request, "vaults/restore.html", "vaults/partials/restore_wizard.html", context, status)
 
 
+@vault_view(Action.OPERATE)
 @require_GET
-def download_disk(request, pk, point_pk, disk_index):
+def download_disk(request, vault, point_pk, disk_index):
     """A disk of a recovery point as a raw image, streamed from the vault (never built in memory)."""
-    vault = get_vault(request, pk, "change")
     point = get_object_or_404(vault.recovery_points.select_related("vm"), pk=point_pk)
     if not 0 <= disk_index < len(point.disks):
         raise Http404(_("That recovery point has no such disk."))

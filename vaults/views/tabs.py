@@ -4,6 +4,7 @@ Protected Items, Policies, an item's page)."""
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.choices import JobStatus
+from portal.access import Action, requires
 from portal.htmx import render_page, selected_ids
 from repository import RepositoryError
 from vaults import queries, services
@@ -23,10 +25,11 @@ from vaults.choices import PROTECTED_ITEM_STATES
 from vaults.errors import Refused
 from vaults.forms import SOFT_DELETE_RANGE_MESSAGE, VaultForm, VaultSettingsForm
 from vaults.keys import KeyUnavailable
-from vaults.models import Vault
-from vaults.views.base import ITEMS_PER_PAGE, get_vault, vault_context
+from vaults.models import Subscription, Vault
+from vaults.views.base import ITEMS_PER_PAGE, vault_context, vault_view
 
 
+@requires(Action.VIEW)
 @require_GET
 def vault_list(request):
     vaults = (
@@ -37,8 +40,12 @@ def vault_list(request):
     return render(request, "vaults/list.html", {"vaults": vaults})
 
 
+@requires(Action.CHANGE)
 @require_http_methods(["GET", "POST"])
 def vault_create(request):
+    """A new vault, in a subscription where the user's role may create one."""
+    if not Subscription.objects.restrict(request.user, Action.CHANGE).exists():
+        raise PermissionDenied(_("Your role in your subscriptions does not allow creating a vault."))
     form = VaultForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,20 +63,20 @@ def vault_create(request):
     return render_page(request, "vaults/create.html", "vaults/partials/create_dialog.html", {"form": form}, status)
 
 
+@vault_view(Action.VIEW)
 @require_GET
-def quick_start(request, pk):
-    vault = get_vault(request, pk)
-    settings_form = VaultSettingsForm(instance=vault, may_make_immutable=vault.can_manage)
+def quick_start(request, vault):
+    settings_form = VaultSettingsForm(instance=vault, may_make_immutable=vault.can["manage"])
     context = vault_context(request, vault, "quick_start", last_export=vault.key_exports.select_related("user").first(),
                             settings_form=settings_form, soft_delete_range=SOFT_DELETE_RANGE_MESSAGE)
     return render(request, "vaults/quick_start.html", context)
 
 
+@vault_view(Action.CHANGE)
 @require_POST
-def vault_settings(request, pk):
+def vault_settings(request, vault):
     """The vault's own settings: the day of its weekly Verify, its soft-delete days, immutability."""
-    vault = get_vault(request, pk, "change")
-    form = VaultSettingsForm(request.POST, instance=vault, may_make_immutable=vault.can_manage)
+    form = VaultSettingsForm(request.POST, instance=vault, may_make_immutable=vault.can["manage"])
     if form.is_valid():
         # Only these columns (the storage total is a running sum jobs change meanwhile); and immutable
         # is only ever written as set, so a stale form cannot clear it.
@@ -82,10 +89,10 @@ def vault_settings(request, pk):
     return redirect("vaults:quick_start", pk=vault.pk)
 
 
+@vault_view(Action.MANAGE)
 @require_POST
-def vault_delete(request, pk):
+def vault_delete(request, vault):
     """An Owner deletes an empty vault, typing its name to confirm."""
-    vault = get_vault(request, pk, "manage")
     try:
         services.delete_vault(vault, request.POST.get("confirm_name", ""))
     except Refused as refusal:
@@ -98,11 +105,11 @@ def vault_delete(request, pk):
     return redirect("vaults:list")
 
 
+@vault_view(Action.MANAGE)
 @require_POST
-def export_key(request, pk):
+def export_key(request, vault):
     """An Owner downloads the vault's key (recorded): with it and the storage, the backups can be read
     without the portal, and without it by nobody."""
-    vault = get_vault(request, pk, "manage")
     try:
         text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
     except KeyUnavailable as error:
@@ -114,10 +121,10 @@ def export_key(request, pk):
     return response
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def dashboard(request, pk):
-    vault = get_vault(request, pk)
+def dashboard(request, vault):
     since = timezone.now() - timezone.timedelta(hours=24)
     # The Jobs tab's filter reads a local date-time, as its form field shows it.
     start = ("start", timezone.localtime(since).strftime("%Y-%m-%dT%H:%M"))
@@ -130,17 +137,17 @@ def dashboard(request, pk):
     return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def registered_items(request, pk):
-    vault = get_vault(request, pk)
+def registered_items(request, vault):
     return _items_tab(request, vault, "registered_items", vault.items.select_related("vm"), "registered_table")
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def protected_items(request, pk):
-    vault = get_vault(request, pk)
+def protected_items(request, vault):
     items = queries.with_recovery_points(
         vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
     )
@@ -158,11 +165,11 @@ def _items_tab(request, vault, tab, items, table):
     return render_page(request, f"vaults/{tab}.html", f"vaults/partials/{table}.html", context)
 
 
+@vault_view(Action.VIEW)
 @require_GET
 @vary_on_headers("HX-Request")
-def item_detail(request, pk, item_pk):
+def item_detail(request, vault, item_pk):
     """One protected item: its state and its recovery points."""
-    vault = get_vault(request, pk)
     item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = queries.with_retention(page.object_list, item)

@@ -1,0 +1,137 @@
+"""Who may do what: every route of the URL conf × Owner, Backup Contributor, Backup Operator,
+Backup Reader, an outsider and anonymous. The routes come from the URL conf and each view's own mark
+(`portal.access.requires`), so a new route cannot be left out, nor added without saying who may use it."""
+
+import pytest
+from django.urls import resolve, reverse
+
+from jobs.models import Job
+from portal.access import Action, Role, allows
+from tests.conftest import PortalClient, _member, client_for
+from tests.test_hostile_requests import database_state, fill, routes
+from vaults.models import Policy
+
+# Routes with a rule of their own rather than a subscription role: signing in and out, the language,
+# and Django's admin (staff only: tests/test_admin.py).
+OWN_RULES = {"login", "logout", "set_language"}
+IDENTITIES = [*Role.values, "outsider", "anonymous"]
+
+
+def portal_routes(world):
+    for route, name in routes():
+        if name in OWN_RULES or name.startswith("admin:"):
+            continue
+        url = fill(route, world["valid"])
+        yield name, url, resolve(url).func
+
+
+def identity_client(identity, subscription):
+    if identity == "anonymous":
+        return PortalClient(), None
+    if identity == "outsider":
+        # An Owner of another subscription: every role there, nothing here.
+        return client_for(_member_elsewhere()), Role.OWNER
+    return client_for(_member(subscription, f"a-{identity}", identity)), identity
+
+
+def _member_elsewhere():
+    from tests.factories import SubscriptionFactory
+
+    return _member(SubscriptionFactory(name="Elsewhere"), "outsider", Role.OWNER)
+
+
+def test_every_route_says_who_may_use_it(world):
+    unmarked = [name for name, _url, view in portal_routes(world) if getattr(view, "required_action", None)
+                not in Action.values]
+    assert not unmarked, f"routes without a role rule: {unmarked}"
+
+
+# The rule of each route, in one place to read: what the issue's roles allow. A route missing here, or
+# marked otherwise in its view, fails the test below.
+VIEW, OPERATE, CHANGE, MANAGE = Action.VIEW, Action.OPERATE, Action.CHANGE, Action.MANAGE
+RULES = {
+    "home": VIEW, "jobs:troubleshooting": VIEW,
+    "vaults:list": VIEW, "vaults:create": CHANGE, "vaults:quick_start": VIEW, "vaults:dashboard": VIEW,
+    "vaults:export_key": MANAGE, "vaults:settings": CHANGE, "vaults:delete": MANAGE,
+    "vaults:registered_items": VIEW, "vaults:protected_items": VIEW, "vaults:item": VIEW,
+    "vaults:discover": OPERATE, "vaults:register": OPERATE, "vaults:unregister": CHANGE,
+    "vaults:stop_protection": CHANGE, "vaults:backup_now": OPERATE, "vaults:verify": CHANGE, "vaults:prune": CHANGE,
+    "vaults:delete_backup_data": CHANGE, "vaults:undelete": CHANGE, "vaults:protect": OPERATE,
+    "vaults:policy_retention": VIEW, "vaults:restore": OPERATE, "vaults:download_disk": OPERATE,
+    "vaults:policies": VIEW, "vaults:policy_create": CHANGE, "vaults:policy_edit": CHANGE,
+    "vaults:policy_delete": CHANGE, "vaults:policy_preview": VIEW,
+    "vaults:jobs": VIEW, "vaults:job": VIEW, "vaults:job_cancel": OPERATE, "vaults:tray": VIEW,
+}
+
+
+def test_each_route_keeps_the_rule_of_its_role(world):
+    marked = {name: view.required_action for name, _url, view in portal_routes(world)}
+    assert marked == RULES
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_each_role_on_each_route(world, subscription, identity):
+    client, role = identity_client(identity, subscription)
+    for name, url, view in portal_routes(world):
+        action, on = view.required_action, view.required_on
+        for method in ("get", "post"):
+            before = database_state()
+            response = client.get(url) if method == "get" else client.post(url, {})
+            where = f"{identity} {method.upper()} {url} ({name}, needs {action})"
+            if identity == "anonymous":
+                assert response.status_code == 302 and response.url.startswith("/login/"), where
+            elif identity == "outsider" and on is not None:
+                assert response.status_code == 404, where
+            elif not allows(role, action):
+                assert response.status_code == 403, where
+            else:
+                assert response.status_code not in (403, 404), f"{where}: {response.status_code}"
+                continue  # an allowed command may change things
+            assert database_state() == before, f"{where} changed the database"
+
+
+@pytest.mark.parametrize("role, shown, hidden", [
+    (Role.OWNER, ["backup_now", "restore", "stop_protection", "delete_backup_data", "protect"], []),
+    (Role.CONTRIBUTOR, ["backup_now", "restore", "stop_protection", "delete_backup_data", "protect"], []),
+    (Role.OPERATOR, ["backup_now", "restore", "protect"], ["stop_protection", "delete_backup_data", "undelete"]),
+    (Role.READER, [], ["backup_now", "restore", "protect", "stop_protection", "delete_backup_data", "undelete"]),
+])
+def test_the_command_bar_shows_what_the_role_allows(world, subscription, role, shown, hidden):
+    client = client_for(_member(subscription, f"a-{role}", role))
+    vault = world["valid"]["pk"]
+    page = client.get(f"/vaults/{vault}/protected/").content.decode()
+    for command in shown:
+        assert reverse(f"vaults:{command}", args=[vault]) in page, command
+    for command in hidden:
+        assert reverse(f"vaults:{command}", args=[vault]) not in page, command
+
+
+@pytest.mark.parametrize("role, sees_delete, sees_key", [
+    (Role.OWNER, True, True), (Role.CONTRIBUTOR, False, False), (Role.OPERATOR, False, False), (Role.READER, False, False)])
+def test_only_an_owner_sees_delete_vault_and_export_key(world, subscription, role, sees_delete, sees_key):
+    client = client_for(_member(subscription, f"a-{role}", role))
+    vault = world["valid"]["pk"]
+    page = client.get(f"/vaults/{vault}/").content.decode()
+    assert (f"/vaults/{vault}/delete/" in page) == sees_delete
+    assert (f"/vaults/{vault}/key/" in page) == sees_key
+
+
+def test_an_operator_protects_with_an_existing_policy_but_creates_none(world, subscription, vault):
+    client = client_for(_member(subscription, "an-operator", Role.OPERATOR))
+    item = world["item"]
+    item.protection_state, item.policy = "not_protected", None
+    item.save()
+    wizard = client.get(f"/vaults/{vault.pk}/protect/?selected={item.pk}").content.decode()
+    step2 = client.post(f"/vaults/{vault.pk}/protect/", {"step": "1", "selected": [item.pk]}).content.decode()
+    assert 'value="new"' not in step2 and "existing policies" in step2, wizard
+    before = database_state()
+    refused = client.post(f"/vaults/{vault.pk}/protect/", {
+        "step": "3", "policy_mode": "new", "selected": [item.pk], "name": "Mine", "frequency": "daily",
+        "time_of_day": "22:00", "time_zone": "UTC", "retain_daily": "7"})
+    assert refused.status_code == 403
+    assert database_state() == before and not Policy.objects.filter(name="Mine").exists()
+    jobs = Job.objects.count()
+    started = client.post(f"/vaults/{vault.pk}/protect/", {
+        "step": "2", "policy_mode": "existing", "policy": vault.policies.get().pk, "selected": [item.pk]})
+    assert started.status_code == 200
+    assert Job.objects.count() == jobs + 1
