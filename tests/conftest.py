@@ -298,11 +298,12 @@ def world(db, vault, owner, lab_path):
     foreign_item = RegisteredItemFactory(vault=elsewhere)
     foreign_job = JobFactory(vault=elsewhere)
     valid = {"pk": vault.pk, "item_pk": item.pk, "point_pk": point.pk, "job_pk": job.pk, "disk_index": 0,
+             "member_pk": vault.subscription.memberships.get(user=owner).pk,
              "object_id": item.pk,
              "content_type_id": 1, "app_label": "vaults", "uidb64": "x", "token": "x", "url": "x"}
     # Another subscription's row of the argument's own kind: a vault's id as a job's could be a real job here.
     foreign = {"pk": [str(elsewhere.pk)], "item_pk": [str(foreign_item.pk)], "job_pk": [str(foreign_job.pk)]}
-    return {"valid": valid, "job": job, "foreign": foreign, "item": item}
+    return {"valid": valid, "job": job, "foreign": foreign, "item": item, "subscription_pk": vault.subscription_id}
 
 
 def pytest_configure(config):

@@ -22,7 +22,10 @@ def portal_routes(world):
         if name in OWN_RULES or name.startswith("admin:"):
             continue
         url = fill(route, world["valid"])
-        yield name, url, resolve(url).func
+        view = resolve(url).func
+        if getattr(view, "required_on", None) == "subscription":
+            url = fill(route, {**world["valid"], "pk": world["subscription_pk"]})
+        yield name, url, view
 
 
 def identity_client(identity, subscription):
@@ -61,6 +64,8 @@ RULES = {
     "vaults:policies": VIEW, "vaults:policy_create": CHANGE, "vaults:policy_edit": CHANGE,
     "vaults:policy_delete": CHANGE, "vaults:policy_preview": VIEW,
     "vaults:jobs": VIEW, "vaults:job": VIEW, "vaults:job_cancel": OPERATE, "vaults:tray": VIEW,
+    "subscriptions:list": VIEW, "subscriptions:members": VIEW, "subscriptions:member_add": MANAGE,
+    "subscriptions:member_role": MANAGE, "subscriptions:member_remove": MANAGE,
 }
 
 
