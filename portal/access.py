@@ -2,8 +2,12 @@
 and the one queryset every view gets its objects through. Any model a subscription holds names the
 path to it in `subscription_path`."""
 
+import functools
+
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import OuterRef, Subquery
+from django.db.models import F
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 
 
@@ -26,18 +30,17 @@ class Action(models.TextChoices):
     MANAGE = "manage", _("manage members, delete vaults and export keys")
 
 
-# Plain strings, as the database holds them: a role read from a row is looked up as it is.
 ROLES_FOR_ACTION = {
-    Action.VIEW.value: {Role.OWNER.value, Role.CONTRIBUTOR.value, Role.OPERATOR.value, Role.READER.value},
-    Action.OPERATE.value: {Role.OWNER.value, Role.CONTRIBUTOR.value, Role.OPERATOR.value},
-    Action.CHANGE.value: {Role.OWNER.value, Role.CONTRIBUTOR.value},
-    Action.MANAGE.value: {Role.OWNER.value},
+    Action.VIEW: {Role.OWNER, Role.CONTRIBUTOR, Role.OPERATOR, Role.READER},
+    Action.OPERATE: {Role.OWNER, Role.CONTRIBUTOR, Role.OPERATOR},
+    Action.CHANGE: {Role.OWNER, Role.CONTRIBUTOR},
+    Action.MANAGE: {Role.OWNER},
 }
 
 
 def allows(role, action):
     """Whether a member with `role` (None: not a member) may do `action`."""
-    return role is not None and str(role) in ROLES_FOR_ACTION[str(action)]
+    return role in ROLES_FOR_ACTION[action]
 
 
 def permissions(role):
@@ -58,24 +61,42 @@ def requires(action, on=None):
     return mark
 
 
+def get_allowed(queryset, user, pk, action):
+    """The row `pk` of `queryset` if the user's subscriptions hold it (else 404) and their role allows
+    `action` (else 403); `row.can` says what else the role allows, for the command bar."""
+    row = get_object_or_404(queryset.restrict(user), pk=pk)
+    if not allows(row.role, action):
+        raise PermissionDenied(_("Your role in this subscription does not allow this."))
+    row.can = permissions(row.role)
+    return row
+
+
+def object_view(queryset, action, on):
+    """A view of one row of `queryset` (the URL's `pk`, a "vault" or a "subscription"), called with
+    the row once the user's role allows `action`. It checks before anything else, so a refusal is
+    the same whatever the method or the data."""
+    def decorate(view):
+        @functools.wraps(view)
+        def with_row(request, pk, **kwargs):
+            return view(request, get_allowed(queryset, request.user, pk, action), **kwargs)
+
+        return requires(action, on=on)(with_row)
+
+    return decorate
+
+
 class RestrictedQuerySet(models.QuerySet):
     """Rows of the subscriptions a user belongs to, with a role that allows `action`; anything else
-    is not there (a 404), so a view never shows what the user's subscriptions do not hold."""
+    is not there (a 404), so a view never shows what the user's subscriptions do not hold. Each row
+    carries the user's `role` in its subscription.
+
+    The filter joins the subscription's memberships to the user's own: an aggregate over memberships
+    added after `restrict` sees only that one row (count members in a subquery)."""
 
     def restrict(self, user, action=Action.VIEW):
         if not user.is_authenticated:
             return self.none()
-        prefix = f"{self.model.subscription_path}__" if self.model.subscription_path else ""
+        memberships = f"{self.model.subscription_path}__memberships" if self.model.subscription_path else "memberships"
         return self.filter(
-            **{
-                f"{prefix}memberships__user": user,
-                f"{prefix}memberships__role__in": ROLES_FOR_ACTION[str(action)],
-            }
-        )
-
-    def with_role(self, user):
-        """Annotates each row with the user's role in its subscription (`role`), for `allows`."""
-        subscription = OuterRef(self.model.subscription_path or "pk")
-        membership = self.model._meta.apps.get_model("vaults", "Membership").objects.filter(
-            subscription=subscription, user=user)
-        return self.annotate(role=Subquery(membership.values("role")[:1]))
+            **{f"{memberships}__user": user, f"{memberships}__role__in": ROLES_FOR_ACTION[action]}
+        ).annotate(role=F(f"{memberships}__role"))  # the same join: one membership per user and subscription

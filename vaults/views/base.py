@@ -1,16 +1,12 @@
 """What every vault page shares: the vault a request may see, the frame around a tab, and the
 answer to a command."""
 
-import functools
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _lazy
 
 from jobs.models import Job
-from portal.access import Action, allows, permissions, requires
+from portal.access import object_view
 from portal.htmx import parse_ids, trigger, wants_partial
 from vaults import states
 from vaults.models import Vault
@@ -20,28 +16,9 @@ ITEMS_PER_PAGE = 50
 BAD_SELECTION = _lazy("The selection is not valid: choose the rows again.")
 
 
-def get_vault(request, pk, action=Action.VIEW):
-    """The vault, if the user's subscriptions hold it (else 404) and their role allows `action` (else
-    403); `vault.can` says what else the role allows, for the command bar."""
-    vault = get_object_or_404(
-        Vault.objects.restrict(request.user).with_role(request.user).select_related("subscription"), pk=pk)
-    if not allows(vault.role, action):
-        raise PermissionDenied(_("Your role in this subscription does not allow this."))
-    vault.can = permissions(vault.role)
-    return vault
-
-
 def vault_view(action):
-    """A view of one vault (the URL's `pk`): called with the vault, once the user's role allows
-    `action`. It checks before anything else, so a refusal is the same whatever the method."""
-    def decorate(view):
-        @functools.wraps(view)
-        def with_vault(request, pk, **kwargs):
-            return view(request, get_vault(request, pk, action), **kwargs)
-
-        return requires(action, on="vault")(with_vault)
-
-    return decorate
+    """A view of one vault (the URL's `pk`), called with the vault once the user's role allows `action`."""
+    return object_view(Vault.objects.select_related("subscription"), action, on="vault")
 
 
 def vault_context(request, vault, tab, **extra):

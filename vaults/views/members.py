@@ -1,18 +1,15 @@
 """The subscriptions a user belongs to, and a subscription's Members page: every member sees who
 else is in it; an Owner adds members, changes their roles and removes them."""
 
-import functools
-
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.access import Action, Role, allows, permissions, requires
+from portal.access import Action, Role, object_view, requires
 from vaults import members
 from vaults.errors import Refused
 from vaults.models import Subscription
@@ -29,26 +26,14 @@ class RoleForm(forms.Form):
 
 def subscription_view(action):
     """A view of one subscription (the URL's `pk`), called with it once the user's role allows `action`."""
-    def decorate(view):
-        @functools.wraps(view)
-        def with_subscription(request, pk, **kwargs):
-            subscription = get_object_or_404(
-                Subscription.objects.restrict(request.user).with_role(request.user), pk=pk)
-            if not allows(subscription.role, action):
-                raise PermissionDenied(_("Only an Owner of the subscription manages its members."))
-            subscription.can = permissions(subscription.role)
-            return view(request, subscription, **kwargs)
-
-        return requires(action, on="subscription")(with_subscription)
-
-    return decorate
+    return object_view(Subscription.objects.all(), action, on="subscription")
 
 
 @requires(Action.VIEW)
 @require_GET
 def subscription_list(request):
-    subscriptions = (Subscription.objects.restrict(request.user).with_role(request.user)
-                     .annotate(vault_count=Count("vaults", distinct=True), member_count=Count("memberships", distinct=True)))
+    subscriptions = Subscription.objects.restrict(request.user).annotate(
+        vault_count=Count("vaults", distinct=True), member_count=Count("memberships", distinct=True))
     return render(request, "vaults/subscriptions.html", {"subscriptions": subscriptions, "roles": dict(Role.choices)})
 
 
