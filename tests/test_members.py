@@ -88,3 +88,9 @@ def test_every_member_sees_the_members_but_only_an_owner_gets_the_forms(subscrip
         page = client_for(user).get(members_url(subscription)).content.decode()
         assert "owner" in page and "reader" in page and "member" in page
         assert ("Add a member" in page) == forms and ("Change role" in page) == forms
+
+
+def test_the_subscription_list_counts_every_member(subscription, owner, reader, member):
+    page = client_for(reader).get("/subscriptions/").content.decode()
+    assert "<td>Backup Reader</td>" in page
+    assert "<td>3</td>" in page  # owner, reader and member, not only the one looking

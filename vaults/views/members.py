@@ -3,7 +3,7 @@ else is in it; an Owner adds members, changes their roles and removes them."""
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.access import Action, Role, object_view, requires
 from vaults import members
 from vaults.errors import Refused
-from vaults.models import Subscription
+from vaults.models import Membership, Subscription
 
 
 class AddMemberForm(forms.Form):
@@ -32,8 +32,10 @@ def subscription_view(action):
 @requires(Action.VIEW)
 @require_GET
 def subscription_list(request):
+    members_of = Membership.objects.filter(subscription=OuterRef("pk")).order_by().values("subscription")
     subscriptions = Subscription.objects.restrict(request.user).annotate(
-        vault_count=Count("vaults", distinct=True), member_count=Count("memberships", distinct=True))
+        vault_count=Count("vaults", distinct=True),
+        member_count=Subquery(members_of.annotate(count=Count("pk")).values("count")))
     return render(request, "vaults/subscriptions.html", {"subscriptions": subscriptions, "roles": dict(Role.choices)})
 
 
