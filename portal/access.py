@@ -49,10 +49,10 @@ def permissions(role):
 
 
 def requires(action, on=None):
-    """Marks a view with the action it needs and the kind of object its `pk` names ("vault",
-    "subscription" or None), so the role × route test finds every route's rule in the URL conf.
-    Whatever marks a view also enforces the mark: `restrict` (404 outside the user's subscriptions),
-    then `allows` (403 for a role without the action)."""
+    """Marks a view with the action it needs (or {HTTP method: action} where methods differ) and the
+    kind of object its `pk` names ("vault", "subscription" or None), so the role × route test finds
+    every route's rule in the URL conf. Whatever marks a view also enforces the mark: `restrict` (404
+    outside the user's subscriptions), then `allows` (403 for a role without the action)."""
     def mark(view):
         view.required_action = action
         view.required_on = on
@@ -61,10 +61,22 @@ def requires(action, on=None):
     return mark
 
 
-def get_allowed(queryset, user, pk, action):
+def rule_for(view, method):
+    """The action a marked view needs for an HTTP method (None: unmarked, or a method it does not take)."""
+    rule = getattr(view, "required_action", None)
+    if isinstance(rule, dict):
+        method = method.upper()
+        return rule.get(method) or (rule.get("GET") if method in ("HEAD", "OPTIONS") else None)
+    return rule
+
+
+def get_allowed(queryset, user, pk, action, request=None):
     """The row `pk` of `queryset` if the user's subscriptions hold it (else 404) and their role allows
-    `action` (else 403); `row.can` says what else the role allows, for the command bar."""
+    `action` (else 403); `row.can` says what else the role allows, for the command bar. The request
+    remembers the row (`scoped_object`): the audit log names the vault or subscription, refused or not."""
     row = get_object_or_404(queryset.restrict(user), pk=pk)
+    if request is not None:
+        request.scoped_object = row
     if not allows(row.role, action):
         raise PermissionDenied(_("Your role in this subscription does not allow this."))
     row.can = permissions(row.role)
@@ -78,7 +90,7 @@ def object_view(queryset, action, on):
     def decorate(view):
         @functools.wraps(view)
         def with_row(request, pk, **kwargs):
-            return view(request, get_allowed(queryset, request.user, pk, action), **kwargs)
+            return view(request, get_allowed(queryset, request.user, pk, action, request), **kwargs)
 
         return requires(action, on=on)(with_row)
 

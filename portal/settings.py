@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "portal",
+    "audit",
     "vaults",
     "jobs",
 ]
@@ -62,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sees every response on its way out: a CSRF or role refusal included.
+    "audit.middleware.AuditMiddleware",
     # Every page needs a login unless its view says otherwise (only the login page does).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

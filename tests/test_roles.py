@@ -60,6 +60,7 @@ RULES = {
     "vaults:jobs": VIEW, "vaults:job": VIEW, "vaults:job_cancel": OPERATE, "vaults:tray": VIEW,
     "subscriptions:list": VIEW, "subscriptions:members": VIEW, "subscriptions:member_add": MANAGE,
     "subscriptions:member_role": MANAGE, "subscriptions:member_remove": MANAGE,
+    "vaults:audit": VIEW, "subscriptions:audit": VIEW,
 }
 
 

@@ -10,3 +10,7 @@ class VaultsConfig(AppConfig):
         from vaults import operations, signals  # noqa: F401 - signals settle items whose job failed
 
         operations.register()  # the job core learns the vault's operations, tasks and error codes
+        from audit import actions
+        from vaults.audit_labels import LABELS
+
+        actions.register(LABELS)

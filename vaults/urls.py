@@ -1,7 +1,7 @@
 from django.urls import path
 
 import portal.converters  # noqa: F401 - the "id" path converter
-from vaults.views import commands, jobs, policies, protect, restore, tabs
+from vaults.views import audit, commands, jobs, policies, protect, restore, tabs
 
 app_name = "vaults"
 urlpatterns = [
@@ -37,4 +37,5 @@ urlpatterns = [
     path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),
     path("<id:pk>/jobs/<id:job_pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("<id:pk>/tray/", jobs.tray, name="tray"),
+    path("<id:pk>/audit/", audit.vault_audit, name="audit"),
 ]

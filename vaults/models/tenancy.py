@@ -39,6 +39,10 @@ class Subscription(models.Model):
     def __str__(self):
         return self.name
 
+    def audit_scope(self):
+        """(subscription, vault) for the audit log."""
+        return self, None
+
 
 class Membership(models.Model):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="memberships")
@@ -121,6 +125,10 @@ class Vault(models.Model):
 
     def __str__(self):
         return self.name
+
+    def audit_scope(self):
+        """(subscription, vault) for the audit log."""
+        return self.subscription, self
 
     def save(self, *args, **kwargs):
         if not self.wrapped_key:  # a new vault: its own random key, wrapped before it is stored

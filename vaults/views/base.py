@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _lazy
 
+from audit import trail
 from jobs.models import Job
 from portal.access import object_view
 from portal.htmx import parse_ids, trigger, wants_partial
@@ -36,7 +37,12 @@ def vault_context(request, vault, tab, **extra):
 
 def command_response(request, vault, tab, *, jobs=(), error=None, status=None):
     """Answer a command: the notification tray (HTMX) or a redirect back to the tab (plain POST).
-    A refusal is a 409 (the state does not allow it), input the page never sends a 400."""
+    A refusal is a 409 (the state does not allow it), input the page never sends a 400. The audit log
+    learns what the command started jobs for, or why it was refused."""
+    if jobs:
+        trail.note(request, target=", ".join(job.entity_name for job in jobs))
+    if error:
+        trail.refused(request, error)
     if not wants_partial(request):
         if error:
             messages.error(request, error)
@@ -46,6 +52,12 @@ def command_response(request, vault, tab, *, jobs=(), error=None, status=None):
     response.headers["HX-Retarget"] = "#tray"
     response.headers["HX-Reswap"] = "innerHTML"
     return trigger(response, "vaultChanged", "closeModal")
+
+
+def refuse(request, text):
+    """A refusal shown on the next page (a plain POST's redirect), and recorded in the audit log."""
+    messages.error(request, text)
+    trail.refused(request, text)
 
 
 def whole_number(value):

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit import trail
 from portal.access import Action
 from portal.htmx import render_page, selected_ids
 from vaults import queries, states
@@ -104,6 +105,8 @@ def _end_of_data_command(request, vault, operation, start, refusal):
 
 
 def _end_of_data_dialog(request, vault, items, operation, deleting, error=None, status=200):
+    if error:
+        trail.refused(request, error, target=", ".join(str(item) for item in items))
     context = {"vault": vault, "items": items, "operation": operation, "deleting": deleting, "error": error,
                "form": request.POST, "soft_delete_days": vault.soft_delete_days,
                "action": "vaults:stop_protection" if operation == Operation.STOP_PROTECTION else
@@ -145,6 +148,8 @@ def backup_now(request, vault):
 
 
 def _backup_dialog(request, vault, items, retain_until, error=None, status=200):
+    if error:
+        trail.refused(request, error, target=", ".join(str(item) for item in items))
     context = {"vault": vault, "items": items, "retain_until": retain_until, "error": error}
     return render_page(request, "vaults/backup_now.html", "vaults/partials/backup_now_dialog.html", context, status)
 

@@ -1,6 +1,5 @@
 """The vault's Jobs tab, a job's page, and the notification tray's poll."""
 
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,11 +7,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from audit import trail
 from jobs.models import Job
 from portal.access import Action
 from portal.htmx import parse_ids, render_page, trigger, wants_partial
 from vaults.filters import JobFilter
-from vaults.views.base import vault_context, vault_view
+from vaults.views.base import refuse, vault_context, vault_view
 from vaults.views.tray import tray_context
 
 JOBS_PER_PAGE = 25
@@ -48,9 +48,10 @@ def job_detail(request, vault, job_pk):
 def job_cancel(request, vault, job_pk):
     """Cancel: a queued job ends at once; a running one stops at its next step, keeping nothing."""
     job = get_object_or_404(Job.objects.filter(vault=vault), pk=job_pk)
+    trail.note(request, target=str(job))
     outcome = job.cancel()
     if outcome is None:
-        messages.error(request, _("The job had already ended."))
+        refuse(request, _("The job had already ended."))
     if not wants_partial(request):
         return redirect("vaults:job", pk=vault.pk, job_pk=job.pk)
     job.refresh_from_db()

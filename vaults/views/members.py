@@ -9,10 +9,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import trail
 from portal.access import Action, Role, object_view, requires
 from vaults import members
 from vaults.errors import Refused
 from vaults.models import Membership, Subscription
+from vaults.views.base import refuse
 
 
 class AddMemberForm(forms.Form):
@@ -62,9 +64,12 @@ def member_add(request, subscription):
         except Refused as refusal:
             form.add_error("user", str(refusal))
         else:
+            trail.note(request, target=membership.user.get_username(),
+                       changes={"role": ["", membership.get_role_display()]})
             messages.success(request, _("%(user)s is now a member, as %(role)s.") % {
                 "user": membership.user.get_username(), "role": membership.get_role_display()})
             return redirect("subscriptions:members", pk=subscription.pk)
+    trail.refused(request, trail.describe_errors(form.errors))
     return _members_page(request, subscription, form, status=400)
 
 
@@ -72,15 +77,18 @@ def member_add(request, subscription):
 @require_POST
 def member_role(request, subscription, member_pk):
     membership = get_object_or_404(subscription.memberships.select_related("user"), pk=member_pk)
+    trail.note(request, target=membership.user.get_username())
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose one of the roles."))
+        refuse(request, _("Choose one of the roles."))
         return redirect("subscriptions:members", pk=subscription.pk)
+    before = membership.get_role_display()
     try:
         members.change_role(membership, form.cleaned_data["role"])
     except Refused as refusal:
-        messages.error(request, str(refusal))
+        refuse(request, str(refusal))
     else:
+        trail.note(request, changes=trail.changes({"role": before}, {"role": membership.get_role_display()}))
         messages.success(request, _("%(user)s is now %(role)s.") % {
             "user": membership.user.get_username(), "role": membership.get_role_display()})
     return redirect("subscriptions:members", pk=subscription.pk)
@@ -90,10 +98,11 @@ def member_role(request, subscription, member_pk):
 @require_POST
 def member_remove(request, subscription, member_pk):
     membership = get_object_or_404(subscription.memberships.select_related("user"), pk=member_pk)
+    trail.note(request, target=membership.user.get_username(), changes={"role": [membership.get_role_display(), ""]})
     try:
         members.remove_member(membership)
     except Refused as refusal:
-        messages.error(request, str(refusal))
+        refuse(request, str(refusal))
     else:
         messages.success(request, _("%(user)s is no longer a member.") % {"user": membership.user.get_username()})
     if membership.user == request.user and membership.pk is None:

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from audit import trail
 from portal.access import Action
 from portal.htmx import render_page, selected_ids, trigger
 from vaults import preview, queries, services
@@ -30,13 +31,16 @@ def policy_create(request, vault):
     form = PolicyForm(request.POST or None, vault=vault)
     if request.method == "POST" and form.is_valid():
         try:
-            services.create_policy(vault, **form.policy_fields())
+            policy = services.create_policy(vault, **form.policy_fields())
         except Refused as refusal:
             form.add_error("name", str(refusal))
         else:
+            trail.note(request, target=policy.name, changes=trail.changes({}, form.policy_fields()))
             if request.htmx:
                 return trigger(HttpResponse(status=204), "vaultChanged", "closeModal")
             return redirect("vaults:policies", pk=vault.pk)
+    if form.errors:
+        trail.refused(request, trail.describe_errors(form.errors))
     return render_page(
         request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html",
         {"vault": vault, "form": form}, status=400 if form.errors else 200,
@@ -54,18 +58,24 @@ def policy_edit(request, vault):
                                 status=400 if ids is None else None)
     form = PolicyForm(request.POST or None, vault=vault, instance=policy)
     removals = None
+    before = {name: form.initial.get(name) for name in PolicyForm.Meta.fields}
+    trail.note(request, target=policy.name, record=False)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_policy(policy, confirmed=request.POST.get("confirm") == "yes", **form.policy_fields())
         except services.NeedsConfirmation as question:
             form.add_error(None, str(question))
             removals = question.removals
+            trail.not_a_command(request)  # the dialog asks first; the confirmed POST is the command
         except Refused as refusal:
             form.add_error(None, str(refusal))
         else:
+            trail.note(request, changes=trail.changes(before, form.policy_fields()))
             if request.htmx:
                 return trigger(HttpResponse(status=204), "vaultChanged", "closeModal")
             return redirect("vaults:policies", pk=vault.pk)
+    if form.errors and removals is None:
+        trail.refused(request, trail.describe_errors(form.errors))
     context = {"vault": vault, "form": form, "policy": policy, "removals": removals}
     return render_page(request, "vaults/policy_create.html", "vaults/partials/policy_dialog.html", context,
                        status=400 if form.errors else 200)
@@ -77,6 +87,7 @@ def policy_delete(request, vault):
     ids = selected_ids(request)
     if ids is None:
         return command_response(request, vault, "policies", error=str(BAD_SELECTION), status=400)
+    trail.note(request, target=", ".join(vault.policies.filter(pk__in=ids).values_list("name", flat=True)))
     try:
         services.delete_policies(vault, ids)
     except Refused as refusal:

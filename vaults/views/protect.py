@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit import trail
 from portal.access import Action, allows
 from portal.htmx import render_page, selected_ids
 from vaults import queries
@@ -56,6 +57,11 @@ def protect(request, vault):
 
 
 def _wizard(request, vault, step, chosen, form=None, policy_mode="existing", schedule=None, error=None, status=200):
+    # A page of the wizard is not a command; input it refuses is (the audit log says why).
+    if status == 200:
+        trail.not_a_command(request)
+    elif request.method == "POST":
+        trail.refused(request, error or trail.describe_errors(form.errors if form else {}))
     context = {
         "vault": vault,
         "step": step,

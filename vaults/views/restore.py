@@ -7,6 +7,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit import trail
 from portal.access import Action
 from portal.htmx import render_page, selected_ids
 from vaults.errors import Refused
@@ -52,6 +53,11 @@ def restore(request, vault):
 
 
 def _wizard(request, vault, item, points, step, point, error=None, status=200):
+    # A page of the wizard (the replace's question too) is not a command; input it refuses is.
+    if status == 200:
+        trail.not_a_command(request)
+    elif request.method == "POST":
+        trail.refused(request, error, target=str(item))
     try:
         calendar = RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
     except BadDate as refusal:
@@ -71,11 +77,14 @@ def download_disk(request, vault, point_pk, disk_index):
     point = get_object_or_404(vault.recovery_points.select_related("vm"), pk=point_pk)
     if not 0 <= disk_index < len(point.disks):
         raise Http404(_("That recovery point has no such disk."))
+    disk = point.disks[disk_index]
+    # Handing out a disk's data is recorded as a command would be.
+    trail.note(request, target=f"{point} {disk['name']}")
     try:
         check_not_soft_deleted(vault, point)
     except Refused as refusal:
+        trail.refused(request, str(refusal))
         return HttpResponse(str(refusal), status=409, content_type="text/plain; charset=utf-8")
-    disk = point.disks[disk_index]
     response = StreamingHttpResponse(stream_disk(vault, point, disk_index), content_type="application/octet-stream")
     response["Content-Length"] = str(disk["size"])
     filename = slugify(f"{point.vm.name}-{disk['name']}-{point.created_at:%Y%m%d-%H%M}") or "disk"

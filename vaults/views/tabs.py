@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from audit import trail
 from jobs.choices import JobStatus
 from portal.access import Action, requires
 from portal.htmx import render_page, selected_ids
@@ -26,7 +27,7 @@ from vaults.errors import Refused
 from vaults.forms import SOFT_DELETE_RANGE_MESSAGE, VaultForm, VaultSettingsForm
 from vaults.keys import KeyUnavailable
 from vaults.models import Subscription, Vault
-from vaults.views.base import ITEMS_PER_PAGE, vault_context, vault_view
+from vaults.views.base import ITEMS_PER_PAGE, refuse, vault_context, vault_view
 
 
 @requires(Action.VIEW)
@@ -53,12 +54,16 @@ def vault_create(request):
         except Refused as refusal:
             form.add_error("name", str(refusal))
         else:
+            trail.note(request, scope=vault, target=vault.name, changes=trail.changes(
+                {}, {"name": vault.name, "region": vault.region, "subscription": vault.subscription}))
             url = reverse("vaults:quick_start", args=[vault.pk])
             if request.htmx:
                 response = HttpResponse(status=204)
                 response.headers["HX-Redirect"] = url
                 return response
             return redirect(url)
+    if form.errors:
+        trail.refused(request, trail.describe_errors(form.errors))
     status = 400 if form.errors else 200
     return render_page(request, "vaults/create.html", "vaults/partials/create_dialog.html", {"form": form}, status)
 
@@ -82,10 +87,11 @@ def vault_settings(request, vault):
         # is only ever written as set, so a stale form cannot clear it.
         fields = ["verify_weekday", "soft_delete_days"] + (["immutable"] if vault.immutable else [])
         form.save(commit=False).save(update_fields=fields)
+        trail.note(request, target=vault.name, changes=trail.form_changes(form))
         messages.success(request, _("The vault is now immutable.") if "immutable" in form.changed_data else
                          _("The vault's settings are saved."))
     else:
-        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        refuse(request, " ".join(error for errors in form.errors.values() for error in errors))
     return redirect("vaults:quick_start", pk=vault.pk)
 
 
@@ -93,13 +99,14 @@ def vault_settings(request, vault):
 @require_POST
 def vault_delete(request, vault):
     """An Owner deletes an empty vault, typing its name to confirm."""
+    trail.note(request, target=vault.name)
     try:
         services.delete_vault(vault, request.POST.get("confirm_name", ""))
     except Refused as refusal:
-        messages.error(request, str(refusal))
+        refuse(request, str(refusal))
         return redirect("vaults:quick_start", pk=vault.pk)
     except (RepositoryError, OSError, KeyUnavailable) as error:
-        messages.error(request, _("The vault's storage could not be removed: %(error)s") % {"error": error})
+        refuse(request, _("The vault's storage could not be removed: %(error)s") % {"error": error})
         return redirect("vaults:quick_start", pk=vault.pk)
     messages.success(request, _("The vault %(name)s and its storage are deleted.") % {"name": vault.name})
     return redirect("vaults:list")
@@ -110,10 +117,11 @@ def vault_delete(request, vault):
 def export_key(request, vault):
     """An Owner downloads the vault's key (recorded): with it and the storage, the backups can be read
     without the portal, and without it by nobody."""
+    trail.note(request, target=vault.name)
     try:
         text = services.export_vault_key(vault, request.user, request.META.get("REMOTE_ADDR"))
     except KeyUnavailable as error:
-        messages.error(request, _("The vault's key cannot be exported: %(error)s") % {"error": error})
+        refuse(request, _("The vault's key cannot be exported: %(error)s") % {"error": error})
         return redirect("vaults:quick_start", pk=vault.pk)
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="vaultline-{slugify(vault.name) or "vault"}-{vault.uuid}.key"'

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+    verbose_name = _("Audit")
+
+    def ready(self):
+        from audit import signals  # connects the sign-in, sign-out and failed sign-in receivers
+        from audit.actions import register
+
+        register({signals.SIGN_IN: _("Sign in"), signals.SIGN_OUT: _("Sign out")})
