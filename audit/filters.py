@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import actions
 from audit.models import AuditEntry, Outcome
+from portal.filters import UtcDateTimeFilter
 
 
 class AuditFilter(django_filters.FilterSet):
@@ -11,9 +12,9 @@ class AuditFilter(django_filters.FilterSet):
                                      max_length=150)
     action = django_filters.ChoiceFilter(label=_("Action"), choices=actions.choices, empty_label=_("All"))
     outcome = django_filters.ChoiceFilter(label=_("Outcome"), choices=Outcome.choices, empty_label=_("All"))
-    start = django_filters.IsoDateTimeFilter(
+    start = UtcDateTimeFilter(
         label=_("From"), field_name="at", lookup_expr="gte", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    end = django_filters.IsoDateTimeFilter(
+    end = UtcDateTimeFilter(
         label=_("To"), field_name="at", lookup_expr="lte", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     class Meta:

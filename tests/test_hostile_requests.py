@@ -19,6 +19,8 @@ PATH_VALUES = ["0", "-1", "1.5", "abc", "１", "²", "١", "9223372036854775808"
 HOSTILE = PATH_VALUES + [
     "", " 1", "x" * 5000, "<script>alert(1)</script>", "\u202e\u0085\u2028\x00", "../../etc/passwd",
     "0001-01", "9999-12-31", "2026-02-30", "[]", "null",
+    # Offsets PostgreSQL refuses in a literal, and times that leave the calendar once read as UTC.
+    "2026-12-01T10:00:00+19:42", "0001-01-01T00:30+01:00", "9999-12-31T23:59-05:00",
 ]
 # Every parameter a page or command reads, each sent with every hostile value.
 PARAMETERS = [
@@ -27,9 +29,12 @@ PARAMETERS = [
     "retain_daily", "retain_weekly", "retain_monthly", "retain_yearly", "region", "language", "next",
     "retain_until", "weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "monthly_days",
     "yearly_months", "yearly_by", "yearly_week", "yearly_weekdays", "yearly_days", "verify_weekday", "confirm_name",
+    "cursor", "page_size", "item", "protection_state", "registration_state", "user", "action", "outcome", "export",
+    "days", "read_only",
 ]
 # Commands that take no input: with a valid vault they start their job whatever else is sent.
 NO_INPUT = {"vaults:discover", "vaults:verify", "vaults:prune", "vaults:export_key", "set_language", "logout", "admin:logout",
+            "api:discover", "api:verify", "api:prune",
             # A setting whose valid values include "0" (Monday); tests/test_verify_schedule.py walks it alone.
             "vaults:settings"}
 ARGUMENT = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>|\(\?P<(?P<group>\w+)>[^)]*\)")

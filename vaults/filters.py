@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import JobStatus
 from jobs.models import Job
+from portal.filters import UtcDateTimeFilter
 from vaults.choices import Operation
 
 
@@ -12,11 +13,11 @@ class JobFilter(django_filters.FilterSet):
         label=_("Status"), choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple
     )
     operation = django_filters.ChoiceFilter(label=_("Operation"), choices=Operation.choices, empty_label=_("All"))
-    start = django_filters.IsoDateTimeFilter(
+    start = UtcDateTimeFilter(
         label=_("From"), field_name="created_at", lookup_expr="gte",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    end = django_filters.IsoDateTimeFilter(
+    end = UtcDateTimeFilter(
         label=_("To"), field_name="created_at", lookup_expr="lte",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
