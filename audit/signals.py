@@ -22,7 +22,7 @@ def signed_out(sender, request, user, **kwargs):
 
 
 @receiver(user_login_failed)
-def sign_in_failed(sender, credentials, request=None, **kwargs):
-    # Django hides the password in `credentials`; only the name typed is kept.
+def sign_in_failed(sender, credentials, request=None, reason="Sign-in failed", **kwargs):
+    # Only the name typed is kept (Django hides the password in `credentials`; an API token is never in it).
     write(request, action=SIGN_IN, outcome=Outcome.DENIED, user=None,
-          username=str(credentials.get("username", "")), message=kwargs.get("reason", "Sign-in failed"))
+          username=str(credentials.get("username", "")), message=reason)

@@ -49,10 +49,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no request leaves the machine
     "portal",
     "audit",
     "vaults",
     "jobs",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +189,42 @@ CELERY_BEAT_SCHEDULE = {
     "verify-vaults": {
         "task": "vaults.tasks.verify_vaults",
         "schedule": crontab(hour=env_int("VERIFY_HOUR_UTC", 3), minute=0),
+    },
+}
+
+# --- The REST API (api/): a personal token or the browser's session (with CSRF), JSON in and out,
+# errors as problem details, the OpenAPI document from drf-spectacular.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",  # first: a missing login is a 401 with WWW-Authenticate
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vaultline API",
+    "DESCRIPTION": "Everything the portal does, for scripts: the records, and commands that answer 202 Accepted "
+                   "with the jobs they started (poll each job's url). Authenticate with "
+                   "`Authorization: Bearer <token>` (the portal's API tokens page).",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # An id in a path is a whole number that fits a database key (portal/converters.py).
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.choices.JobStatus",
+        "RuleBasisEnum": "vaults.choices.RuleBasis",
+        "WeekOfMonthEnum": "vaults.choices.WeekOfMonth",
     },
 }
 

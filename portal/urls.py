@@ -14,4 +14,12 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("api.urls")),
+    path("tokens/", include("api.token_urls")),
 ]
+
+# Django's own error pages answer problem details under /api/.
+handler400 = "api.problems.handler400"
+handler403 = "api.problems.handler403"
+handler404 = "api.problems.handler404"
+handler500 = "api.problems.handler500"

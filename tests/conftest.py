@@ -52,13 +52,22 @@ class PortalClient(Client):
         super().__init__(enforce_csrf_checks=True, **kwargs)
 
     def post(self, path, data=None, *, htmx=True, csrf=True, **extra):
+        if htmx:
+            extra.setdefault("HTTP_HX_REQUEST", "true")
+        return super().post(path, data, **self._csrf(csrf, extra))
+
+    def put(self, path, data="", *, csrf=True, **extra):
+        return super().put(path, data, **self._csrf(csrf, extra))
+
+    def delete(self, path, data="", *, csrf=True, **extra):
+        return super().delete(path, data, **self._csrf(csrf, extra))
+
+    def _csrf(self, csrf, extra):
         if csrf:
             if "csrftoken" not in self.cookies:
                 self.cookies["csrftoken"] = get_random_string(32)  # as the browser holds it after a page load
             extra.setdefault("HTTP_X_CSRFTOKEN", self.cookies["csrftoken"].value)
-        if htmx:
-            extra.setdefault("HTTP_HX_REQUEST", "true")
-        return super().post(path, data, **extra)
+        return extra
 
 
 @pytest.fixture(autouse=True)
@@ -299,6 +308,7 @@ def world(db, vault, owner, lab_path):
     foreign_job = JobFactory(vault=elsewhere)
     valid = {"pk": vault.pk, "item_pk": item.pk, "point_pk": point.pk, "job_pk": job.pk, "disk_index": 0,
              "member_pk": vault.subscription.memberships.get(user=owner).pk,
+             "policy_pk": vault.policies.get().pk,
              "object_id": item.pk,
              "content_type_id": 1, "app_label": "vaults", "uidb64": "x", "token": "x", "url": "x"}
     # Another subscription's row of the argument's own kind: a vault's id as a job's could be a real job here.

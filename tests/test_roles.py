@@ -1,6 +1,7 @@
-"""Who may do what: every route of the URL conf × Owner, Backup Contributor, Backup Operator,
-Backup Reader, an outsider and anonymous. The routes come from the URL conf and each view's own mark
-(`portal.access.requires`), so a new route cannot be left out, nor added without saying who may use it."""
+"""Who may do what: every route of the URL conf (pages and API) × Owner, Backup Contributor, Backup
+Operator, Backup Reader, an outsider and anonymous. The routes come from the URL conf and each view's
+own mark (`portal.access.requires`), so a new route cannot be left out, nor added without saying who
+may use it. An API route says it for each HTTP method it takes."""
 
 import pytest
 from django.urls import resolve, reverse
@@ -12,20 +13,33 @@ from tests.test_hostile_requests import database_state, fill, routes
 from vaults.models import Policy
 
 # Routes with a rule of their own rather than a subscription role: signing in and out, the language,
-# and Django's admin (staff only: tests/test_admin.py).
+# Django's admin (staff only: tests/test_admin.py), and a user's own API tokens (tests/test_api.py).
 OWN_RULES = {"login", "logout", "set_language"}
+OWN_RULE_PREFIXES = ("admin:", "tokens:")
 IDENTITIES = [*Role.values, "outsider", "anonymous"]
 
 
 def portal_routes(world):
     for route, name in routes():
-        if name in OWN_RULES or name.startswith("admin:"):
+        if name in OWN_RULES or name.startswith(OWN_RULE_PREFIXES):
             continue
         url = fill(route, world["valid"])
         view = resolve(url).func
         if getattr(view, "required_on", None) == "subscription":
             url = fill(route, {**world["valid"], "pk": world["subscription_pk"]})
         yield name, url, view
+
+
+def api_routes(world):
+    """The API's routes: each marked with {HTTP method: action}."""
+    return [(name, url, view) for name, url, view in portal_routes(world) if isinstance(view.required_action, dict)]
+
+
+def method_rules(view):
+    """(method, action) of each method a route takes: an API route's own, a page's GET and POST."""
+    if isinstance(view.required_action, dict):
+        return list(view.required_action.items())
+    return [("GET", view.required_action), ("POST", view.required_action)]
 
 
 def identity_client(identity, request, subscription):
@@ -38,8 +52,12 @@ def identity_client(identity, request, subscription):
 
 
 def test_every_route_says_who_may_use_it(world):
-    unmarked = [name for name, _url, view in portal_routes(world) if getattr(view, "required_action", None)
-                not in Action.values]
+    def marked(view):
+        rule = getattr(view, "required_action", None)
+        rules = rule.values() if isinstance(rule, dict) else [rule]
+        return bool(rules) and all(action in Action.values for action in rules)
+
+    unmarked = [name for name, _url, view in portal_routes(world) if not marked(view)]
     assert not unmarked, f"routes without a role rule: {unmarked}"
 
 
@@ -61,6 +79,18 @@ RULES = {
     "subscriptions:list": VIEW, "subscriptions:members": VIEW, "subscriptions:member_add": MANAGE,
     "subscriptions:member_role": MANAGE, "subscriptions:member_remove": MANAGE,
     "vaults:audit": VIEW, "subscriptions:audit": VIEW,
+    "api:schema": VIEW, "api:docs": VIEW,
+    "api:subscriptions": {"GET": VIEW}, "api:subscription": {"GET": VIEW}, "api:sources": {"GET": VIEW},
+    "api:subscription-audit": {"GET": VIEW}, "api:vaults": {"GET": VIEW, "POST": CHANGE}, "api:vault": {"GET": VIEW},
+    "api:protectable-vms": {"GET": VIEW}, "api:items": {"GET": VIEW}, "api:item": {"GET": VIEW},
+    "api:recovery-points": {"GET": VIEW}, "api:policies": {"GET": VIEW, "POST": CHANGE},
+    "api:policy-preview": {"POST": VIEW}, "api:policy": {"GET": VIEW, "PUT": CHANGE, "DELETE": CHANGE},
+    "api:jobs": {"GET": VIEW}, "api:job": {"GET": VIEW}, "api:job-cancel": {"POST": OPERATE},
+    "api:vault-audit": {"GET": VIEW}, "api:discover": {"POST": OPERATE}, "api:register": {"POST": OPERATE},
+    "api:unregister": {"POST": CHANGE}, "api:protect": {"POST": OPERATE}, "api:backup-now": {"POST": OPERATE},
+    "api:restore": {"POST": OPERATE}, "api:stop-protection": {"POST": CHANGE},
+    "api:delete-backup-data": {"POST": CHANGE}, "api:undelete": {"POST": CHANGE}, "api:verify": {"POST": CHANGE},
+    "api:prune": {"POST": CHANGE},
 }
 
 
@@ -69,16 +99,27 @@ def test_each_route_keeps_the_rule_of_its_role(world):
     assert marked == RULES
 
 
+def send(client, method, url, is_api):
+    """An empty request of `method`: a form to a page, JSON to the API."""
+    if method == "GET":
+        return client.get(url)
+    if not is_api:
+        return client.post(url, {})
+    return getattr(client, method.lower())(url, "{}", content_type="application/json")
+
+
 @pytest.mark.parametrize("identity", IDENTITIES)
 def test_each_role_on_each_route(world, request, subscription, identity):
     client, role = identity_client(identity, request, subscription)
     before = database_state()
     for name, url, view in portal_routes(world):
-        action, on = view.required_action, view.required_on
-        for method in ("get", "post"):
-            response = client.get(url) if method == "get" else client.post(url, {})
-            where = f"{identity} {method.upper()} {url} ({name}, needs {action})"
-            if identity == "anonymous":
+        on, is_api = view.required_on, name.startswith("api:") and name != "api:docs"
+        for method, action in method_rules(view):
+            response = send(client, method, url, is_api)
+            where = f"{identity} {method} {url} ({name}, needs {action})"
+            if identity == "anonymous" and is_api:
+                assert response.status_code == 401 and response["Content-Type"] == "application/problem+json", where
+            elif identity == "anonymous":
                 assert response.status_code == 302 and response.url.startswith("/login/"), where
             elif identity == "outsider" and on is not None:
                 assert response.status_code == 404, where

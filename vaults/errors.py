@@ -129,3 +129,12 @@ CATALOGUE = {
 
 class Refused(Exception):
     """A command that cannot be carried out as asked. Its message is for the user; nothing changed."""
+
+
+class NeedsConfirmation(Refused):
+    """A command that asks first (replacing a VM's disks, a policy change that removes recovery
+    points); nothing changed. `removals`, where points would go: [(VM, how many)]."""
+
+    def __init__(self, message, removals=()):
+        super().__init__(message)
+        self.removals = list(removals)

@@ -98,6 +98,14 @@ def horizons(policy, start_day):
     return shown
 
 
+def preview(vault, policy, vms, start_day):
+    """What the policy dialog and the API show: the horizons from `start_day`, the most points a VM keeps,
+    and the storage they need for `vms` (or, with none, for a VM of the vault's average size)."""
+    steady = policy.most_points_kept()
+    estimate = storage_estimate(vault, vms, steady) if vms else average_vm_estimate(vault, steady)
+    return {"horizons": horizons(policy, start_day), "steady": steady, "estimate": estimate}
+
+
 def storage_estimate(vault, vms, points_kept):
     """Bytes `points_kept` recovery points of each VM need: its first backup's stored bytes (a full
     read), and for each further point what a later backup stored on average (its changes). From the

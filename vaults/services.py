@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from vaults.choices import DEFAULT_POLICY_NAME, RETENTION_LIMITS, Frequency
-from vaults.errors import Refused
+from vaults.errors import NeedsConfirmation, Refused
 from vaults.models import KeyExport, Policy, RecoveryPoint, Vault
 from vaults.retention import points_to_keep, promised_until
 
@@ -33,14 +33,6 @@ def create_vault(*, subscription, name, region, user):
         retain_daily=30,
     )
     return vault
-
-
-class NeedsConfirmation(Refused):
-    """A policy change that would remove recovery points: `removals` says how many of which VMs."""
-
-    def __init__(self, message, removals):
-        super().__init__(message)
-        self.removals = removals
 
 
 def points_by_item(policy):

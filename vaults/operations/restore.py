@@ -16,7 +16,7 @@ from jobs.runner import Progress, ensure_running
 from jobs.work import work_folder
 from repository import RepositoryError
 from vaults.choices import Operation, ProtectionState
-from vaults.errors import ErrorCode, Refused
+from vaults.errors import ErrorCode, NeedsConfirmation, Refused
 from vaults.keys import KeyUnavailable
 from vaults.models import RecoveryPoint, RegisteredItem, VirtualMachine
 from vaults.operations.common import open_repository, repository_errors, source_errors
@@ -46,7 +46,7 @@ def start_restore(vault, point, user, *, mode, name="", cloud_service="", confir
         parameters.update(name=name, cloud_service=cloud_service)
     elif mode == RESTORE_REPLACE:
         if not confirmed:
-            raise Refused(_("Confirm that the disks of %(vm)s are to be overwritten with the recovery point of "
+            raise NeedsConfirmation(_("Confirm that the disks of %(vm)s are to be overwritten with the recovery point of "
                             "%(time)s.") % {"vm": point.vm, "time": point_time(point)})
     else:
         raise Refused(_("Choose how to restore: as a new VM, or by replacing the disks of the existing VM."))

@@ -12,7 +12,7 @@ from audit import trail
 from portal.access import Action
 from portal.htmx import render_page, selected_ids, trigger
 from vaults import preview, queries, services
-from vaults.errors import Refused
+from vaults.errors import NeedsConfirmation, Refused
 from vaults.forms import PolicyForm
 from vaults.views.base import BAD_SELECTION, command_response, vault_context, vault_view, whole_number
 
@@ -63,7 +63,7 @@ def policy_edit(request, vault):
     if request.method == "POST" and form.is_valid():
         try:
             services.update_policy(policy, confirmed=request.POST.get("confirm") == "yes", **form.policy_fields())
-        except services.NeedsConfirmation as question:
+        except NeedsConfirmation as question:
             form.add_error(None, str(question))
             removals = question.removals
             trail.not_a_command(request)  # the dialog asks first; the confirmed POST is the command
@@ -116,8 +116,5 @@ def policy_preview(request, vault):
             vms = [item.vm for item in instance.items.select_related("vm")]
         else:
             vms = []
-        steady = policy.most_points_kept()
-        context.update(horizons=preview.horizons(policy, start), steady=steady, vms=vms,
-                       estimate=preview.storage_estimate(vault, vms, steady) if vms else
-                       preview.average_vm_estimate(vault, steady))
+        context.update(vms=vms, **preview.preview(vault, policy, vms, start))
     return render(request, "vaults/partials/policy_preview.html", context)
