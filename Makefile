@@ -9,10 +9,11 @@ TEST_INSTALLED := $(VENV)/.installed-test
 
 .PHONY: run test check test-faults bench lock clean
 
-$(INSTALLED): requirements.lock
+$(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .  # the `vaultline` command line, in .venv/bin
 	touch $(INSTALLED)
 
 $(TEST_INSTALLED): $(INSTALLED) requirements-test.lock
