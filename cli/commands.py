@@ -5,7 +5,7 @@ until they end (exit status 1 if any failed or was cancelled)."""
 import typer
 
 from cli import resolve
-from cli.output import emit, say
+from cli.output import emit, say, when
 from cli.records import JOB_COLUMNS, SUBSCRIPTION, VAULT, job
 from cli.waiting import SUCCEEDED, wait
 
@@ -18,7 +18,7 @@ WAIT = typer.Option(False, "--wait", "-w", help="Wait for the jobs, with a progr
 CLOUD_SERVICE = typer.Option(None, "--cloud-service", help="Where VM names repeat across cloud services.")
 ITEM_COLUMNS = [("VM", lambda row: row["vm"]["name"]), ("Cloud service", lambda row: row["vm"]["cloud_service"]),
                 ("Registration", "registration_state"), ("Protection", "protection_state"), ("Policy", "policy_name"),
-                ("Points", "point_count"), ("Newest point", "newest_point")]
+                ("Points", "point_count"), ("Newest point", lambda row: when(row["newest_point"]))]
 
 
 def started(ctx, response, should_wait):

@@ -2,8 +2,10 @@
 from the portal (names a VM source chose, above all) is printed as text: never read as Rich markup,
 with control characters shown escaped."""
 
+import datetime
 import json
 import sys
+import unicodedata
 
 from rich.console import Console
 from rich.table import Table
@@ -14,9 +16,17 @@ err = Console(stderr=True, highlight=False)
 
 
 def safe(value):
-    """A value as plain text, its control and bidi characters escaped."""
+    """A value as plain text: spaces as spaces, control, bidi and other invisible characters escaped."""
     text = "" if value is None else str(value)
-    return Text("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text))
+    return Text("".join(_shown(ch) for ch in text))
+
+
+def _shown(ch):
+    if ch.isprintable():
+        return ch
+    if unicodedata.category(ch) == "Zs":  # a no-break or other width of space
+        return " "
+    return ch.encode("unicode_escape").decode()
 
 
 def table(columns, rows, title=None):
@@ -30,9 +40,13 @@ def table(columns, rows, title=None):
 
 
 def emit(data, as_json, columns=None, title=None):
-    """A record or a list of records, as JSON or as a table."""
+    """A list of records as a table, one record as a field per line, or either as JSON."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    if isinstance(data, dict) and columns is not None:
+        table([("Field", 0), ("Value", 1)], [{0: heading, 1: value(data) if callable(value) else data.get(value)}
+                                           for heading, value in columns], title)
         return
     rows = data if isinstance(data, list) else [data]
     if columns is None:
@@ -45,6 +59,16 @@ def emit(data, as_json, columns=None, title=None):
 
 def say(message, style=None):
     err.print(safe(message) if style is None else Text(str(message), style=style))
+
+
+def when(value):
+    """An API time (ISO 8601, UTC) in this machine's time zone, to the second."""
+    if not value:
+        return ""
+    try:
+        return datetime.datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def size(value):

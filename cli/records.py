@@ -3,7 +3,7 @@
 import typer
 
 from cli import resolve
-from cli.output import emit, size
+from cli.output import emit, size, when
 
 vault = typer.Typer(help="Backup vaults.", no_args_is_help=True)
 source = typer.Typer(help="VM sources (where VMs live).", no_args_is_help=True)
@@ -17,7 +17,7 @@ SUBSCRIPTION = typer.Option(None, "--subscription", help="Where vault names repe
 VAULT_COLUMNS = [("Name", "name"), ("Region", "region"), ("Subscription", "subscription_name"), ("Role", "role"),
                  ("Storage used", lambda row: size(row["stored_bytes"])), ("Immutable", "immutable")]
 JOB_COLUMNS = [("Id", "id"), ("Item", "entity_name"), ("Operation", "operation_display"), ("Status", "status"),
-               ("Started", "started_at"), ("Progress", lambda row: f"{row['progress']['percent']}%"),
+               ("Started", lambda row: when(row["started_at"] or row["created_at"])), ("Progress", lambda row: f"{row['progress']['percent']}%"),
                ("Error", "error_code")]
 
 
@@ -74,7 +74,8 @@ def policy_preview(ctx: typer.Context, name: str, vault_name: str = VAULT, subsc
     if ctx.obj.json:
         emit(shown, True)
         return
-    emit(shown["horizons"], False, [("After", "name"), ("Points kept", "points"), ("Oldest", "oldest")],
+    emit(shown["horizons"], False, [("After", "name"), ("Points kept", "points"),
+                                    ("Oldest", lambda row: when(row["oldest"]))],
          title=f"{chosen['name']}: at most {shown['most_points_kept']} points per VM")
     if shown["estimate"]:
         emit(shown["estimate"], False, [("Storage needed", lambda row: size(row["total_bytes"]))])
@@ -88,9 +89,9 @@ def rp_list(ctx: typer.Context, name: str = typer.Argument(..., help="The VM's n
     found = resolve.vault(client, vault_name, subscription)
     item = resolve.item(client, found, name, cloud_service)
     points = client.all_pages(f"/api/v1/vaults/{found['id']}/recovery-points/", item=item["id"])
-    emit(points, ctx.obj.json, [("Id", "id"), ("Time", "created_at"), ("Consistency", "consistency"),
+    emit(points, ctx.obj.json, [("Id", "id"), ("Time", lambda row: when(row["created_at"])), ("Consistency", "consistency"),
                                 ("Size", lambda row: size(row["size"])), ("New data", lambda row: size(row["new_bytes"])),
-                                ("Retain until", "retain_until"), ("Verified", "verified_ok")])
+                                ("Retain until", lambda row: when(row["retain_until"])), ("Verified", "verified_ok")])
 
 
 @job.command("list")
@@ -115,5 +116,6 @@ def job_show(ctx: typer.Context, job_id: int, vault_name: str = VAULT, subscript
         return
     emit(shown, False, JOB_COLUMNS + [("Result", "result_message"), ("Error message", "error_message"),
                                       ("Recommended action", "recommended_action")])
-    emit(shown["subtasks"], False, [("Sub-task", "name"), ("Status", "status"), ("Started", "started_at"),
-                                    ("Ended", "finished_at")])
+    emit(shown["subtasks"], False, [("Sub-task", "name"), ("Status", "status"),
+                                    ("Started", lambda row: when(row["started_at"])),
+                                    ("Ended", lambda row: when(row["finished_at"]))])
