@@ -5,14 +5,17 @@ import datetime
 from django.apps import apps
 from django.contrib import admin
 
+from api import tokens
+from api.models import ApiToken
+from audit.models import AuditEntry
 from jobs.choices import JobStatus
 from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, PolicyFactory, RegisteredItemFactory, UserFactory
 from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, Vault
 
-# Rows the jobs own: staff see them, never add, change or delete them.
-READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport}
+# Rows the jobs own, the audit log and API tokens: staff see them, never add, change or delete them.
+READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport, AuditEntry, ApiToken}
 
 
 def test_every_model_has_a_working_admin(db):
@@ -20,7 +23,7 @@ def test_every_model_has_a_working_admin(db):
     item = RegisteredItemFactory()
     JobFactory(vault=item.vault, vm=item.vm)
     client = client_for(superuser)
-    for app_label in ("vaults", "jobs"):
+    for app_label in ("vaults", "jobs", "audit", "api"):
         for model in apps.get_app_config(app_label).get_models():
             assert admin.site.is_registered(model), model
             name = model._meta.model_name
@@ -64,3 +67,15 @@ def test_a_vault_holding_data_keeps_its_storage(db):
     Vault.objects.filter(pk=vault.pk).update(repository_id="abc", stored_bytes=1)
     page = client.get(f"/admin/vaults/vault/{vault.pk}/change/").content.decode()
     assert 'name="storage_url"' not in page
+
+
+def test_staff_revoke_a_leaked_token_and_never_see_its_digest(db, owner):
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    row, token = tokens.issue(owner, "leaked", 30)
+    client = client_for(superuser)
+    listed = client.get("/admin/api/apitoken/").content.decode()
+    assert "leaked" in listed and row.digest not in listed and token not in listed
+    assert row.digest not in client.get(f"/admin/api/apitoken/{row.pk}/change/").content.decode()
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [row.pk]}, htmx=False)
+    assert ApiToken.objects.get(pk=row.pk).revoked_at is not None
+    assert tokens.find(token).is_usable is False
