@@ -7,6 +7,7 @@ from rest_framework import serializers
 from api.serializers import JobSerializer
 from portal.htmx import MAX_ID
 from vaults.choices import HOURLY_INTERVALS, Frequency, RuleBasis, WeekOfMonth
+from vaults.forms import PolicyForm
 from vaults.operations.restore import RESTORE_NEW_VM, RESTORE_REPLACE
 
 MAX_SELECTED = 500  # ids in one command: the pages' own selections are far smaller
@@ -65,57 +66,62 @@ class DeleteDataBody(ItemsBody):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
 
+def _days(low, high, most):
+    return serializers.ListField(child=serializers.IntegerField(min_value=low, max_value=high), required=False,
+                                 max_length=most)
+
+
+def _span():
+    return serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
+
+
 class PolicyBody(serializers.Serializer):
-    """A policy as the policy dialog takes it; the dialog's own form then applies the rules."""
+    """A policy as the policy dialog takes it; the dialog's own form then applies the rules. Nothing has a
+    default here: a new policy takes the dialog's, a change keeps what a field left out had, and null
+    clears a rule."""
 
     name = serializers.CharField(max_length=50)
     frequency = serializers.ChoiceField(choices=Frequency.choices)
-    weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False,
-                                     max_length=7, default=list)
+    weekdays = _days(0, 6, 7)
     time_of_day = serializers.RegexField(r"^[0-2][0-9]:[0-5][0-9]$", help_text="HH:MM")
     extra_times = serializers.ListField(child=serializers.RegexField(r"^[0-2][0-9]:[0-5][0-9]$"), required=False,
-                                        max_length=24, default=list)
+                                        max_length=24)
     hourly_interval = serializers.ChoiceField(choices=[(hours, str(hours)) for hours in HOURLY_INTERVALS],
                                               required=False, allow_null=True)
     hourly_window = serializers.IntegerField(min_value=1, max_value=24, required=False, allow_null=True)
-    time_zone = serializers.CharField(max_length=64, default="UTC")
-    retain_each = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
-    retain_daily = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
-    retain_weekly = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
-    retain_monthly = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
-    retain_yearly = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100000)
-    weekly_days = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False,
-                                        max_length=7)
+    time_zone = serializers.CharField(max_length=64, required=False, help_text="UTC for a new policy.")
+    retain_each = _span()
+    retain_daily = _span()
+    retain_weekly = _span()
+    retain_monthly = _span()
+    retain_yearly = _span()
+    weekly_days = _days(0, 6, 7)
     monthly_by = serializers.ChoiceField(choices=RuleBasis.choices, required=False)
     monthly_week = serializers.ChoiceField(choices=WeekOfMonth.choices, required=False)
-    monthly_weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6),
-                                             required=False, max_length=7)
-    monthly_days = serializers.ListField(child=serializers.IntegerField(min_value=-1, max_value=31),
-                                         required=False, max_length=32)
-    yearly_months = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=12),
-                                          required=False, max_length=12)
+    monthly_weekdays = _days(0, 6, 7)
+    monthly_days = _days(-1, 31, 32)
+    yearly_months = _days(1, 12, 12)
     yearly_by = serializers.ChoiceField(choices=RuleBasis.choices, required=False)
     yearly_week = serializers.ChoiceField(choices=WeekOfMonth.choices, required=False)
-    yearly_weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6),
-                                            required=False, max_length=7)
-    yearly_days = serializers.ListField(child=serializers.IntegerField(min_value=-1, max_value=31), required=False,
-                                        max_length=32)
+    yearly_weekdays = _days(0, 6, 7)
+    yearly_days = _days(-1, 31, 32)
 
-    def form_data(self):
-        """The validated body as the policy dialog would post it (lists as repeated values, times as text)."""
-        data = {}
-        for name, value in self.validated_data.items():
-            if value is None:
-                continue
-            if name == "extra_times":
-                data[name] = ", ".join(value)
-            else:
-                data[name] = value
-        return data
+    def policy_values(self):
+        """The fields the body sets (None: cleared), under the policy dialog's names."""
+        return {name: value for name, value in self.validated_data.items() if name in PolicyForm.Meta.fields}
 
 
-class PolicyPreviewBody(PolicyBody):
-    name = serializers.CharField(max_length=50, required=False, default="preview")
+class PolicyChangeBody(PolicyBody):
+    """A change to a policy: every field may be left out (it keeps its value)."""
+
+    name = serializers.CharField(max_length=50, required=False)
+    frequency = serializers.ChoiceField(choices=Frequency.choices, required=False)
+    time_of_day = serializers.RegexField(r"^[0-2][0-9]:[0-5][0-9]$", help_text="HH:MM", required=False)
+
+
+class PolicyPreviewBody(PolicyChangeBody):
+    """The rules to preview: an existing policy's (`policy`) changed by the fields given, or new ones."""
+
     policy = one_id("An existing policy being changed: its VMs are the ones estimated.", required=False)
     items = ids("Or these items: the VMs about to be protected with it.", required=False)
     start = serializers.DateField(required=False, help_text="The day the preview starts (today by default).")

@@ -6,11 +6,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def usable(self):
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True)
-
-
 class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=100)
@@ -22,8 +17,6 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
-
-    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("API token")

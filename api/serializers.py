@@ -22,9 +22,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SourceSerializer(serializers.ModelSerializer):
+    # Its location (a folder or host URI on the server's side) is the administrator's business.
     class Meta:
         model = VMSource
-        fields = ["id", "name", "kind", "location"]
+        fields = ["id", "name", "kind"]
 
 
 class VaultSerializer(serializers.ModelSerializer):

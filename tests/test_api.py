@@ -2,6 +2,7 @@
 the session with CSRF, commands that answer 202 with jobs to poll, problems for every refusal, cursor
 pages, the OpenAPI document and its reference page, and a backup and restore through it on a real worker."""
 
+import base64
 import datetime
 import json
 
@@ -92,8 +93,10 @@ def test_expired_revoked_unknown_and_inactive_tokens_sign_nobody_in(owner, vault
         response = Api(token).get("/api/v1/vaults/")
         assert is_problem(response, 401, "authentication_failed")["detail"] == detail
         assert response["WWW-Authenticate"] == "Bearer"
+    # Named after the token's owner where there is one; the same failure from one address once a minute.
     failures = AuditEntry.objects.filter(action="login", outcome=Outcome.DENIED).order_by("pk")
-    assert [entry.username for entry in failures] == ["owner", "owner", "", ""]
+    assert [(entry.username, entry.message) for entry in failures] == [
+        ("owner", "The token has expired."), ("", "The token is not valid.")]
     _row, token = tokens.issue(owner, "mine", 7)
     owner.is_active = False
     owner.save()
@@ -143,7 +146,11 @@ def test_a_read_only_token_changes_nothing_on_any_command_route(world, owner):
             checked += 1
     assert checked >= 14 and database_state() == before
     assert api.get(f"/api/v1/vaults/{world['valid']['pk']}/jobs/").status_code == 200
-    assert AuditEntry.objects.filter(outcome=Outcome.DENIED, token_name=f"test-{owner.pk}-True").count() == checked
+    denied = AuditEntry.objects.filter(outcome=Outcome.DENIED, token_name=f"test-{owner.pk}-True")
+    assert denied.count() == checked
+    # Each under the page action it matches, as the filters list them.
+    assert not denied.filter(action__startswith="api:").exists()
+    assert set(denied.values_list("action", flat=True)) >= {"vaults:backup_now", "vaults:policy_delete"}
 
 
 def test_the_session_needs_its_csrf_token(world, owner):
@@ -328,6 +335,49 @@ def test_jobs_page_by_cursor_and_filter_as_the_jobs_tab(world, owner):
     assert len(api.get(f"/api/v1/vaults/{vault.pk}/jobs/", start="2000-12-01T10:00:00+19:42").json()["results"]) == 50
     problem = is_problem(api.get(f"/api/v1/vaults/{vault.pk}/jobs/", end="0001-01-01T00:30+01:00"), 400, "invalid")
     assert problem["errors"]["end"] == ["Give a time between the years 1 and 9999."]
+
+
+@pytest.mark.parametrize("position", ["garbage", "0001-01-01T00:30+01:00", "2026-13-45 99:00"])
+def test_a_forged_cursor_is_not_found_never_a_server_error(world, owner, position):
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+    api = api_for(owner, read_only=True)
+    for path in (f"/api/v1/vaults/{world['valid']['pk']}/jobs/", f"/api/v1/vaults/{world['valid']['pk']}/audit/",
+                 f"/api/v1/subscriptions/{world['subscription_pk']}/audit/"):
+        is_problem(api.get(path, cursor=cursor), 404, "not_found")
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ("[" * 5000 + "]" * 5000, "application/json"),
+    ('{"items": [1]}', "application/json; charset=rot13"),
+    ('{"items": [NaN]}', "application/json"),
+    ('{"items": "' + "x" * 3_000_000 + '"}', "application/json"),
+])
+def test_bodies_that_cannot_be_read_are_problems(world, owner, body, content_type):
+    api = api_for(owner)
+    before = database_state()
+    response = api.client.generic("POST", f"/api/v1/vaults/{world['valid']['pk']}/policies/preview/", body.encode(),
+                                  content_type=content_type, **api.headers)
+    # Too large a body is refused by Django itself, before the API reads it.
+    is_problem(response, 400, "bad_request" if len(body) > 2_621_440 else "parse_error")
+    assert database_state() == before
+
+
+def test_a_change_keeps_what_it_leaves_out_and_null_clears_a_rule(world, owner):
+    api = api_for(owner)
+    base = f"/api/v1/vaults/{world['valid']['pk']}/policies/"
+    created = api.post(base, {"name": "Paris", "frequency": "daily", "time_of_day": "01:00", "time_zone": "Europe/Paris",
+                              "extra_times": ["13:00"], "retain_each": 2, "retain_daily": 30, "retain_yearly": 5}).json()
+    assert "id" in created, created
+    url = f"{base}{created['id']}/"
+    changed = api.send("put", url, {"retain_daily": 40})
+    assert changed.status_code == 200, changed.content
+    kept = changed.json()
+    assert (kept["time_zone"], kept["extra_times"], kept["retain_daily"], kept["retain_yearly"]) == (
+        "Europe/Paris", ["13:00"], 40, 5)
+    cleared = api.send("put", url, {"retain_yearly": None}).json()
+    assert cleared["retain_yearly"] is None and cleared["time_zone"] == "Europe/Paris"
+    shown = api.post(f"{base}preview/", {"policy": created["id"], "start": "2026-12-06"}).json()
+    assert shown["horizons"][0]["oldest"].startswith("2026-12-06T00:00")  # 01:00 in Paris is midnight UTC
 
 
 def test_items_points_and_audit_lists(world, owner, outsider):

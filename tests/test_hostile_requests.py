@@ -21,6 +21,7 @@ HOSTILE = PATH_VALUES + [
     "0001-01", "9999-12-31", "2026-02-30", "[]", "null",
     # Offsets PostgreSQL refuses in a literal, and times that leave the calendar once read as UTC.
     "2026-12-01T10:00:00+19:42", "0001-01-01T00:30+01:00", "9999-12-31T23:59-05:00",
+    "cD1nYXJiYWdl",  # an API cursor (base64 of "p=garbage")
 ]
 # Every parameter a page or command reads, each sent with every hostile value.
 PARAMETERS = [

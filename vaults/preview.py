@@ -28,14 +28,25 @@ HORIZONS = (
 START_WITHIN = datetime.timedelta(days=100 * 366)  # past it, ten years and 99 years' rules leave the calendar
 
 
-def start_date(text, today):
-    """The preview's start: the date asked for (ISO), or today if none, an unreadable one, or one more than
-    a century away."""
-    try:
-        asked = datetime.date.fromisoformat(text)
-    except ValueError:
-        return today
+def start_date(asked, today):
+    """The preview's start: the date asked for (a date, or ISO text), or today if none, an unreadable one,
+    or one more than a century away."""
+    if not isinstance(asked, datetime.date):
+        try:
+            asked = datetime.date.fromisoformat(asked)
+        except (TypeError, ValueError):
+            return today
     return asked if abs(asked - today) <= START_WITHIN else today
+
+
+def vms_for(vault, policy, item_ids):
+    """The VMs a preview estimates: the chosen items' (about to be protected with it), else those the
+    existing policy protects, else none (a VM of the vault's average size stands in)."""
+    if item_ids:
+        return [item.vm for item in vault.items.select_related("vm").filter(pk__in=item_ids)]
+    if policy is not None:
+        return [item.vm for item in policy.items.select_related("vm")]
+    return []
 
 
 @dataclass

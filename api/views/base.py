@@ -3,13 +3,16 @@
 for a role without the action), read-only tokens kept to reads, and the page action the audit log
 records a command under."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import exceptions, generics, pagination
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from api.problems import Conflict, ReadOnlyToken
 from api.serializers import JobSerializer
 from audit import trail
 from portal.access import Action, get_allowed
+from portal.filters import UtcDateTimeField
 from vaults.models import Subscription, Vault
 
 SCOPES = {
@@ -25,11 +28,22 @@ class PageNumbers(pagination.PageNumberPagination):
 
 
 class NewestFirst(pagination.CursorPagination):
-    """Jobs and audit entries, newest first: a cursor holds its place however many rows arrive meanwhile."""
+    """Jobs and audit entries, newest first: a cursor holds its place however many rows arrive meanwhile.
+    A cursor is the client's to send back, so its position (a time) is checked before any query uses it."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            position = UtcDateTimeField().clean(cursor.position)
+        except ValidationError:
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor._replace(position=position.isoformat())
 
 
 def newest_first(*ordering):
@@ -44,13 +58,17 @@ class ScopedView(generics.GenericAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401 without it)
-        action = self.rules.get(request.method, Action.VIEW)
+        if self.audit_action:  # first: a refusal below is recorded under the page action too
+            trail.note(request, action=self.audit_action, record=False)
+        action = self.rules.get(request.method)
+        if action is None:  # a method the route does not list may read, never change anything
+            if request.method not in SAFE_METHODS:
+                raise exceptions.MethodNotAllowed(request.method)
+            action = self.rules.get("GET", Action.VIEW)
         if self.on is not None:
             self.scope = get_allowed(SCOPES[self.on](), request.user, kwargs["pk"], action, request._request)
         if getattr(request.auth, "read_only", False) and action != Action.VIEW:
             raise ReadOnlyToken("This token is read-only: it can read, never change anything.")
-        if self.audit_action:
-            trail.note(request, action=self.audit_action, record=False)
 
     @property
     def vault(self):

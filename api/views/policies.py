@@ -21,22 +21,22 @@ from vaults.errors import NeedsConfirmation, Refused
 from vaults.forms import PolicyForm
 from vaults.models import Policy
 
-# What a new policy takes from the dialog's defaults when the body leaves it out: which backups the
-# long-term rules keep, and the hourly window (never a rule's span: that is the caller's choice).
-DEFAULTED = ("weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "yearly_months", "yearly_by",
-             "yearly_week", "yearly_weekdays", "hourly_window")
+# What a new policy takes from the dialog's defaults when the body leaves it out: its time zone, which
+# backups the long-term rules keep, the hourly window (never a rule's span: that is the caller's choice).
+DEFAULTED = ("time_zone", "weekly_days", "monthly_by", "monthly_week", "monthly_weekdays", "yearly_months",
+             "yearly_by", "yearly_week", "yearly_weekdays", "hourly_window")
 
 
 def _form(vault, body, instance=None):
     """The policy dialog's form, filled with the body over the policy's current values (a change) or
-    the dialog's defaults (a new policy)."""
+    the dialog's defaults (a new policy). A field the body sets to null is left empty: its rule is cleared."""
     if instance is not None:
         current = model_to_dict(instance, fields=PolicyForm.Meta.fields)
     else:
         current = {name: PolicyForm.NEW_POLICY_INITIAL[name] for name in DEFAULTED}
-    data = {name: value for name, value in {**current, **body.form_data()}.items() if value is not None}
+    data = {name: value for name, value in {**current, **body.policy_values()}.items() if value is not None}
     if isinstance(data.get("extra_times"), list):
-        data["extra_times"] = ", ".join(data["extra_times"])
+        data["extra_times"] = ", ".join(data["extra_times"])  # as the dialog's text field holds them
     return PolicyForm(data, vault=vault, instance=instance)
 
 
@@ -85,14 +85,15 @@ class PolicyDetail(ScopedView):
     def get(self, request, pk, policy_pk):
         return Response(self.get_serializer(self.policy(policy_pk)).data)
 
-    @extend_schema(request=bodies.PolicyBody, parameters=[OpenApiParameter(
+    @extend_schema(request=bodies.PolicyChangeBody, parameters=[OpenApiParameter(
         "confirm", bool, description="true: make a change that removes recovery points (otherwise a "
                                      "needs_confirmation problem says how many of which VMs).")])
     def put(self, request, pk, policy_pk):
-        """Change the policy for every VM it protects. Fields left out keep their current values."""
+        """Change the policy for every VM it protects. Fields left out keep their current values; null
+        clears a rule."""
         policy = self.policy(policy_pk)
         trail.note(request, target=policy.name, record=False)
-        form = _form(self.vault, _valid_body(bodies.PolicyBody, request), instance=policy)
+        form = _form(self.vault, _valid_body(bodies.PolicyChangeBody, request), instance=policy)
         before = {name: form.initial.get(name) for name in PolicyForm.Meta.fields}
         if not form.is_valid():
             raise form_invalid(form)
@@ -138,15 +139,8 @@ class PolicyPreview(ScopedView):
         form.is_valid()
         if any(name != "name" for name in form.errors):
             raise form_invalid(form)
-        item_ids = body.validated_data.get("items")
-        if item_ids:
-            vms = [item.vm for item in self.vault.items.select_related("vm").filter(pk__in=item_ids)]
-        elif instance is not None:
-            vms = [item.vm for item in instance.items.select_related("vm")]
-        else:
-            vms = []
-        start = body.validated_data.get("start") or timezone.localdate()
-        start = preview.start_date(start.isoformat(), timezone.localdate())
+        vms = preview.vms_for(self.vault, instance, body.validated_data.get("items"))
+        start = preview.start_date(body.validated_data.get("start"), timezone.localdate())
         shown = preview.preview(self.vault, form.instance, vms, start)
         estimate = shown["estimate"]
         return Response({

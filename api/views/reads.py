@@ -2,7 +2,6 @@
 protect, its items, recovery points, jobs (with their sub-tasks and events) and the audit log.
 Lists filter as the pages do; a filter that is not valid is a 400, never read as no filter."""
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
@@ -15,7 +14,7 @@ from api.views.base import ScopedView, form_invalid, newest_first, refused
 from audit import trail
 from audit.filters import AuditFilter
 from audit.models import AuditEntry
-from jobs.models import Job, JobEvent, JobSubtask
+from jobs.models import Job
 from portal.access import Action
 from portal.htmx import MAX_ID
 from vaults import queries, services
@@ -123,6 +122,10 @@ class ItemFilter(filters.FilterSet):
         fields = ["protection_state", "registration_state", "name"]
 
 
+def items_of(vault):
+    return queries.with_recovery_points(vault.items.select_related("vm", "policy"))
+
+
 class ItemList(ListView):
     on = "vault"
     serializer_class = serializers.ItemSerializer
@@ -130,7 +133,7 @@ class ItemList(ListView):
     filterset_class = ItemFilter
 
     def records(self):
-        return queries.with_recovery_points(self.vault.items.select_related("vm", "policy"))
+        return items_of(self.vault)
 
 
 class ItemDetail(ScopedView):
@@ -138,8 +141,7 @@ class ItemDetail(ScopedView):
     serializer_class = serializers.ItemSerializer
 
     def get(self, request, pk, item_pk):
-        items = queries.with_recovery_points(self.vault.items.select_related("vm", "policy"))
-        return Response(self.get_serializer(get_object_or_404(items, pk=item_pk)).data)
+        return Response(self.get_serializer(get_object_or_404(items_of(self.vault), pk=item_pk)).data)
 
 
 class PointFilter(filters.FilterSet):
@@ -182,8 +184,7 @@ class JobDetail(ScopedView):
     serializer_class = serializers.JobDetailSerializer
 
     def get(self, request, pk, job_pk):
-        jobs = Job.objects.filter(vault=self.vault).select_related("created_by").prefetch_related(
-            Prefetch("subtasks", JobSubtask.objects.order_by("pk")), Prefetch("events", JobEvent.objects.all()))
+        jobs = Job.objects.filter(vault=self.vault).select_related("created_by").prefetch_related("subtasks", "events")
         return Response(self.get_serializer(get_object_or_404(jobs, pk=job_pk)).data)
 
 

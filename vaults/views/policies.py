@@ -110,11 +110,6 @@ def policy_preview(request, vault):
     if not problems:
         policy = form.instance
         item_ids = selected_ids(request) if request.GET.get("preview_for") == "items" else None
-        if item_ids:
-            vms = [item.vm for item in vault.items.select_related("vm").filter(pk__in=item_ids)]
-        elif instance is not None:
-            vms = [item.vm for item in instance.items.select_related("vm")]
-        else:
-            vms = []
+        vms = preview.vms_for(vault, instance, item_ids)
         context.update(vms=vms, **preview.preview(vault, policy, vms, start))
     return render(request, "vaults/partials/policy_preview.html", context)
