@@ -1,16 +1,19 @@
 """Writes one audit entry per recorded request, once its response is known:
-- every request that changes something: an unsafe method on a route whose rule needs more than *view*
-  (Django's admin included);
-- every 403, whatever produced it (a role, CSRF, a read-only token);
+- every request that changes something: an unsafe method on a route whose rule needs more than *view*;
+- every 403, whatever produced it (a role, CSRF, a read-only token); an anonymous one once a minute
+  per address, so nobody can fill the log from outside;
 - a request a view asked to record (`trail.note`), such as a disk's download.
-A wizard's intermediate step or a question asking to confirm says it is not a command (`trail.not_a_command`)."""
+A wizard's intermediate step or a question asking to confirm says it is not a command (`trail.not_a_command`).
+What staff change in Django's admin is recorded from the admin's own log (admin_log.py), one entry per
+object, only when it was done."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from audit import trail
+from audit import admin_log, trail
 from audit.models import Outcome
 from audit.record import write
+from audit.signals import repeated
 from portal.access import Action, rule_for
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -23,7 +26,11 @@ class AuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        staff_change = request.method not in SAFE_METHODS and request.user.is_staff
+        admin_log_before = admin_log.last_logged() if staff_change else None
         response = self.get_response(request)
+        if staff_change and request.resolver_match and request.resolver_match.view_name.startswith("admin:"):
+            admin_log.record_since(request, admin_log_before)
         note = trail.noted(request)
         if self._records(request, response, note):
             write(request, action=self._action(request, note), outcome=self._outcome(response, note),
@@ -40,7 +47,7 @@ class AuditMiddleware:
     @staticmethod
     def _records(request, response, note):
         if response.status_code == 403:
-            return True
+            return request.user.is_authenticated or not repeated(request, "")
         if note.get("skip") or not request.user.is_authenticated:  # sign-in failures come from signals
             return False
         if note.get("record"):
@@ -49,7 +56,7 @@ class AuditMiddleware:
         if request.method in SAFE_METHODS or match is None or match.view_name in NOT_COMMANDS:
             return False
         if match.view_name.startswith("admin:"):
-            return True
+            return False  # admin_log: one entry per object, once it is done
         action = rule_for(match.func, request.method)
         return action is not None and action != Action.VIEW
 

@@ -64,6 +64,7 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["vault_id", "at"], name="audit_vault_at"),
             models.Index(fields=["subscription_id", "at"], name="audit_subscription_at"),
+            models.Index(fields=["address", "at"], name="audit_address_at"),  # repeated failures
         ]
 
     def __str__(self):

@@ -12,6 +12,7 @@ from audit.models import AppendOnly, AuditEntry, Outcome
 from jobs.models import Job
 from portal.access import Action, Role
 from tests.conftest import PortalClient, _member, client_for, protect
+from tests.factories import PolicyFactory, UserFactory
 from tests.test_roles import method_rules, portal_routes, send
 from vaults.choices import ProtectionState
 
@@ -201,7 +202,8 @@ def test_sign_ins_are_recorded_and_no_password_is_kept(db, owner):
     client.post("/login/", {"username": "owner", "password": "pass-word-123"}, htmx=False)
     client.post("/logout/", {}, htmx=False)
     rows = [(entry.action, entry.username, entry.outcome) for entry in entries()]
-    assert rows == [("login", "owner", Outcome.DENIED), ("login", "nobody-here", Outcome.DENIED),
+    # A name no user has may be a password typed in the wrong field: only its first letter and length.
+    assert rows == [("login", "owner", Outcome.DENIED), ("login", "n… (11 characters, no such user)", Outcome.DENIED),
                     ("login", "owner", Outcome.SUCCEEDED), ("logout", "owner", Outcome.SUCCEEDED)]
     assert entries()[0].user_agent == BROWSER and entries()[0].user_id is None
     stored = repr(list(AuditEntry.objects.values()))
@@ -295,3 +297,56 @@ def test_protect_with_an_existing_policy_is_one_entry(world, owner, vault):
                                                  "policy": vault.policies.get().pk, "selected": [item.pk]})
     entry = only_entry(before)
     assert (entry.action, entry.target, entry.outcome) == ("vaults:protect", str(item.vm), Outcome.SUCCEEDED)
+
+
+def test_a_door_hammered_from_one_address_is_recorded_once_a_minute(db, owner):
+    client = PortalClient()
+    for _attempt in range(20):
+        client.post("/login/", {"username": "owner", "password": "guess"}, htmx=False)
+        client.post("/vaults/new/", {"name": "x"}, csrf=False)  # anonymous, no CSRF token: a 403
+    assert AuditEntry.objects.filter(action="login", username="owner", outcome=Outcome.DENIED).count() == 1
+    assert AuditEntry.objects.filter(action="vaults:create", outcome=Outcome.DENIED).count() == 1
+    client.post("/login/", {"username": "owner", "password": "guess"}, htmx=False, REMOTE_ADDR="10.0.0.9")
+    assert AuditEntry.objects.filter(action="login", outcome=Outcome.DENIED).count() == 2
+
+
+def test_a_refused_removal_changes_nothing_on_record(owner_client, subscription, owner):
+    mine = owner.memberships.get()
+    owner_client.post(f"/subscriptions/{subscription.pk}/members/{mine.pk}/remove/", {}, htmx=False)
+    entry = AuditEntry.objects.get(action="subscriptions:member_remove")
+    assert entry.outcome == Outcome.REFUSED and entry.changes == {}
+
+
+def test_a_policy_the_protect_wizard_makes_is_on_record(world, owner, vault):
+    item = protect(vault, owner, "web01", "contoso-web")
+    item.protection_state, item.policy = ProtectionState.NOT_PROTECTED, None
+    item.save()
+    client_for(owner).post(f"/vaults/{vault.pk}/protect/", {
+        "step": "3", "policy_mode": "new", "selected": [item.pk], "name": "Nightly", "frequency": "daily",
+        "time_of_day": "23:00", "time_zone": "UTC", "retain_daily": "7"})
+    entry = AuditEntry.objects.get(action="vaults:protect")
+    assert entry.changes["new policy"] == ["", "Nightly"] and entry.changes["retain_daily"] == ["", "7"]
+
+
+def test_what_staff_change_in_the_admin_is_on_record_once_it_is_done(world, subscription, member):
+    staff = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = client_for(staff)
+    membership = member.memberships.get()
+    url = f"/admin/vaults/membership/{membership.pk}/change/"
+    before = last_pk()
+    client.post(url, {"subscription": subscription.pk, "user": member.pk, "role": "god"}, htmx=False)  # invalid
+    assert last_pk() == before
+    client.post(url, {"subscription": subscription.pk, "user": member.pk, "role": Role.OWNER}, htmx=False)
+    entry = only_entry(before)
+    assert (entry.action, entry.username, entry.subscription_name, entry.outcome) == (
+        "admin:change", "root", "Contoso", Outcome.SUCCEEDED)
+    assert "membership" in entry.target and "Role" in entry.message
+    policies = world["job"].vault.policies.all()
+    extra = PolicyFactory(vault=world["job"].vault, name="Spare")
+    chosen = {"action": "delete_selected", "_selected_action": [extra.pk]}
+    client.post("/admin/vaults/policy/", chosen, htmx=False)  # the confirmation page
+    assert last_pk() == entry.pk
+    client.post("/admin/vaults/policy/", {**chosen, "post": "yes"}, htmx=False)
+    deleted = only_entry(entry.pk)
+    assert deleted.action == "admin:deletion" and "Spare" in deleted.target
+    assert policies.count() == 1

@@ -40,6 +40,9 @@ class VirtualMachine(models.Model):
     def __str__(self):
         return f"{self.name} ({self.cloud_service})"
 
+    def audit_scope(self):
+        return self.source.subscription, None
+
     @property
     def disk_size(self):
         return sum(disk["virtual_size"] for disk in self.disks)
@@ -72,6 +75,9 @@ class RegisteredItem(models.Model):
 
     def __str__(self):
         return str(self.vm)
+
+    def audit_scope(self):
+        return self.vault.subscription, self.vault
 
     @property
     def registration_settling(self):

@@ -99,6 +99,9 @@ class Policy(models.Model):
     def __str__(self):
         return self.name
 
+    def audit_scope(self):
+        return self.vault.subscription, self.vault
+
     def clean(self):
         """The retention rules: they hold however a policy is made (form, wizard, admin, code)."""
         errors = self._times_errors()

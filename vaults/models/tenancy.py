@@ -57,6 +57,9 @@ class Membership(models.Model):
     def __str__(self):
         return f"{self.user} – {self.subscription} ({self.get_role_display()})"
 
+    def audit_scope(self):
+        return self.subscription, None
+
 
 class VMSource(models.Model):
     """A place where VMs live (a "fabric"): opened through `sources.open_source`."""
@@ -75,6 +78,9 @@ class VMSource(models.Model):
 
     def __str__(self):
         return self.name
+
+    def audit_scope(self):
+        return self.subscription, None
 
     def open(self):
         from sources import open_source

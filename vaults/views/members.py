@@ -98,12 +98,14 @@ def member_role(request, subscription, member_pk):
 @require_POST
 def member_remove(request, subscription, member_pk):
     membership = get_object_or_404(subscription.memberships.select_related("user"), pk=member_pk)
-    trail.note(request, target=membership.user.get_username(), changes={"role": [membership.get_role_display(), ""]})
+    role = membership.get_role_display()
+    trail.note(request, target=membership.user.get_username())
     try:
         members.remove_member(membership)
     except Refused as refusal:
         refuse(request, str(refusal))
     else:
+        trail.note(request, changes={"role": [role, ""]})
         messages.success(request, _("%(user)s is no longer a member.") % {"user": membership.user.get_username()})
     if membership.user == request.user and membership.pk is None:
         return redirect("subscriptions:list")  # the Owner left: the page is no longer theirs

@@ -53,6 +53,10 @@ def protect(request, vault):
         jobs = start_protection(vault, chosen, request.user, **choice)
     except Refused as refusal:
         return command_response(request, vault, "protected_items", error=str(refusal))
+    if mode == "new":  # the wizard made a policy too: what it holds is on record with the protection
+        fields = choice["new_policy"]
+        trail.note(request, changes=trail.changes({}, {"new policy": fields["name"], **{
+            name: value for name, value in fields.items() if name != "name"}}))
     return command_response(request, vault, "protected_items", jobs=jobs)
 
 
