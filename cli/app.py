@@ -1,18 +1,15 @@
-"""`vaultline`: the command groups, the options every command shares, and how it ends:
-0 when everything (and every job waited for) succeeded, 1 when a job failed or was cancelled,
-2 for a usage error, 3 when the portal refused or could not be reached, 130 on Ctrl-C."""
+"""`vaultline`: the command groups, the options every command shares, and how it ends (cli/exits.py)."""
 
+import traceback
 from dataclasses import dataclass
 
 import click
 import typer
 
-from cli import config
+from cli import config, exits
 from cli.client import Client, PortalError
 from cli.output import say
 from cli.resolve import UsageError
-
-EXIT_JOB_FAILED, EXIT_USAGE, EXIT_PORTAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 app = typer.Typer(help="Vaultline's command line: back up and restore VMs through the portal's REST API.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -57,16 +54,17 @@ def main():
         code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n
     except (UsageError, config.ConfigError) as error:
         say(f"vaultline: {error}", style="red")
-        raise SystemExit(EXIT_USAGE) from None
+        code = exits.USAGE
     except PortalError as error:
         say(f"vaultline: {error}", style="red")
-        raise SystemExit(EXIT_PORTAL) from None
-    except KeyboardInterrupt:
+        code = exits.PORTAL
+    except (KeyboardInterrupt, click.exceptions.Abort):  # Ctrl-C, or click's word for it
         say("vaultline: interrupted; jobs already started go on in the portal.", style="yellow")
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except click.exceptions.Abort:  # Ctrl-C, as click reports it
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        code = exits.INTERRUPTED
     except click.ClickException as error:  # a missing argument, an unknown option…
         error.show()
-        raise SystemExit(EXIT_USAGE) from None
+        code = exits.USAGE
+    except Exception:  # noqa: BLE001 - a bug here, not a failed job: told apart from exit status 1
+        say(f"vaultline: unexpected error, please report it:\n{traceback.format_exc()}", style="red")
+        code = exits.UNEXPECTED
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -4,8 +4,10 @@ of a `next` page only its path and query are used. A refusal comes back as the A
 from urllib.parse import urlsplit
 
 import requests
+from requests.auth import AuthBase
 
 TIMEOUT = 30
+MAX_PAGE = 200  # the API's largest page
 
 
 class PortalError(Exception):
@@ -17,12 +19,23 @@ class PortalError(Exception):
         self.problem = problem or {}
 
 
+class Bearer(AuthBase):
+    """The token as the request's auth: a ~/.netrc entry for the host cannot replace it."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
 class Client:
     def __init__(self, settings):
         self.base = settings.url
         self.session = requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {settings.token}", "Accept": "application/json",
-                                     "User-Agent": "vaultline-cli"})
+        self.session.auth = Bearer(settings.token)
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "vaultline-cli"})
 
     def get(self, path, **params):
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -34,11 +47,11 @@ class Client:
         return self._call("PUT", path, json=body, params=params)
 
     def all_pages(self, path, **params):
-        """Every row of a list, page after page."""
-        page = self.get(path, **params)
+        """Every row of a list, page after page (of a `next` link only its query is used: the path is ours)."""
+        page = self.get(path, page_size=MAX_PAGE, **params)
         rows = list(page["results"])
         while page.get("next"):
-            page = self._call("GET", _path_of(page["next"]))
+            page = self._call("GET", f"{path}?{urlsplit(page['next']).query}")
             rows += page["results"]
         return rows
 
@@ -58,11 +71,6 @@ class Client:
             return response.json()
         except ValueError:
             raise PortalError(f"The portal answered {method} {path} with something that is not JSON.") from None
-
-
-def _path_of(url):
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _problem(response):

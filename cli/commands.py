@@ -2,9 +2,11 @@
 waiting for or cancelling jobs. Each prints the jobs it started; with --wait, a progress bar each
 until they end (exit status 1 if any failed or was cancelled)."""
 
+import sys
+
 import typer
 
-from cli import resolve
+from cli import exits, resolve
 from cli.output import emit, say, when
 from cli.records import JOB_COLUMNS, SUBSCRIPTION, VAULT, job
 from cli.waiting import SUCCEEDED, wait
@@ -25,10 +27,15 @@ def started(ctx, response, should_wait):
     """Print (or wait for) the jobs a command started; the exit status says how they ended."""
     jobs = response["jobs"]
     if should_wait:
-        jobs = wait(ctx.obj.client, jobs, show=not ctx.obj.json)
+        try:
+            jobs = wait(ctx.obj.client, jobs, show=not ctx.obj.json)
+        except KeyboardInterrupt:
+            say(f"Stopped waiting; the jobs go on in the portal: vaultline job wait {' '.join(str(job['id']) for job in jobs)}"
+                f" --vault {jobs[0]['vault']}.")
+            raise typer.Exit(exits.INTERRUPTED) from None
     emit(jobs, ctx.obj.json, JOB_COLUMNS)
     if should_wait and any(found["status"] not in SUCCEEDED for found in jobs):
-        raise typer.Exit(1)
+        raise typer.Exit(exits.JOB_FAILED)
 
 
 def _vault(ctx, name, subscription):
@@ -64,7 +71,7 @@ def item_register(ctx: typer.Context, names: list[str], vault_name: str = VAULT,
     """Register protectable VMs with the vault (one Register job each)."""
     client = ctx.obj.client
     found = _vault(ctx, vault_name, subscription)
-    vms = [resolve.protectable_vm(client, found, name, cloud_service)["id"] for name in names]
+    vms = [vm["id"] for vm in resolve.protectable_vms(client, found, names, cloud_service)]
     started(ctx, client.post(f"/api/v1/vaults/{found['id']}/register/", {"vms": vms}), should_wait)
 
 
@@ -75,7 +82,7 @@ def item_protect(ctx: typer.Context, names: list[str], policy: str = typer.Optio
     """Protect registered VMs with an existing policy of the vault."""
     client = ctx.obj.client
     found = _vault(ctx, vault_name, subscription)
-    items = [resolve.item(client, found, name, cloud_service)["id"] for name in names]
+    items = [row["id"] for row in resolve.items(client, found, names, cloud_service)]
     chosen = resolve.policy(client, found, policy)
     started(ctx, client.post(f"/api/v1/vaults/{found['id']}/protect/", {"items": items, "policy": chosen["id"]}),
             should_wait)
@@ -103,7 +110,7 @@ def backup_now(ctx: typer.Context, names: list[str], vault_name: str = VAULT, cl
     """Back up protected VMs now (one Backup job each)."""
     client = ctx.obj.client
     found = _vault(ctx, vault_name, subscription)
-    items = [resolve.item(client, found, name, cloud_service)["id"] for name in names]
+    items = [row["id"] for row in resolve.items(client, found, names, cloud_service)]
     body = {"items": items, **({"retain_until": retain_until} if retain_until else {})}
     started(ctx, client.post(f"/api/v1/vaults/{found['id']}/backup-now/", body), should_wait)
 
@@ -122,21 +129,24 @@ def restore_vm(ctx: typer.Context, name: str, vault_name: str = VAULT, cloud_ser
     client = ctx.obj.client
     found = _vault(ctx, vault_name, subscription)
     chosen = resolve.item(client, found, name, cloud_service)
-    points = client.get(f"/api/v1/vaults/{found['id']}/recovery-points/", item=chosen["id"], page_size=200)["results"]
+    points = [row["id"] for row in client.all_pages(f"/api/v1/vaults/{found['id']}/recovery-points/",
+                                                    item=chosen["id"])]  # newest first
     if point is None:
         if not points:
             raise resolve.UsageError(f"{name} has no recovery point in {found['name']}.")
-        point = points[0]["id"]
-    elif point not in {row["id"] for row in client.all_pages(f"/api/v1/vaults/{found['id']}/recovery-points/",
-                                                              item=chosen["id"])}:
+        point = points[0]
+    elif point not in points:
         raise resolve.UsageError(f"Recovery point {point} is not one of {name}'s in {found['name']}.")
     if as_new:
         body = {"point": point, "mode": "new_vm", "name": as_new,
                 "cloud_service": new_cloud_service or chosen["vm"]["cloud_service"]}
     else:
-        if not yes and not typer.confirm(f"Overwrite the disks of {chosen['vm']['name']} with recovery point {point}?",
-                                         err=True):
-            raise resolve.UsageError("Nothing was restored.")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise resolve.UsageError("Replacing a VM's disks asks first: add --yes where nobody can answer.")
+            if not typer.confirm(f"Overwrite the disks of {chosen['vm']['name']} with recovery point {point}?",
+                                 err=True):
+                raise resolve.UsageError("Nothing was restored.")
         body = {"point": point, "mode": "replace", "confirm": True}
     started(ctx, client.post(f"/api/v1/vaults/{found['id']}/restore/", body), should_wait)
 

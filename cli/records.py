@@ -49,7 +49,7 @@ def source_list(ctx: typer.Context):
     for subscription in client.all_pages("/api/v1/subscriptions/"):
         for found in client.all_pages(f"/api/v1/subscriptions/{subscription['id']}/sources/"):
             rows.append({**found, "subscription": subscription["name"], "subscription_id": subscription["id"]})
-    emit(rows, ctx.obj.json, [("Name", "name"), ("Kind", "kind"), ("Location", "location"),
+    emit(rows, ctx.obj.json, [("Name", "name"), ("Kind", "kind"),
                               ("Subscription", "subscription"), ("Subscription id", "subscription_id")])
 
 

@@ -26,21 +26,31 @@ def vault(client, typed, subscription=None):
         repr(row["subscription_name"]) for row in rows))
 
 
-def _by_vm_name(rows, name, cloud_service, vm_of, what):
-    found = [row for row in rows if vm_of(row)["name"] == name
-             and (cloud_service is None or vm_of(row)["cloud_service"] == cloud_service)]
-    return _one(found, what, name, lambda rows: "add --cloud-service, one of " + ", ".join(
-        repr(vm_of(row)["cloud_service"]) for row in rows))
+def _by_vm_name(rows, names, cloud_service, vm_of, what):
+    """The row of each name (one list fetched for them all)."""
+    def one(name):
+        found = [row for row in rows if vm_of(row)["name"] == name
+                 and (cloud_service is None or vm_of(row)["cloud_service"] == cloud_service)]
+        return _one(found, what, name, lambda rows: "add --cloud-service, one of " + ", ".join(
+            repr(vm_of(row)["cloud_service"]) for row in rows))
+
+    return [one(name) for name in names]
+
+
+def items(client, vault_row, names, cloud_service=None):
+    """The vault's registered items of these VM names."""
+    query = {"name": names[0]} if len(names) == 1 else {}
+    rows = client.all_pages(f"/api/v1/vaults/{vault_row['id']}/items/", **query)
+    return _by_vm_name(rows, names, cloud_service, lambda row: row["vm"], "registered VM")
 
 
 def item(client, vault_row, name, cloud_service=None):
-    items = client.all_pages(f"/api/v1/vaults/{vault_row['id']}/items/", name=name)
-    return _by_vm_name(items, name, cloud_service, lambda row: row["vm"], "registered VM")
+    return items(client, vault_row, [name], cloud_service)[0]
 
 
-def protectable_vm(client, vault_row, name, cloud_service=None):
-    vms = client.all_pages(f"/api/v1/vaults/{vault_row['id']}/protectable-vms/")
-    return _by_vm_name(vms, name, cloud_service, lambda row: row, "protectable VM")
+def protectable_vms(client, vault_row, names, cloud_service=None):
+    rows = client.all_pages(f"/api/v1/vaults/{vault_row['id']}/protectable-vms/")
+    return _by_vm_name(rows, names, cloud_service, lambda row: row, "protectable VM")
 
 
 def policy(client, vault_row, name):

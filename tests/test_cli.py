@@ -23,11 +23,11 @@ VAULTLINE = Path(sys.executable).parent / "vaultline"
 def vaultline(live_server, worker, owner, vault, tmp_path):
     assert VAULTLINE.exists(), f"{VAULTLINE} is missing: make installs the project (pip install -e .)"
     _row, token = tokens.issue(owner, "cli", 7)
-    env = {**os.environ, "VAULTLINE_URL": live_server.url, "VAULTLINE_TOKEN": token,
-           "VAULTLINE_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "200"}
+    settings = {"VAULTLINE_URL": live_server.url, "VAULTLINE_TOKEN": token,
+                "VAULTLINE_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "200"}
 
     def run(*args, status=0, token_override=None):
-        call_env = env if token_override is None else {**env, "VAULTLINE_TOKEN": token_override}
+        call_env = {**os.environ, **settings, **({"VAULTLINE_TOKEN": token_override} if token_override else {})}
         result = subprocess.run([str(VAULTLINE), *args], env=call_env, capture_output=True, text=True, timeout=180)
         assert result.returncode == status, (args, result.returncode, result.stdout, result.stderr)
         return result
@@ -56,8 +56,15 @@ def test_protect_back_up_wait_and_restore_as_a_new_vm(vaultline, vault):
     assert [(job["status"], job["progress"]["percent"]) for job in jobs] == [("completed", 100)]
 
 
-def test_exit_statuses_say_how_it_ended(vaultline, vault):
+def test_exit_statuses_say_how_it_ended(vaultline, vault, tmp_path, monkeypatch):
     vaultline("vault", "show", "no-such-vault", status=2)
+    # A ~/.netrc entry for the portal's host does not replace the token.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\nmachine localhost login a password b\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    vaultline("vault", "show", "vault-east")
+    monkeypatch.delenv("NETRC")
     vaultline("vault", "list", status=3, token_override="vl_" + "x" * 43)
     vaultline("item", "discover", "--vault", "vault-east", "--wait")
     vaultline("item", "register", "batch01", "--vault", "vault-east", "--wait")  # a stopped VM
