@@ -127,12 +127,17 @@ class PolicySerializer(serializers.ModelSerializer):
 
 
 class SubtaskSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True, help_text="Its name in English: the same in every language.")
+    label = serializers.CharField(read_only=True, help_text="Its name in the request's language.")
+
     class Meta:
         model = JobSubtask
-        fields = ["name", "status", "started_at", "finished_at"]
+        fields = ["name", "label", "status", "started_at", "finished_at"]
 
 
 class EventSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(read_only=True)
+
     class Meta:
         model = JobEvent
         fields = ["at", "old_status", "new_status", "message"]
@@ -146,7 +151,13 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    """What the job says is in the request's language (Accept-Language); its codes are not."""
+
     url = serializers.SerializerMethodField()
+    result_message = serializers.CharField(read_only=True)
+    error_message = serializers.CharField(read_only=True)
+    recommended_action = serializers.CharField(read_only=True)
+    error_detail = serializers.CharField(read_only=True)
     operation_display = serializers.CharField(source="get_operation_display", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     progress = serializers.SerializerMethodField()

@@ -6,6 +6,8 @@ with register_error_codes, so a JobError can carry any of them."""
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from jobs.messages import render
+
 
 class CoreCode(models.TextChoices):
     WORKER_LOST = "WorkerLost", _("Worker stopped answering")
@@ -46,6 +48,17 @@ def catalogue_entries():
                   for code, (message, action) in CATALOGUE.items())
 
 
+def catalogue_message(code):
+    """What the code says, in the current language ("" for a code no app registers any longer)."""
+    entry = CATALOGUE.get(code)
+    return str(entry[0]) if entry else ""
+
+
+def catalogue_action(code):
+    entry = CATALOGUE.get(code)
+    return str(entry[1]) if entry else ""
+
+
 def register_error_codes(catalogue):
     """An app's codes, each with its message and recommended action."""
     clash = set(map(str, catalogue)) & set(map(str, CATALOGUE))
@@ -55,7 +68,8 @@ def register_error_codes(catalogue):
 
 
 class JobError(Exception):
-    """A known failure of a job: it ends Failed with this code, its message and recommended action."""
+    """A known failure of a job: it ends Failed with this code (its message and recommended action come
+    from the catalogue when shown) and what the job found (`detail`: a jobs.messages message or text)."""
 
     def __init__(self, code, detail=""):
         if code not in CATALOGUE:
@@ -63,4 +77,4 @@ class JobError(Exception):
         self.code = str(code)
         self.message, self.recommended_action = CATALOGUE[code]
         self.detail = detail
-        super().__init__(f"{self.code}: {detail or self.message}")
+        super().__init__(f"{self.code}: {render(detail) or self.message}")

@@ -7,10 +7,12 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import JobStatus
-from jobs.errors import CoreCode, JobError
+from jobs.errors import CoreCode, JobError, catalogue_action, catalogue_message
+from jobs.messages import error_of, note, render
 from jobs.registry import job_type, operation_choices
 from portal.access import RestrictedQuerySet
 
@@ -20,9 +22,9 @@ log = logging.getLogger(__name__)
 # the vaults app listens to put an item back in a settled state when its job failed.
 job_finished = Signal()
 
-MESSAGE_RESENT = _("Its message was lost on the way to a worker; sent again.")
-MESSAGE_CANCEL_ASKED = _("Cancel asked: the job stops at its next step.")
-MESSAGE_CANCELLED = _("Cancelled by a user; nothing it had started was kept.")
+MESSAGE_RESENT = note(gettext_noop("Its message was lost on the way to a worker; sent again."))
+MESSAGE_CANCEL_ASKED = note(gettext_noop("Cancel asked: the job stops at its next step."))
+MESSAGE_CANCELLED = note(gettext_noop("Cancelled by a user; nothing it had started was kept."))
 
 
 class JobQuerySet(RestrictedQuerySet):
@@ -64,12 +66,12 @@ class Job(models.Model):
     resends = models.PositiveSmallIntegerField(default=0)  # times its message was lost and sent again
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(default=0)
-    progress_message = models.CharField(max_length=200, blank=True)
-    result_message = models.TextField(_("result"), blank=True)
+    # What the job says is stored as messages (jobs/messages.py) and put into words when read, in the
+    # reader's language; an error code's message and recommended action come from the catalogue.
+    progress_note = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
     error_code = models.CharField(_("error code"), max_length=40, blank=True)
-    error_message = models.TextField(_("error message"), blank=True)
-    recommended_action = models.TextField(_("recommended action"), blank=True)
-    error_detail = models.TextField(_("error detail"), blank=True)  # what the job found: shown to its users
+    detail = models.JSONField(_("error detail"), default=dict, blank=True)  # what the job found: shown to its users
     traceback = models.TextField(_("traceback"), blank=True)  # where an unexpected error came from: staff only
     # The policy slot a scheduled backup is for: one job per item per slot, however many ticks race.
     scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -127,6 +129,26 @@ class Job(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
     @property
+    def progress_message(self):
+        return render(self.progress_note)
+
+    @property
+    def result_message(self):
+        return render(self.result)
+
+    @property
+    def error_message(self):
+        return catalogue_message(self.error_code) if self.error_code else ""
+
+    @property
+    def recommended_action(self):
+        return catalogue_action(self.error_code) if self.error_code else ""
+
+    @property
+    def error_detail(self):
+        return render(self.detail)
+
+    @property
     def percent(self):
         if self.status in JobStatus.terminal():
             return 100
@@ -153,7 +175,7 @@ class Job(models.Model):
         """Its message was lost (the broker restarted, a worker could not give it back): send it again.
         A second delivery of a message runs nothing twice: start() claims the job once."""
         Job.objects.filter(pk=self.pk).update(resends=F("resends") + 1)
-        self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.QUEUED, message=str(MESSAGE_RESENT))
+        self.events.create(old_status=JobStatus.QUEUED, new_status=JobStatus.QUEUED, note=MESSAGE_RESENT)
         self._send()
 
     def start(self):
@@ -171,7 +193,7 @@ class Job(models.Model):
     def beat(self, done=None, total=None, message=None):
         """Record that the worker is alive, with the progress made so far."""
         fields = {"heartbeat_at": timezone.now()}
-        for name, value in (("progress_done", done), ("progress_total", total), ("progress_message", message)):
+        for name, value in (("progress_done", done), ("progress_total", total), ("progress_note", message)):
             if value is not None:
                 fields[name] = value
                 setattr(self, name, value)
@@ -181,7 +203,8 @@ class Job(models.Model):
                silent_since=None):
         """End the job. Refuses a status that is not terminal; a job that has already ended stays as it was.
 
-        `error` is a JobError (or a registered error code); its message and recommended action are stored.
+        `message` and `error_detail` are messages (jobs/messages.py). `error` is a JobError (or a registered
+        error code): its code is stored, and what it found.
         `only_from` (statuses) ends it only from those (a queued job the reaper gives up on, say,
         never one that a worker started meanwhile); `silent_since` ends it only if it has not beaten since
         then (the reaper: a worker that woke up while it waited for the row is not lost). Returns True if
@@ -189,16 +212,11 @@ class Job(models.Model):
         """
         if status not in JobStatus.terminal():
             raise ValueError(f"finish() needs a terminal status, not {status!r}")
-        fields = {"status": status, "finished_at": timezone.now(), "result_message": message, "traceback": traceback}
+        fields = {"status": status, "finished_at": timezone.now(), "result": message or {}, "traceback": traceback}
         if error is not None:
             if not isinstance(error, JobError):
                 error = JobError(error)
-            fields.update(
-                error_code=error.code,
-                error_message=str(error.message),
-                recommended_action=str(error.recommended_action),
-                error_detail=error_detail or error.detail,
-            )
+            fields.update(error_code=error.code, detail=error_detail or error.detail or {})
         # The status, its event row and what listeners do about it (settling the item) commit together.
         with transaction.atomic():
             old_status = Job.objects.select_for_update().filter(pk=self.pk).values_list("status", flat=True).first()
@@ -208,9 +226,8 @@ class Job(models.Model):
             ended = ending.update(**fields)
             self.refresh_from_db()
             if ended:
-                self.events.create(
-                    old_status=old_status, new_status=status, message=message or fields.get("error_message", "")
-                )
+                self.events.create(old_status=old_status, new_status=status,
+                                   note=message or (error_of(error.code) if error is not None else {}))
                 if status in JobStatus.unsuccessful():
                     # A sub-task still running when its job ended (its worker died) ended with it.
                     self.subtasks.filter(status=JobStatus.IN_PROGRESS).update(
@@ -220,7 +237,8 @@ class Job(models.Model):
 
     @contextlib.contextmanager
     def step(self, name):
-        """A sub-task of this job (e.g. "Take snapshot"): In progress inside the block, then Completed or Failed."""
+        """A sub-task of this job (e.g. "Take snapshot", its English name: shown translated): In progress
+        inside the block, then Completed or Failed."""
         subtask = self.subtasks.create(name=name, status=JobStatus.IN_PROGRESS, started_at=timezone.now())
         try:
             yield subtask
@@ -233,14 +251,14 @@ class Job(models.Model):
         """A user's Cancel: a queued job ends Cancelled at once; a running one becomes Cancelling and its
         worker stops at its next step (runner.JobCancelled), leaving nothing half made. Returns the
         status it moved to, or None if the job had already ended."""
-        if self.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.QUEUED]):
+        if self.finish(JobStatus.CANCELLED, message=MESSAGE_CANCELLED, only_from=[JobStatus.QUEUED]):
             return JobStatus.CANCELLED
         with transaction.atomic():
             if not Job.objects.filter(pk=self.pk, status=JobStatus.IN_PROGRESS).update(status=JobStatus.CANCELLING):
                 self.refresh_from_db()
                 return JobStatus.CANCELLING if self.status == JobStatus.CANCELLING else None
             self.events.create(old_status=JobStatus.IN_PROGRESS, new_status=JobStatus.CANCELLING,
-                               message=str(MESSAGE_CANCEL_ASKED))
+                               note=MESSAGE_CANCEL_ASKED)
         self.refresh_from_db()
         return JobStatus.CANCELLING
 
@@ -276,6 +294,10 @@ class JobSubtask(models.Model):
         ordering = ["pk"]
 
     @property
+    def label(self):
+        return gettext(self.name)
+
+    @property
     def is_active(self):
         return self.status in JobStatus.active()
 
@@ -293,7 +315,11 @@ class JobEvent(models.Model):
     at = models.DateTimeField(default=timezone.now)
     old_status = models.CharField(max_length=30, choices=JobStatus.choices, blank=True)
     new_status = models.CharField(max_length=30, choices=JobStatus.choices)
-    message = models.TextField(blank=True)
+    note = models.JSONField(default=dict, blank=True)  # a message (jobs/messages.py)
 
     class Meta:
         ordering = ["at", "pk"]
+
+    @property
+    def message(self):
+        return render(self.note)

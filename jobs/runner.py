@@ -9,12 +9,11 @@ import traceback as traceback_module
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import CoreCode, JobError
+from jobs.messages import note, seconds, size
 from jobs.models import MESSAGE_CANCELLED, Job
 
 log = logging.getLogger(__name__)
@@ -27,16 +26,17 @@ class Progress:
     INTERVAL = 0.5
 
     def __init__(self, job, total, label):
+        """`label`: what is being done, in English (a msgid: shown translated)."""
         self.job, self.total, self.label = job, total, label
         self.done = 0
         self.started = time.monotonic()
         self.reported = 0.0
-        job.beat(done=0, total=total, message=str(label))
+        job.beat(done=0, total=total, message=note(label))
 
     def restart(self, total):
         """Count again from nothing towards a new total (one known only once the work is listed)."""
         self.total, self.done, self.started = total, 0, time.monotonic()
-        self.job.beat(done=0, total=total, message=str(self.label))
+        self.job.beat(done=0, total=total, message=note(self.label))
 
     def advance(self, amount):
         """Count `amount` more done; at each report, stop (JobCancelled) if a user cancelled the job."""
@@ -49,10 +49,9 @@ class Progress:
             elapsed = max(now - self.started, 1e-6)
             rate = self.done / elapsed
             left = (self.total - self.done) / rate if rate else 0
-            self.job.beat(done=self.done, total=self.total, message=_("%(label)s: %(done)s of %(total)s, %(rate)s/s, %(left)s left") % {
-                "label": self.label, "done": filesizeformat(self.done), "total": filesizeformat(self.total),
-                "rate": filesizeformat(rate), "left": f"{left:.0f} s",
-            })
+            self.job.beat(done=self.done, total=self.total, message=note(
+                "%(label)s: %(done)s of %(total)s, %(rate)s/s, %(left)s left", label=note(self.label),
+                done=size(self.done), total=size(self.total), rate=size(rate), left=seconds(left)))
 
 
 class JobCancelled(Exception):
@@ -145,7 +144,7 @@ def _end_when_the_database_answers(job, exc):
 
 
 def _end_cancelled(job):
-    job.finish(JobStatus.CANCELLED, message=str(MESSAGE_CANCELLED), only_from=[JobStatus.CANCELLING])
+    job.finish(JobStatus.CANCELLED, message=MESSAGE_CANCELLED, only_from=[JobStatus.CANCELLING])
 
 
 def _finish(job, outcome):

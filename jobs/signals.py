@@ -3,9 +3,9 @@
 import logging
 
 from celery.signals import task_failure, task_revoked, worker_ready
-from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
+from jobs.messages import note
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def cancel_job_on_revoke(sender=None, request=None, **kwargs):
     try:
         job = _job_of(getattr(request, "args", None))
         if job is not None and job.is_active:
-            job.finish(JobStatus.CANCELLED, message=str(_("The task was revoked before it finished.")))
+            job.finish(JobStatus.CANCELLED, message=note("The task was revoked before it finished."))
     except Exception:
         log.exception("Could not mark a revoked task's job cancelled")
 

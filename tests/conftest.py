@@ -7,8 +7,9 @@ import tempfile
 import time
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import get_random_string
 
 from jobs.choices import JobStatus
@@ -68,6 +69,14 @@ class PortalClient(Client):
                 self.cookies["csrftoken"] = get_random_string(32)  # as the browser holds it after a page load
             extra.setdefault("HTTP_X_CSRFTOKEN", self.cookies["csrftoken"].value)
         return extra
+
+
+@pytest.fixture(autouse=True)
+def english_to_begin_with():
+    """Each test starts in the default language: a request in Korean leaves its thread in Korean."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ def test_a_queued_job_with_no_message_anywhere_is_sent_again_and_runs(worker, va
     assert resend_lost_jobs() == 1
     (done,) = wait_for_jobs([job])
     assert done.status == JobStatus.COMPLETED, done.error_message
-    assert done.events.filter(message=str(MESSAGE_RESENT)).count() == 1
+    assert done.events.filter(note=MESSAGE_RESENT).count() == 1
 
 
 def test_a_job_whose_message_waits_in_the_queue_is_not_sent_again(worker, vault, owner):
@@ -35,7 +35,7 @@ def test_a_job_whose_message_waits_in_the_queue_is_not_sent_again(worker, vault,
         Job.objects.filter(pk=job.pk).update(sent_at=timezone.now() - datetime.timedelta(minutes=5))
         assert resend_lost_jobs() == 0, "its message is in the queue"
     (done,) = wait_for_jobs([job])
-    assert done.status == JobStatus.COMPLETED and not done.events.filter(message=str(MESSAGE_RESENT)).exists()
+    assert done.status == JobStatus.COMPLETED and not done.events.filter(note=MESSAGE_RESENT).exists()
 
 
 def test_a_recently_sent_job_is_left_alone(worker, vault):

@@ -1,6 +1,7 @@
 """Migrations that touch what people already have: the retention rules keep at least what the old
-ones promised."""
+ones promised; what jobs said before messages had codes is still shown."""
 
+import contextlib
 import datetime
 
 import pytest
@@ -12,20 +13,29 @@ BEFORE = [("vaults", "0004_unregistered_state"), ("jobs", "0005_operations_regis
 AFTER = [("vaults", "0005_retention_rules_and_point_retention")]
 
 
-@pytest.fixture
-def migrated_from_before(transactional_db):
-    """The schema as it was before the retention rules; the test fills it, then migrate() brings it on."""
+@contextlib.contextmanager
+def migrated_between(before, after):
+    """The schema as it was at `before`; the test fills it, then migrate() brings it to `after`."""
     executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    old = executor.loader.project_state(BEFORE).apps
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
 
     def migrate():
         executor.loader.build_graph()
-        executor.migrate(AFTER)
-        return executor.loader.project_state(AFTER).apps
+        executor.migrate(after)
+        return executor.loader.project_state(after).apps
 
-    yield old, migrate
-    MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    try:
+        yield old, migrate
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def migrated_from_before(transactional_db):
+    """Before the retention rules."""
+    with migrated_between(BEFORE, AFTER) as migration:
+        yield migration
 
 
 def test_points_from_before_the_rules_keep_what_they_were_promised(migrated_from_before):
@@ -60,3 +70,26 @@ def test_points_from_before_the_rules_keep_what_they_were_promised(migrated_from
     assert manual.slot is None and manual.retain_until == made + datetime.timedelta(days=30)
     policy = new.get_model("vaults", "Policy").objects.get(pk=weekly.pk)
     assert policy.weekly_days == [2] and policy.monthly_weekdays == [2], "its rules keep the days it runs on"
+
+
+def test_what_jobs_said_before_messages_had_codes_is_still_shown(transactional_db):
+    from django.utils import translation
+
+    from jobs.messages import render
+    from tests.factories import VaultFactory
+
+    vault = VaultFactory()
+    with migrated_between([("jobs", "0005_operations_registered")], [("jobs", "0006_messages_with_codes")]) as (
+            old, migrate):
+        Job, JobEvent = old.get_model("jobs", "Job"), old.get_model("jobs", "JobEvent")
+        job = Job.objects.create(vault_id=vault.pk, entity_name="vm", operation="backup", status="failed",
+                                 result_message="Take snapshot", progress_message="Asking the VM sources",
+                                 error_code="WorkerLost", error_message="old words", error_detail="it stopped")
+        JobEvent.objects.create(job=job, new_status="failed", message="Backup job completed")
+        new = migrate()
+        job = new.get_model("jobs", "Job").objects.get(pk=job.pk)
+        event = new.get_model("jobs", "JobEvent").objects.get(job=job.pk)
+        assert (job.result, job.progress_note, job.detail, event.note) == (
+            "Take snapshot", "Asking the VM sources", "it stopped", "Backup job completed")
+        with translation.override("ko"):  # a text that is a msgid reads in Korean
+            assert render(job.result) == "스냅숏 만들기" and render(job.detail) == "it stopped"

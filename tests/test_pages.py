@@ -3,6 +3,7 @@
 import pytest
 
 from jobs.choices import JobStatus
+from jobs.messages import note
 from tests.factories import JobFactory, RegisteredItemFactory
 from vaults.choices import Operation, ProtectionState
 
@@ -15,7 +16,7 @@ def odd_item(vault):
     item = RegisteredItemFactory(vault=vault, vm__name=ODD, vm__cloud_service="<i>svc</i>",
                                  protection_state=ProtectionState.PENDING, policy=vault.policies.get())
     JobFactory(vault=vault, vm=item.vm, entity_name=ODD, operation=Operation.REGISTER,
-               result_message=f"{ODD} is registered.")
+               result=note("%(vm)s is registered.", vm=ODD))
     return item
 
 
@@ -33,7 +34,7 @@ def test_names_are_escaped_in_the_register_dialog_and_job_page(owner_client, vau
     vault.discovered_vms.add(vm)
     html = owner_client.get(f"/vaults/{vault.pk}/register/").content.decode()
     assert ODD_ESCAPED in html and ODD not in html
-    job = JobFactory(vault=vault, entity_name=ODD, result_message=ODD, status=JobStatus.COMPLETED)
+    job = JobFactory(vault=vault, entity_name=ODD, result=note("%(vm)s is registered.", vm=ODD), status=JobStatus.COMPLETED)
     html = owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
     assert ODD_ESCAPED in html and ODD not in html
     html = owner_client.get(f"/vaults/{vault.pk}/tray/?job={job.pk}").content.decode()
@@ -154,10 +155,11 @@ def test_names_are_escaped_in_the_restore_wizard_and_item_page(owner_client, vau
 
 
 def test_a_jobs_traceback_is_shown_to_staff_only(owner_client, vault, owner):
-    job = JobFactory(vault=vault, status=JobStatus.FAILED, error_code="InternalError", error_message="It failed.",
-                     recommended_action="Run it again.", traceback="Traceback (most recent call last):\n  secret.py")
+    job = JobFactory(vault=vault, status=JobStatus.FAILED, error_code="InternalError",
+                     traceback="Traceback (most recent call last):\n  secret.py")
     page = owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
-    assert "It failed." in page and "Run it again." in page and "InternalError" in page
+    assert "The job failed because of an unexpected error." in page and "InternalError" in page
+    assert "send the job&#x27;s details to your administrator" in page
     assert "secret.py" not in page
     owner.is_staff = True
     owner.save()

@@ -77,7 +77,7 @@ def test_redis_restarted_while_the_worker_holds_messages(broker, workers, vault,
     for job in ended:
         assert job.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS), (job, job.error_detail)
     assert RecoveryPoint.objects.filter(vault=vault).count() == len(items)
-    resent = JobEvent.objects.filter(job__in=jobs, message=str(MESSAGE_RESENT)).count()
+    resent = JobEvent.objects.filter(job__in=jobs, note=MESSAGE_RESENT).count()
     assert resent >= 2, "the restart lost the queued messages, and the reaper sent them again"
     assert_all_is_well(vault, tmp_path)
 

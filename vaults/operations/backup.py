@@ -13,13 +13,13 @@ import logging
 import re
 
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import joined, moment, note, plural_note, size
 from jobs.runner import JobEnded, Progress, last_commit
 from jobs.work import work_folder
 from repository import DamagedData, PointNotFound, RepositoryError
@@ -84,36 +84,35 @@ def backup(job):
     vm = item.vm
     previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
     with work_folder(job) as work:
-        with job.step(_("Take snapshot")):
-            job.beat(message=_("Taking a consistent snapshot"))
+        with job.step(gettext_noop("Take snapshot")):
+            job.beat(message=note("Taking a consistent snapshot"))
             with source_errors():
                 snapshot = vm.source.open().snapshot(
                     vm.external_id, work, since=previous.change_position if previous else None)
-        with job.step(_("Transfer data to vault")):
+        with job.step(gettext_noop("Transfer data to vault")):
             repo = open_repository(job.vault)
             point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
 
     point = _record_point(job, item, repo, point_id, snapshot, stats, manifest)
-    warnings = []  # (error code, text)
+    warnings = []  # (error code, message)
     if snapshot.warnings:
         warnings.append((CONSISTENCY_WARNINGS.get(snapshot.consistency, ErrorCode.FREEZE_FAILED),
-                         " ".join(snapshot.warnings)))
+                         " ".join(snapshot.warnings)))  # what the VM source said
     try:
-        with job.step(_("Apply retention")):
+        with job.step(gettext_noop("Apply retention")):
             removed = apply_retention(repo, item)  # their space comes back at the vault's next Prune
     except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
         removed = 0
-        warnings.append((ErrorCode.STORAGE_UNAVAILABLE, _("Retention could not run: %(error)s") % {"error": error}))
+        warnings.append((ErrorCode.STORAGE_UNAVAILABLE, note("Retention could not run: %(error)s", error=str(error))))
 
-    message = _("Recovery point %(time)s: %(new)s new of %(size)s read.") % {
-        "time": timezone.localtime(point.created_at).strftime("%Y-%m-%d %H:%M"),
-        "new": filesizeformat(stats.new_bytes), "size": filesizeformat(stats.bytes_read),
-    }
-    if removed:
-        message += " " + ngettext("Retention removed %(count)d older point.",
-                                  "Retention removed %(count)d older points.", removed) % {"count": removed}
+    message = joined(
+        note("Recovery point %(time)s: %(new)s new of %(size)s read.", time=moment(point.created_at),
+             new=size(stats.new_bytes), size=size(stats.bytes_read)),
+        removed and plural_note("Retention removed %(count)d older point.",
+                                "Retention removed %(count)d older points.", "count", count=removed),
+    )
     if warnings:
-        return (JobStatus.COMPLETED_WITH_WARNINGS, " ".join([message] + [text for _code, text in warnings]),
+        return (JobStatus.COMPLETED_WITH_WARNINGS, joined(message, *[text for _code, text in warnings]),
                 warnings[0][0])
     return JobStatus.COMPLETED, message
 
@@ -192,7 +191,7 @@ def _transfer(job, repo, snapshot, previous):
 
     total = sum(sum(1 for _index in changed_chunks(disk.changed, repo.chunk_size)) * repo.chunk_size if base
                 else disk.size for disk, base in plan)
-    progress = Progress(job, max(total, 1), _("Transferring data to the vault"))
+    progress = Progress(job, max(total, 1), gettext_noop("Transferring data to the vault"))
     with repository_errors(), repo.writer(wait=REPOSITORY_WAIT, on_wait=waiting(job)) as writer:
         disks = [store(writer, disk, base) for disk, base in plan]
         manifest = {

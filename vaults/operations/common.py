@@ -8,6 +8,7 @@ from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from jobs.errors import JobError
+from jobs.messages import note
 from jobs.queue import JobConflict, create_job
 from jobs.runner import JobCancelled
 from repository import DamagedData, PointNotFound, RepositoryError
@@ -75,8 +76,8 @@ def item_of(job):
 
 
 def item_state_changed(item):
-    return JobError(ErrorCode.ITEM_STATE_CHANGED, _("%(vm)s is no longer in the state this job started from.") % {
-        "vm": item.vm})
+    return JobError(ErrorCode.ITEM_STATE_CHANGED, note("%(vm)s is no longer in the state this job started from.",
+                                                       vm=str(item.vm)))
 
 
 @contextlib.contextmanager
@@ -116,7 +117,7 @@ def waiting(job, cancellable=True):
     def on_wait():
         if cancellable and job.cancel_asked():
             raise JobCancelled(f"Job {job.pk} was cancelled while it waited")
-        job.beat(message=_("Waiting for the vault's storage"))
+        job.beat(message=note("Waiting for the vault's storage"))
     return on_wait
 
 

@@ -9,13 +9,12 @@ In an immutable vault no point goes before the date its rules promised (promised
 import datetime
 
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import moment, note, plural_note, render, size
 from jobs.queue import create_job_if_free
 from jobs.runner import last_commit
 from vaults import states
@@ -62,17 +61,24 @@ def promised_dates(item, now=None):
 
 
 def check_not_immutable(vault, item):
+    refusal = immutable_refusal(vault, item)
+    if refusal:
+        raise Refused(render(refusal))
+
+
+def immutable_refusal(vault, item):
+    """Why an immutable vault keeps the item's data (a message), or None."""
     if not vault.immutable:
-        return
+        return None
     promised = promised_dates(item)
-    if promised:
-        raise Refused(ngettext(
-            "%(vault)s is immutable: %(count)d recovery point of %(vm)s is kept until %(date)s and cannot be "
-            "deleted before.",
-            "%(vault)s is immutable: %(count)d recovery points of %(vm)s are kept until as late as %(date)s and "
-            "cannot be deleted before.", len(promised)) % {
-            "vault": vault.name, "count": len(promised), "vm": item.vm.name,
-            "date": formats.date_format(timezone.localtime(promised[-1]), "DATE_FORMAT")})
+    if not promised:
+        return None
+    return plural_note(
+        "%(vault)s is immutable: %(count)d recovery point of %(vm)s is kept until %(date)s and cannot be "
+        "deleted before.",
+        "%(vault)s is immutable: %(count)d recovery points of %(vm)s are kept until as late as %(date)s and "
+        "cannot be deleted before.", "count",
+        vault=vault.name, count=len(promised), vm=item.vm.name, date=moment(promised[-1], "DATE_FORMAT"))
 
 
 @transaction.atomic
@@ -91,12 +97,11 @@ def soft_delete(job, item, reason):
                        purge_after=purge_after, deletion_reason=reason[:MAX_REASON_LENGTH]):
         raise item_state_changed(item)
     count = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).count()
-    return ngettext(
+    return plural_note(
         "%(count)d recovery point of %(vm)s is soft deleted; it is purged after %(date)s, and can be "
         "undeleted until then.",
         "%(count)d recovery points of %(vm)s are soft deleted; they are purged after %(date)s, and can be "
-        "undeleted until then.", count) % {
-        "count": count, "vm": item.vm, "date": formats.date_format(timezone.localtime(purge_after), "DATE_FORMAT")}
+        "undeleted until then.", "count", count=count, vm=str(item.vm), date=moment(purge_after, "DATE_FORMAT"))
 
 
 def delete_backup_data(job):
@@ -110,10 +115,9 @@ def delete_backup_data(job):
 def check_immutable_in_job(job, item):
     """The vault may have become immutable since the job was queued: it refuses then too."""
     job.vault.refresh_from_db(fields=["immutable"])
-    try:
-        check_not_immutable(job.vault, item)
-    except Refused as refusal:
-        raise JobError(ErrorCode.VAULT_IMMUTABLE, str(refusal)) from None
+    refusal = immutable_refusal(job.vault, item)
+    if refusal:
+        raise JobError(ErrorCode.VAULT_IMMUTABLE, refusal)
 
 
 @transaction.atomic
@@ -129,10 +133,10 @@ def undelete(job):
                        purge_after=None, deletion_reason=""):
         raise item_state_changed(item)
     count = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm).count()
-    return JobStatus.COMPLETED, ngettext(
+    return JobStatus.COMPLETED, plural_note(
         "%(count)d recovery point of %(vm)s is back; protection stays stopped until you protect it again.",
         "%(count)d recovery points of %(vm)s are back; protection stays stopped until you protect it again.",
-        count) % {"count": count, "vm": item.vm}
+        "count", count=count, vm=str(item.vm))
 
 
 def purge_expired(now=None):
@@ -154,10 +158,9 @@ def purge(job):
     promised = promised_dates(item) if job.vault.immutable else []
     if promised:
         RegisteredItem.objects.filter(pk=item.pk).update(purge_after=promised[-1])
-        return JobStatus.COMPLETED_WITH_WARNINGS, _(
+        return JobStatus.COMPLETED_WITH_WARNINGS, note(
             "%(vault)s is immutable and keeps recovery points of %(vm)s until %(date)s: the purge waits until "
-            "then.") % {"vault": job.vault.name, "vm": item.vm,
-                        "date": formats.date_format(timezone.localtime(promised[-1]), "DATE_FORMAT")}
+            "then.", vault=job.vault.name, vm=str(item.vm), date=moment(promised[-1], "DATE_FORMAT"))
     repo = open_repository(job.vault)
     with last_commit(job):  # a job failed while it stalled deletes nothing
         points = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm)
@@ -173,8 +176,7 @@ def purge(job):
             repo.delete_point(point_id)
         freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job, cancellable=False))  # past its last commit
     add_stored_bytes(job.vault, -freed)
-    return JobStatus.COMPLETED, ngettext(
+    return JobStatus.COMPLETED, plural_note(
         "Purged %(count)d recovery point of %(vm)s; %(freed)s freed.",
         "Purged %(count)d recovery points of %(vm)s; %(freed)s freed.",
-        len(doomed),
-    ) % {"count": len(doomed), "vm": item.vm, "freed": filesizeformat(freed)}
+        "count", count=len(doomed), vm=str(item.vm), freed=size(freed))

@@ -3,10 +3,10 @@ One discovery per vault at a time (the database refuses a second)."""
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import joined, note, plural_note
 from sources import SourceUnavailable
 from vaults.choices import Operation
 from vaults.errors import ErrorCode
@@ -22,8 +22,8 @@ def discover(job):
     vault = job.vault
     sources = list(vault.subscription.sources.order_by("name"))
     if not sources:
-        raise JobError(ErrorCode.SOURCE_UNAVAILABLE, _("The subscription has no VM sources."))
-    job.beat(done=0, total=len(sources), message=_("Asking the VM sources"))
+        raise JobError(ErrorCode.SOURCE_UNAVAILABLE, note("The subscription has no VM sources."))
+    job.beat(done=0, total=len(sources), message=note("Asking the VM sources"))
     seen, problems, reached = [], [], 0
     for done, source in enumerate(sources, start=1):
         try:
@@ -42,19 +42,14 @@ def discover(job):
     vault.discovered_vms.set(seen)
     new = VirtualMachine.objects.filter(pk__in=[vm.pk for vm in seen], registration__isnull=True).count()
     if new:
-        message = ngettext(
-            "Discovery found %(count)d VM that can be registered.",
-            "Discovery found %(count)d VMs that can be registered.",
-            new,
-        ) % {"count": new}
+        message = plural_note("Discovery found %(count)d VM that can be registered.",
+                              "Discovery found %(count)d VMs that can be registered.", "count", count=new)
     else:
-        message = _(
-            "No new VMs were found. Check that the VM exists, that it is in the vault's region "
-            "(%(region)s), and that it is not already registered to a vault."
-        ) % {"region": vault.region}
-    if problems:
-        message += " " + _("Skipped: %(problems)s") % {"problems": "; ".join(problems)}
-        return JobStatus.COMPLETED_WITH_WARNINGS, message
+        message = note("No new VMs were found. Check that the VM exists, that it is in the vault's region "
+                       "(%(region)s), and that it is not already registered to a vault.", region=vault.region)
+    if problems:  # what the sources said, as they said it
+        return JobStatus.COMPLETED_WITH_WARNINGS, joined(message, note("Skipped: %(problems)s",
+                                                                       problems="; ".join(problems)))
     return JobStatus.COMPLETED, message
 
 

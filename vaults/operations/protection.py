@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import joined, note
 from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
@@ -51,9 +52,8 @@ def configure_protection(job):
     if not states.move(item, Operation.CONFIGURE_PROTECTION, states.SUCCESS, _("Configure Protection job completed"),
                        protected_at=timezone.now()):
         raise item_state_changed(item)
-    return JobStatus.COMPLETED, _("%(vm)s is protected by policy %(policy)s.") % {
-        "vm": item.vm, "policy": item.policy.name
-    }
+    return JobStatus.COMPLETED, note("%(vm)s is protected by policy %(policy)s.", vm=str(item.vm),
+                                     policy=item.policy.name)
 
 
 @transaction.atomic
@@ -76,9 +76,9 @@ def stop_protection(job):
         raise item_state_changed(item)
     keep_promised_dates(item, policy)
     if job.parameters.get("delete_data"):
-        return JobStatus.COMPLETED, _("Protection of %(vm)s is stopped. %(deleted)s") % {
-            "vm": item.vm, "deleted": soft_delete(job, item, job.parameters.get("reason", ""))}
-    return JobStatus.COMPLETED, _("Protection of %(vm)s is stopped.") % {"vm": item.vm}
+        return JobStatus.COMPLETED, joined(note("Protection of %(vm)s is stopped.", vm=str(item.vm)),
+                                           soft_delete(job, item, job.parameters.get("reason", "")))
+    return JobStatus.COMPLETED, note("Protection of %(vm)s is stopped.", vm=str(item.vm))
 
 
 def keep_promised_dates(item, policy):

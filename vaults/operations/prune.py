@@ -4,10 +4,11 @@ deletes the packs no point needs and repacks the mostly dead ones. It holds the 
 so a backup that starts meanwhile waits (and says so), and nothing a backup wrote or will build on
 is removed."""
 
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from jobs.choices import JobStatus
+from jobs.messages import note, size
 from jobs.queue import create_job_if_free
 from jobs.runner import JobCancelled, Progress
 from vaults.choices import Operation
@@ -34,7 +35,7 @@ def prune_every_vault():
 
 def prune(job):
     repo = open_repository(job.vault)
-    progress = Progress(job, 0, _("Collecting the data no recovery point needs"))
+    progress = Progress(job, 0, gettext_noop("Collecting the data no recovery point needs"))
     with repository_errors():
         try:
             freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job), progress=progress)
@@ -42,4 +43,4 @@ def prune(job):
             Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())
             raise
     add_stored_bytes(job.vault, -freed)
-    return JobStatus.COMPLETED, _("%(freed)s freed.") % {"freed": filesizeformat(freed)}
+    return JobStatus.COMPLETED, note("%(freed)s freed.", freed=size(freed))

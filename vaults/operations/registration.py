@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import note
 from sources import SourceUnavailable
 from vaults import states
 from vaults.choices import Operation
@@ -45,7 +46,7 @@ def register(job):
     remember_vm(item.vm.source, found)
     if not states.move(item, Operation.REGISTER, states.SUCCESS, _("Register job completed")):
         raise item_state_changed(item)
-    return JobStatus.COMPLETED, _("%(vm)s is registered.") % {"vm": item.vm}
+    return JobStatus.COMPLETED, note("%(vm)s is registered.", vm=str(item.vm))
 
 
 @transaction.atomic
@@ -71,7 +72,7 @@ def unregister(job):
         raise JobError(ErrorCode.BACKUP_DATA_KEPT)
     if not states.move(item, Operation.UNREGISTER, states.SUCCESS, _("Unregister job completed")):
         raise item_state_changed(item)
-    return JobStatus.COMPLETED, _("%(vm)s is unregistered.") % {"vm": job.vm}
+    return JobStatus.COMPLETED, note("%(vm)s is unregistered.", vm=str(job.vm))
 
 
 def _has_backup_data(item):

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import moment, note
 from jobs.queue import JobConflict, create_job
 from jobs.runner import Progress, ensure_running
 from jobs.work import work_folder
@@ -73,8 +75,8 @@ def restore(job):
         source = point.vm.source.open()
     repo = open_repository(job.vault)
     with work_folder(job) as work:
-        with job.step(_("Restore data from vault")), repository_errors():
-            progress = Progress(job, max(point.size, 1), _("Restoring data from the vault"))
+        with job.step(gettext_noop("Restore data from vault")), repository_errors():
+            progress = Progress(job, max(point.size, 1), gettext_noop("Restoring data from the vault"))
             images = []
             for index in range(len(point.disks)):
                 image = work / f"{index}.raw"
@@ -84,7 +86,7 @@ def restore(job):
         ensure_running(job)
         with source_errors():
             if job.parameters["mode"] == RESTORE_NEW_VM:
-                with job.step(_("Create VM")):
+                with job.step(gettext_noop("Create VM")):
                     like = source.get_vm(point.vm.external_id) or SimpleNamespace(
                         has_backup_extension=point.vm.has_backup_extension)
                     vm_id = source.create_vm(
@@ -92,26 +94,27 @@ def restore(job):
                         region=point.vm.region, like=like,
                         disks=[(disk["name"], disk["format"], str(image)) for disk, image in zip(point.disks, images, strict=True)],
                     )
-                    target = _("new VM %(name)s (%(service)s)") % {
-                        "name": job.parameters["name"], "service": job.parameters["cloud_service"]}
+                    target = note("new VM %(name)s (%(service)s)", name=job.parameters["name"],
+                                  service=job.parameters["cloud_service"])
                 created = source.get_vm(vm_id)
                 installed = [source.export_disk(vm_id, disk.key, work / f"installed-{index}.raw")
                              for index, disk in enumerate(created.disks)]
             else:
                 keys = _disk_keys(source, point)
-                with job.step(_("Replace disks")):
+                with job.step(gettext_noop("Replace disks")):
                     # Installed and read back in one pause of the VM's writes, so the check sees what was installed.
                     exported = source.replace_disks(
                         point.vm.external_id, {key: str(image) for key, image in zip(keys, images, strict=True)},
                         export_to=work)
                     installed = [exported[key] for key in keys]
-                    target = _("the disks of %(vm)s") % {"vm": point.vm}
-        with job.step(_("Verify restored disks")), repository_errors():
+                    target = note("the disks of %(vm)s", vm=str(point.vm))
+        with job.step(gettext_noop("Verify restored disks")), repository_errors():
             for index, (disk, path) in enumerate(zip(point.disks, installed, strict=True)):
                 if not repo.matches(point.point_id, index, path):
-                    raise JobError(ErrorCode.RESTORE_MISMATCH, f"{disk['name']} differs from the recovery point")
-    return JobStatus.COMPLETED, _("Restored the recovery point of %(time)s to %(target)s; every disk checked.") % {
-        "time": point_time(point), "target": target}
+                    raise JobError(ErrorCode.RESTORE_MISMATCH, note("%(disk)s differs from the recovery point",
+                                                                    disk=disk["name"]))
+    return JobStatus.COMPLETED, note("Restored the recovery point of %(time)s to %(target)s; every disk checked.",
+                                     time=moment(point.created_at), target=target)
 
 
 def point_time(point):
@@ -127,7 +130,7 @@ def _disk_keys(source, point):
     vm = source.get_vm(point.vm.external_id)
     if vm is None or [(disk.name, disk.format) for disk in vm.disks] != [
             (disk["name"], disk["format"]) for disk in point.disks]:
-        raise JobError(ErrorCode.VM_NOT_FOUND, _("The VM's disks no longer match the recovery point's."))
+        raise JobError(ErrorCode.VM_NOT_FOUND, note("The VM's disks no longer match the recovery point's."))
     return [disk.key for disk in vm.disks]
 
 

@@ -5,10 +5,11 @@ import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
+from jobs.messages import joined, note, plural_note
 from jobs.queue import create_job_if_free
 from jobs.runner import Progress
 from vaults.choices import Operation
@@ -31,7 +32,7 @@ def verify_the_vaults_due(now=None):
 
 def verify(job):
     repo = open_repository(job.vault)
-    progress = Progress(job, 0, _("Reading every chunk the recovery points need"))
+    progress = Progress(job, 0, gettext_noop("Reading every chunk the recovery points need"))
     with repository_errors():
         report = repo.verify(progress=progress)  # a cancel stops it between two packs: it only reads
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
@@ -43,25 +44,25 @@ def verify(job):
     # A backup that died between committing its point and recording it leaves a point the portal does not list.
     unlisted = [point_id for point_id in report.points if point_id not in listed]
     if report.ok:
-        message = ngettext(
+        message = plural_note(
             "%(count)d recovery point verified: %(chunks)d chunks read and checked.",
             "%(count)d recovery points verified: %(chunks)d chunks read and checked.",
-            len(report.points),
-        ) % {"count": len(report.points), "chunks": report.chunks_checked}
+            "count", count=len(report.points), chunks=report.chunks_checked)
         if unlisted:
-            return JobStatus.COMPLETED_WITH_WARNINGS, message + " " + ngettext(
+            return JobStatus.COMPLETED_WITH_WARNINGS, joined(message, plural_note(
                 "%(count)d of them is not listed in the portal (a backup stopped before recording it).",
                 "%(count)d of them are not listed in the portal (backups stopped before recording them).",
-                len(unlisted),
-            ) % {"count": len(unlisted)}
+                "count", count=len(unlisted)))
         return JobStatus.COMPLETED, message
     if not report.affected_points:  # only index objects damaged: the packs' own headers serve
-        return JobStatus.COMPLETED_WITH_WARNINGS, _("Every chunk checked, but some index objects are damaged: %(names)s") % {
-            "names": ", ".join(sorted(report.damaged_objects))}
+        return JobStatus.COMPLETED_WITH_WARNINGS, note(
+            "Every chunk checked, but some index objects are damaged: %(names)s",
+            names=", ".join(sorted(report.damaged_objects)))
     affected = [
         f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
         for point_id in report.affected_points if point_id in listed
     ]
     detail = "; ".join(f"{name}: {reason}" for name, reason in sorted(report.damaged_objects.items()))
-    raise JobError(ErrorCode.DAMAGED_DATA, _("Affected recovery points: %(points)s. Damage: %(detail)s") % {
-        "points": ", ".join(affected) or _("none listed"), "detail": detail})
+    raise JobError(ErrorCode.DAMAGED_DATA, note(
+        "Affected recovery points: %(points)s. Damage: %(detail)s",
+        points=", ".join(affected) if affected else note("none listed"), detail=detail))

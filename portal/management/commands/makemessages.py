@@ -1,0 +1,8 @@
+"""Django's makemessages, also extracting what jobs say (jobs/messages.py: `note` and `plural_note`
+store the English text and show it translated when it is read)."""
+
+from django.core.management.commands import makemessages
+
+
+class Command(makemessages.Command):
+    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=note", "--keyword=plural_note:1,2"]
