@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Times in the zone the user chose, else their browser's (portal/zones.py).
+    "portal.zones.TimeZoneMiddleware",
     # Sees every response on its way out: a CSRF or role refusal included.
     "audit.middleware.AuditMiddleware",
     # Every page needs a login unless its view says otherwise (only the login page does).
@@ -130,6 +132,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600  # the language switch is remembered (Django's default: until the browser closes)
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
