@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import actions
 from audit.models import AuditEntry, Outcome
-from portal.filters import UtcDateTimeFilter
+from portal.filters import TimeRangeForm, UtcDateTimeFilter
 
 
 class AuditFilter(django_filters.FilterSet):
@@ -19,6 +19,7 @@ class AuditFilter(django_filters.FilterSet):
 
     class Meta:
         model = AuditEntry
+        form = TimeRangeForm
         fields = ["user", "action", "outcome", "start", "end"]
 
     def __init__(self, *args, **kwargs):

@@ -150,7 +150,9 @@ class Job(models.Model):
 
     @property
     def percent(self):
-        if self.status in JobStatus.terminal():
+        """How far it got: 100 once it did its work; a job that failed or was cancelled shows the share it
+        reached (a failed bar never reads full)."""
+        if self.status in JobStatus.succeeded():
             return 100
         if not self.progress_total:
             return 0

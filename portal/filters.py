@@ -4,6 +4,7 @@ import datetime
 
 import django_filters
 from django import forms
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
 
@@ -30,3 +31,15 @@ class UtcDateTimeField(IsoDateTimeField):
 
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcDateTimeField
+
+
+class TimeRangeForm(forms.Form):
+    """A filter form with From (`start`) and To (`end`): a To earlier than From says so."""
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            self.add_error("end", _("“To” is earlier than “From”: choose a To after %(start)s.") % {
+                "start": formats.date_format(timezone.localtime(start), "SHORT_DATETIME_FORMAT")})
+        return data

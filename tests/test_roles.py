@@ -65,7 +65,7 @@ def test_every_route_says_who_may_use_it(world):
 # marked otherwise in its view, fails the test below.
 VIEW, OPERATE, CHANGE, MANAGE = Action.VIEW, Action.OPERATE, Action.CHANGE, Action.MANAGE
 RULES = {
-    "home": VIEW, "jobs:troubleshooting": VIEW,
+    "home": VIEW, "jobs:troubleshooting": VIEW, "preferences": VIEW,
     "vaults:list": VIEW, "vaults:create": CHANGE, "vaults:quick_start": VIEW, "vaults:dashboard": VIEW,
     "vaults:export_key": MANAGE, "vaults:settings": CHANGE, "vaults:delete": MANAGE,
     "vaults:registered_items": VIEW, "vaults:protected_items": VIEW, "vaults:item": VIEW,
@@ -75,7 +75,7 @@ RULES = {
     "vaults:policy_retention": VIEW, "vaults:restore": OPERATE, "vaults:download_disk": OPERATE,
     "vaults:policies": VIEW, "vaults:policy_create": CHANGE, "vaults:policy_edit": CHANGE,
     "vaults:policy_delete": CHANGE, "vaults:policy_preview": VIEW,
-    "vaults:jobs": VIEW, "vaults:job": VIEW, "vaults:job_cancel": OPERATE, "vaults:tray": VIEW,
+    "vaults:jobs": VIEW, "vaults:job": VIEW, "vaults:job_cancel": OPERATE, "vaults:job_retry": OPERATE, "vaults:tray": VIEW,
     "subscriptions:list": VIEW, "subscriptions:members": VIEW, "subscriptions:member_add": MANAGE,
     "subscriptions:member_role": MANAGE, "subscriptions:member_remove": MANAGE,
     "vaults:audit": VIEW, "subscriptions:audit": VIEW,

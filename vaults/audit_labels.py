@@ -23,6 +23,7 @@ LABELS = {
     "vaults:policy_edit": _("Change policy"),
     "vaults:policy_delete": _("Delete policy"),
     "vaults:job_cancel": _("Cancel job"),
+    "vaults:job_retry": _("Retry job"),
     "subscriptions:member_add": _("Add member"),
     "subscriptions:member_role": _("Change member's role"),
     "subscriptions:member_remove": _("Remove member"),

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import JobStatus
 from jobs.models import Job
-from portal.filters import UtcDateTimeFilter
+from portal.filters import TimeRangeForm, UtcDateTimeFilter
 from vaults.choices import Operation
 
 
@@ -24,4 +24,5 @@ class JobFilter(django_filters.FilterSet):
 
     class Meta:
         model = Job
+        form = TimeRangeForm
         fields = ["status", "operation", "start", "end"]

@@ -36,6 +36,7 @@ urlpatterns = [
     path("<id:pk>/jobs/", jobs.job_list, name="jobs"),
     path("<id:pk>/jobs/<id:job_pk>/", jobs.job_detail, name="job"),
     path("<id:pk>/jobs/<id:job_pk>/cancel/", jobs.job_cancel, name="job_cancel"),
+    path("<id:pk>/jobs/<id:job_pk>/retry/", jobs.job_retry, name="job_retry"),
     path("<id:pk>/tray/", jobs.tray, name="tray"),
     path("<id:pk>/audit/", audit.vault_audit, name="audit"),
 ]

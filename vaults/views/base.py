@@ -50,7 +50,8 @@ def command_response(request, vault, tab, *, jobs=(), error=None, status=None):
     status = status or (409 if error else 200)
     response = render(request, "vaults/partials/tray.html", tray_context(vault, jobs, error), status=status)
     response.headers["HX-Retarget"] = "#tray"
-    response.headers["HX-Reswap"] = "innerHTML"
+    # A refusal goes above what the tray already says (a second click must not hide the first's jobs).
+    response.headers["HX-Reswap"] = "afterbegin" if error else "innerHTML"
     return trigger(response, "vaultChanged", "closeModal")
 
 

@@ -1,5 +1,6 @@
 """The vault's Jobs tab, a job's page, and the notification tray's poll."""
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,10 +10,12 @@ from django.views.decorators.vary import vary_on_headers
 
 from audit import trail
 from jobs.models import Job
-from portal.access import Action
+from portal.access import Action, allows
 from portal.htmx import parse_ids, render_page, trigger, wants_partial
+from vaults.errors import Refused
 from vaults.filters import JobFilter
-from vaults.views.base import refuse, vault_context, vault_view
+from vaults.operations import retry as retry_operations
+from vaults.views.base import command_response, refuse, vault_context, vault_view
 from vaults.views.tray import tray_context
 
 JOBS_PER_PAGE = 25
@@ -24,11 +27,15 @@ HTTP_STOP_POLLING = 286  # htmx stops polling on this status
 @vary_on_headers("HX-Request")
 def job_list(request, vault):
     filterset = JobFilter(request.GET or None, queryset=Job.objects.filter(vault=vault).select_related("created_by"))
-    page = Paginator(filterset.qs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    # A filter that is not valid says why (beside its field), never shows more or fewer jobs than asked.
+    invalid = filterset.is_bound and not filterset.is_valid()
+    jobs = filterset.queryset.none() if invalid else filterset.qs
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode())
-    return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context)
+    return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context,
+                       status=400 if invalid else 200)
 
 
 @vault_view(Action.VIEW)
@@ -36,7 +43,10 @@ def job_list(request, vault):
 @vary_on_headers("HX-Request")
 def job_detail(request, vault, job_pk):
     job = get_object_or_404(Job.objects.filter(vault=vault).select_related("created_by"), pk=job_pk)
-    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
+    retry = retry_operations.can_retry(job)
+    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all(),
+                            item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None,
+                            may_retry=retry is not None and allows(vault.role, retry))
     response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", context)
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
@@ -58,6 +68,22 @@ def job_cancel(request, vault, job_pk):
     context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
     response = render(request, "vaults/partials/job_summary.html", context, status=200 if outcome else 409)
     return trigger(response, "vaultChanged")
+
+
+@vault_view(Action.OPERATE)
+@require_POST
+def job_retry(request, vault, job_pk):
+    """Retry: the same operation on the same item, started again (its own rules and role apply)."""
+    job = get_object_or_404(Job.objects.filter(vault=vault), pk=job_pk)
+    trail.note(request, target=str(job))
+    needed = retry_operations.can_retry(job)
+    if needed is not None and not allows(vault.role, needed):
+        raise PermissionDenied(_("Your role in this subscription does not allow this."))
+    try:
+        jobs = retry_operations.start_again(job, request.user)
+    except Refused as refusal:
+        return command_response(request, vault, "jobs", error=str(refusal))
+    return command_response(request, vault, "jobs", jobs=jobs)
 
 
 @vault_view(Action.VIEW)
