@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.installed-test
+# axe-core (from the npm registry) checks the pages' accessibility in the browser tests.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test check test-faults bench lock clean
+.PHONY: run test check test-faults bench screenshots lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,9 +19,13 @@ $(INSTALLED): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .  # the `vaultline` command line, in .venv/bin
 	touch $(INSTALLED)
 
-$(TEST_INSTALLED): $(INSTALLED) requirements-test.lock
+$(TEST_INSTALLED): $(INSTALLED) requirements-test.lock $(AXE)
 	$(PY) -m pip install --quiet -r requirements.lock -r requirements-test.lock
 	touch $(TEST_INSTALLED)
+
+$(AXE):
+	scripts/ensure-debian-packages npm:npm
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_VERSION)
 
 run: $(INSTALLED)
 	scripts/ensure-debian-packages qemu-img:qemu-utils
@@ -60,6 +67,13 @@ bench: $(TEST_INSTALLED)
 	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
+
+# Every page in English and Korean at 1280x800 and 1920x1080, into var/screenshots/ (out of git): look
+# at them before calling a change to the pages done.
+screenshots: $(TEST_INSTALLED)
+	scripts/ensure-debian-packages qemu-img:qemu-utils chromium:chromium \
+		/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
+	$(PY) scripts/screenshots.py
 
 # Refresh requirements.lock (the portal's) and requirements-test.lock (what tests add) from the
 # ranges in pyproject.toml.

@@ -39,14 +39,51 @@
     if (event.target.closest("[data-dismiss-tray]")) document.getElementById("tray").innerHTML = "";
   });
   document.addEventListener("DOMContentLoaded", refreshCommands);
+  // The language switch in the top bar: a choice is a submit.
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-submit-on-change]")) event.target.form.submit();
+  });
+  // Times are shown in the browser's time zone until the user chooses one (Preferences).
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && !document.cookie.split("; ").includes("vaultline_tz=" + zone)) {
+      document.cookie = "vaultline_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (error) { /* an old browser: the server's time zone */ }
   document.body.addEventListener("htmx:afterSettle", refreshCommands);
   document.body.addEventListener("closeModal", closeModal);
+  // A dialog opens modal (the page behind it is inert: focus stays inside), and each step of a wizard
+  // puts focus on its first field, so the keyboard goes on where the eyes do.
   document.body.addEventListener("htmx:afterSwap", (event) => {
     const dialog = modal();
-    if (event.detail.target === dialog && dialog.innerHTML.trim() && !dialog.open) {
-      dialog.showModal();
-      const first = dialog.querySelector("[autofocus], input:not([type=hidden]), select, button");
-      if (first) first.focus();
+    if (event.detail.target !== dialog || !dialog.innerHTML.trim()) return;
+    if (!dialog.open) dialog.showModal();
+    const body = dialog.querySelector(".dialog-body") || dialog;
+    const first = body.querySelector("[autofocus], [role=alert], input:not([type=hidden]):not([disabled]), select, textarea")
+      || dialog.querySelector(".dialog-footer button");
+    if (first) {
+      if (first.matches("[role=alert]")) first.setAttribute("tabindex", "-1");
+      first.focus();
+    }
+  });
+  // Tab and Shift+Tab go round the open dialog's controls, never out of it to the browser.
+  document.addEventListener("keydown", (event) => {
+    const dialog = modal();
+    if (event.key !== "Tab" || !dialog || !dialog.open) return;
+    const controls = Array.from(dialog.querySelectorAll(
+      "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), " +
+      "textarea:not([disabled]), [tabindex]:not([tabindex='-1'])")).filter((element) => element.offsetParent !== null);
+    if (!controls.length) return;
+    const first = controls[0], last = controls[controls.length - 1];
+    if (!dialog.contains(document.activeElement)) {
+      event.preventDefault();
+      first.focus();
+    } else if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
     }
   });
   // Esc closes the native dialog; also clear it so a stale wizard is not shown again.

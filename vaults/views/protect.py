@@ -26,6 +26,12 @@ def protect(request, vault):
         return _wizard(request, vault, "1", chosen)
     step = request.POST.get("step", "1")
     mode = request.POST.get("policy_mode", "existing")
+    back = request.POST.get("back")
+    if back == "1":  # Back: the step before, with what was chosen kept
+        return _wizard(request, vault, "1", chosen)
+    if back == "2":
+        return _wizard(request, vault, "2", chosen, PolicyForm(request.POST, vault=vault) if mode == "new" else None,
+                       mode)
     if mode == "new" and not allows(vault.role, Action.CHANGE):
         raise PermissionDenied(_("Your role in this subscription does not allow creating policies."))
     form = PolicyForm(request.POST if mode == "new" else None, vault=vault)

@@ -27,6 +27,9 @@ def restore(request, vault):
         return command_response(request, vault, "protected_items", error=_("Select one protected VM to restore."))
     points = vault.recovery_points.filter(vm=item.vm)
     step = request.POST.get("step") if request.method == "POST" else None
+    if request.method == "POST" and request.POST.get("back") in ("1", "2"):  # Back, keeping what was chosen
+        point = points.filter(pk=whole_number(request.POST.get("point"))).first()
+        return _wizard(request, vault, item, points, request.POST["back"] if point else "1", point)
     if step in ("2", "3"):
         point = points.filter(pk=whole_number(request.POST.get("point"))).first()
         mode = request.POST.get("mode", "")
