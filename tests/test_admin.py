@@ -12,10 +12,10 @@ from jobs.choices import JobStatus
 from jobs.models import Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, PolicyFactory, RegisteredItemFactory, UserFactory
-from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, Vault
+from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, StorageSample, Vault
 
 # Rows the jobs own, the audit log and API tokens: staff see them, never add, change or delete them.
-READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport, AuditEntry, ApiToken}
+READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport, AuditEntry, ApiToken, StorageSample}
 
 
 def test_every_model_has_a_working_admin(db):

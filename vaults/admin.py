@@ -9,6 +9,7 @@ from vaults.models import (
     Policy,
     RecoveryPoint,
     RegisteredItem,
+    StorageSample,
     Subscription,
     Vault,
     VirtualMachine,
@@ -106,3 +107,10 @@ class RecoveryPointAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 class KeyExportAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["at", "vault", "user", "address"]
     list_select_related = ["vault", "user"]
+
+
+@admin.register(StorageSample)
+class StorageSampleAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["vault", "day", "stored_bytes", "protected_bytes"]
+    list_select_related = ["vault"]
+    date_hierarchy = "day"

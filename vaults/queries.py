@@ -62,7 +62,7 @@ def with_recovery_points(items):
 
 def with_retention(points, item):
     """The points (a page of the item's) with `kept`: [(rule label, until)], the rules that keep each
-    and the dates they keep it to, by the item's policy as it is now."""
+    and the dates they keep it to, by the item's policy as it is now (`kept_rules`: the same by rule)."""
     points = list(points)
     policy = item.policy
     firsts = set()
@@ -71,8 +71,8 @@ def with_retention(points, item):
             vm=item.vm, slot__isnull=False).values_list("pk", "slot")]
         firsts = firsts_of_their_day(scheduled, policy)
     for point in points:
-        point.kept = sorted(((RULE_LABELS[rule], until) for rule, until in kept_by(point, policy, firsts)),
-                            key=lambda kept: kept[1], reverse=True)
+        point.kept_rules = sorted(kept_by(point, policy, firsts), key=lambda kept: kept[1], reverse=True)
+        point.kept = [(RULE_LABELS[rule], until) for rule, until in point.kept_rules]
     return points
 
 

@@ -2,9 +2,18 @@
 
 from vaults.models.items import ItemStateChange, RecoveryPoint, RegisteredItem, VirtualMachine
 from vaults.models.policies import Policy, _january, _sunday
-from vaults.models.tenancy import KeyExport, Membership, Subscription, Vault, VMSource, vault_name_validator
+from vaults.models.tenancy import (
+    KeyExport,
+    Membership,
+    StorageSample,
+    Subscription,
+    Vault,
+    VMSource,
+    vault_name_validator,
+)
 
 __all__ = [
-    "ItemStateChange", "KeyExport", "Membership", "Policy", "RecoveryPoint", "RegisteredItem", "Subscription",
+    "ItemStateChange", "KeyExport", "Membership", "Policy", "RecoveryPoint", "RegisteredItem", "StorageSample",
+    "Subscription",
     "VMSource", "Vault", "VirtualMachine", "_january", "_sunday", "vault_name_validator",
 ]

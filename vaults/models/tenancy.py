@@ -177,6 +177,32 @@ class Vault(models.Model):
         return repo
 
 
+class StorageSample(models.Model):
+    """A vault's storage on one day: what it holds (stored) and what its recovery points would take as
+    plain disk images (protected); the difference is what deduplication, zero elision and compression
+    saved. Kept for the Dashboard's chart; written whenever the storage total changes."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.CASCADE, related_name="storage_samples")
+    day = models.DateField()
+    stored_bytes = models.BigIntegerField()
+    protected_bytes = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [models.UniqueConstraint(fields=["vault", "day"], name="one_storage_sample_a_day")]
+
+    @classmethod
+    def record(cls, vault_id):
+        """Today's sample of the vault, as its storage stands now (one row a day, the last word kept)."""
+        from vaults.models.items import RecoveryPoint
+
+        stored = Vault.objects.filter(pk=vault_id).values_list("stored_bytes", flat=True).first() or 0
+        protected = RecoveryPoint.objects.filter(vault=vault_id).aggregate(total=models.Sum("size"))["total"] or 0
+        cls.objects.bulk_create(
+            [cls(vault_id=vault_id, day=timezone.localdate(), stored_bytes=stored, protected_bytes=protected)],
+            update_conflicts=True, unique_fields=["vault", "day"], update_fields=["stored_bytes", "protected_bytes"])
+
+
 class KeyExport(models.Model):
     """An Owner took a copy of a vault's key: who, when, from where. Kept as the vault's history."""
 

@@ -17,7 +17,7 @@ from sources.base import SnapshotError
 from vaults import states
 from vaults.errors import ErrorCode, Refused
 from vaults.keys import KeyUnavailable
-from vaults.models import RegisteredItem, Vault
+from vaults.models import RegisteredItem, StorageSample, Vault
 
 # How long a job waits for the vault's repository while another job of the same vault writes.
 REPOSITORY_WAIT = 3600
@@ -125,3 +125,4 @@ def add_stored_bytes(vault, change):
     """Keep the vault's storage used as a running total (Verify counts it afresh), in the database
     so two jobs of one vault cannot overwrite each other's change."""
     Vault.objects.filter(pk=vault.pk).update(stored_bytes=Greatest(F("stored_bytes") + change, 0))
+    StorageSample.record(vault.pk)

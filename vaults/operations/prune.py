@@ -12,7 +12,7 @@ from jobs.messages import note, size
 from jobs.queue import create_job_if_free
 from jobs.runner import JobCancelled, Progress
 from vaults.choices import Operation
-from vaults.models import Vault
+from vaults.models import StorageSample, Vault
 from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
@@ -41,6 +41,7 @@ def prune(job):
             freed = repo.prune(wait=REPOSITORY_WAIT, on_wait=waiting(job), progress=progress)
         except JobCancelled:  # stopped between two packs: count what the storage holds now
             Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())
+            StorageSample.record(job.vault.pk)
             raise
     add_stored_bytes(job.vault, -freed)
     return JobStatus.COMPLETED, note("%(freed)s freed.", freed=size(freed))

@@ -14,7 +14,7 @@ from jobs.queue import create_job_if_free
 from jobs.runner import Progress
 from vaults.choices import Operation
 from vaults.errors import ErrorCode
-from vaults.models import Vault
+from vaults.models import StorageSample, Vault
 from vaults.operations.common import open_repository, repository_errors, start_vault_job
 
 
@@ -36,6 +36,7 @@ def verify(job):
     with repository_errors():
         report = repo.verify(progress=progress)  # a cancel stops it between two packs: it only reads
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
+        StorageSample.record(job.vault.pk)
     listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     checked_at, affected = timezone.now(), set(report.affected_points)
     points = job.vault.recovery_points.filter(point_id__in=[point_id for point_id in report.points if point_id in listed])

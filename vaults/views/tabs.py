@@ -21,8 +21,8 @@ from jobs.choices import JobStatus
 from portal.access import Action, requires
 from portal.htmx import render_page, selected_ids
 from repository import RepositoryError
-from vaults import queries, services
-from vaults.choices import PROTECTED_ITEM_STATES
+from vaults import charts, queries, services
+from vaults.choices import PROTECTED_ITEM_STATES, Consistency
 from vaults.errors import Refused
 from vaults.forms import SOFT_DELETE_RANGE_MESSAGE, VaultForm, VaultSettingsForm
 from vaults.keys import KeyUnavailable
@@ -141,7 +141,9 @@ def dashboard(request, vault):
         for name, statuses in (("completed", JobStatus.succeeded()), ("failed", [JobStatus.FAILED]),
                                ("in_progress", JobStatus.active()))
     }
-    context = vault_context(request, vault, "dashboard", **queries.dashboard_counts(vault, since), job_links=job_links)
+    context = vault_context(request, vault, "dashboard", **queries.dashboard_counts(vault, since), job_links=job_links,
+                            jobs_chart=charts.jobs_per_day(vault), storage_chart=charts.storage_over_time(vault),
+                            points_chart=charts.points_of_items(vault), consistency_choices=Consistency.choices)
     return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
 
 
@@ -181,5 +183,6 @@ def item_detail(request, vault, item_pk):
     item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = queries.with_retention(page.object_list, item)
-    context = vault_context(request, vault, "protected_items", item=item, page=page)
+    timeline = charts.item_timeline(queries.with_retention(vault.recovery_points.filter(vm=item.vm), item))
+    context = vault_context(request, vault, "protected_items", item=item, page=page, timeline=timeline)
     return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
