@@ -13,12 +13,15 @@ the catalogue. A message stored before this (plain text) is shown through the ca
 """
 
 import datetime
+import logging
 
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 
 from portal.formats import duration_text
+
+log = logging.getLogger(__name__)
 
 
 def note(text, **params):
@@ -32,6 +35,11 @@ def plural_note(singular, plural, count_key, **params):
 def joined(*parts):
     """Messages shown one after the other (an empty one is left out)."""
     return {"j": [part for part in parts if part]}
+
+
+def listed(*parts):
+    """Messages shown as a list: "a, b, c"."""
+    return {"l": list(parts)}
 
 
 def size(number_of_bytes):
@@ -63,6 +71,8 @@ def render(message):
         return gettext(message)
     if "j" in message:
         return " ".join(filter(None, (render(part) for part in message["j"])))
+    if "l" in message:
+        return ", ".join(filter(None, (render(part) for part in message["l"])))
     if "error" in message:
         from jobs.errors import catalogue_message
 
@@ -72,10 +82,13 @@ def render(message):
         text = ngettext(message["m"], message["pl"], int(message["p"].get(message["n"], 0)))
     else:
         text = gettext(message["m"])
-    try:
-        return text % params if params else text
-    except (KeyError, ValueError, TypeError):  # a translation that lost a parameter: the English still reads
-        return message["m"] % params if params else message["m"]
+    for words in (text, message["m"]):  # a translation that lost a parameter: the English still reads
+        try:
+            return words % params if params else words
+        except (KeyError, ValueError, TypeError):
+            continue
+    log.warning("A job message does not fit its parameters: %r", message)
+    return message["m"]
 
 
 def _value(value):

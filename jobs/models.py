@@ -156,7 +156,8 @@ class Job(models.Model):
             return 100
         if not self.progress_total:
             return 0
-        return min(100, round(100 * self.progress_done / self.progress_total))
+        share = min(100, round(100 * self.progress_done / self.progress_total))
+        return share if self.status not in JobStatus.unsuccessful() else min(share, 99)
 
     def enqueue(self):
         """Send the job to a worker once the row is committed, so the worker can load it."""

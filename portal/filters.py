@@ -40,6 +40,9 @@ class TimeRangeForm(forms.Form):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
         if start and end and end < start:
-            self.add_error("end", _("“To” is earlier than “From”: choose a To after %(start)s.") % {
-                "start": formats.date_format(timezone.localtime(start), "SHORT_DATETIME_FORMAT")})
+            try:
+                shown = formats.date_format(timezone.localtime(start), "SHORT_DATETIME_FORMAT")
+            except OverflowError:  # at the calendar's edge in the reader's zone: said in UTC
+                shown = start.isoformat()
+            self.add_error("end", _("“To” is earlier than “From”: choose a To after %(start)s.") % {"start": shown})
         return data

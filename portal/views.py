@@ -21,7 +21,7 @@ class PreferencesForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [("", _("The time zone of my browser"))] + [
-            (name, name) for name in sorted(zones.known_zones()) if "/" in name or name == "UTC"]
+            (name, name) for name in sorted(zones.known_zones())]
 
 
 @requires(Action.VIEW)

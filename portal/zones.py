@@ -14,7 +14,10 @@ SESSION_KEY = "time_zone"
 
 @cache
 def known_zones():
-    return frozenset(zoneinfo.available_timezones())
+    """The zones a person can choose: the places (Area/City) and UTC. Not Etc/GMT±N, whose signs
+    PostgreSQL reads the POSIX way round, nor the system's aliases (localtime, Factory)."""
+    return frozenset(name for name in zoneinfo.available_timezones()
+                     if name == "UTC" or ("/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))))
 
 
 def valid(name):

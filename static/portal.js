@@ -36,7 +36,11 @@
   });
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-close-modal]")) closeModal();
-    if (event.target.closest("[data-dismiss-tray]")) document.getElementById("tray").innerHTML = "";
+    const dismiss = event.target.closest("[data-dismiss-tray]");
+    if (dismiss) {  // only its own note: a running job's note above or below it stays
+      const note = dismiss.closest(".note");
+      if (note) note.remove(); else document.getElementById("tray").innerHTML = "";
+    }
   });
   document.addEventListener("DOMContentLoaded", refreshCommands);
   // The language switch in the top bar: a choice is a submit.
@@ -52,12 +56,33 @@
   } catch (error) { /* an old browser: the server's time zone */ }
   document.body.addEventListener("htmx:afterSettle", refreshCommands);
   document.body.addEventListener("closeModal", closeModal);
-  // A dialog opens modal (the page behind it is inert: focus stays inside), and each step of a wizard
-  // puts focus on its first field, so the keyboard goes on where the eyes do.
+  // A dialog opens modal, and each new step of a wizard puts focus on its first field (or its message),
+  // so the keyboard goes on where the eyes do. A dialog redrawn on the same step (the calendar's
+  // months and days, a choice that reshapes the form) gives focus back to the control that was used.
+  const controlKey = (element) => element && (element.getAttribute("aria-label") || element.dataset.day ||
+    (element.name ? element.name + "=" + element.value : null));
+  let usedControl = null;
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const dialog = modal();
+    usedControl = dialog && dialog.contains(event.detail.elt) ? controlKey(event.detail.elt) : null;
+  });
+  const stepOf = (dialog) => (dialog.querySelector("input[name=step]") || {}).value;
   document.body.addEventListener("htmx:afterSwap", (event) => {
     const dialog = modal();
     if (event.detail.target !== dialog || !dialog.innerHTML.trim()) return;
-    if (!dialog.open) dialog.showModal();
+    const opening = !dialog.open;
+    if (opening) dialog.showModal();
+    const step = stepOf(dialog);
+    if (!opening && step === dialog.dataset.step && usedControl) {
+      const again = Array.from(dialog.querySelectorAll("a, button, input, select"))
+        .find((element) => controlKey(element) === usedControl);
+      if (again) {
+        dialog.dataset.step = step;
+        again.focus();
+        return;
+      }
+    }
+    dialog.dataset.step = step;
     const body = dialog.querySelector(".dialog-body") || dialog;
     const first = body.querySelector("[autofocus], [role=alert], input:not([type=hidden]):not([disabled]), select, textarea")
       || dialog.querySelector(".dialog-footer button");
@@ -84,6 +109,13 @@
     } else if (!event.shiftKey && document.activeElement === last) {
       event.preventDefault();
       first.focus();
+    }
+  });
+  // A refusal goes above what the tray says; an older refusal there gives way to it.
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    const tray = document.getElementById("tray");
+    if (tray && event.detail.xhr.getResponseHeader("HX-Reswap") === "afterbegin") {
+      tray.querySelectorAll(".note-error").forEach((note) => note.remove());
     }
   });
   // Esc closes the native dialog; also clear it so a stale wizard is not shown again.

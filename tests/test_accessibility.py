@@ -85,3 +85,21 @@ def test_a_wizard_keeps_focus_inside_and_moves_it_to_each_step(signed_in, live_s
     page.locator("#modal button[name=back]").click()
     expect(page.locator(f"#protect-{item.pk}")).to_be_checked()
     expect(page.locator(f"#protect-{item.pk}")).to_be_focused()
+
+
+def test_enter_in_a_field_goes_on_never_back(signed_in, live_server, world):
+    page = signed_in
+    vault, item = world["valid"]["pk"], world["item"]
+    page.goto(f"{live_server.url}/vaults/{vault}/protected/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("tr[data-points=yes] input[type=checkbox]").first.check()
+    page.locator("button.cmd[hx-get$='/restore/']").click()
+    expect(page.locator("#modal[open]")).to_be_visible()
+    page.locator("#modal button[type=submit]:not([name=back])").click()  # step 2: where to restore
+    expect(page.locator("#modal input[name=step][value='2']")).to_have_count(1)
+    page.locator("#restore-name").fill("not a name!")
+    page.locator("#restore-name").press("Enter")  # the step's own button: the restore, refused for its name
+    expect(page.locator("#modal [role=alert]")).to_contain_text("1 to 64 characters")
+    expect(page.locator("#modal input[name=step][value='2']")).to_have_count(1)
+    expect(page.locator("#restore-name")).to_have_value("not a name!")
+    assert not item.vm.jobs.exclude(pk=world["job"].pk).exists()

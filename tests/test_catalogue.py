@@ -12,10 +12,17 @@ CATALOGUE = settings.BASE_DIR / "locale" / "ko" / "LC_MESSAGES" / "django.po"
 
 
 def msgids(path, *only):
-    """The msgids of the entries `msgattrib` keeps with `only` (e.g. --untranslated), header left out."""
+    """The msgids of the entries `msgattrib` keeps with `only` (e.g. --untranslated), header left out. A
+    msgid may run over several quoted lines (gettext breaks one at each newline)."""
     out = subprocess.run(["msgattrib", "--no-wrap", "--no-obsolete", *only, str(path)], capture_output=True,
                          text=True, check=True).stdout
-    return [text for text in re.findall(r'^msgid "(.*)"$', out, re.M) if text]
+    found = []
+    for block in out.split("\n\n"):
+        match = re.search(r'^msgid ((?:"[^\n]*"\n?)+)', block, re.M)
+        text = "".join(re.findall(r'"(.*)"', match.group(1))) if match else ""
+        if text:
+            found.append(text)
+    return found
 
 
 def test_every_message_has_korean_and_none_is_fuzzy():

@@ -119,3 +119,52 @@ def test_wizards_go_back_keeping_what_was_chosen(world, owner, vault):
     step1 = client.post(f"/vaults/{vault.pk}/protect/", {"step": "2", "back": "1", "selected": [item.pk]})
     assert f'value="{item.pk}" id="protect-{item.pk}" checked' in step1.content.decode()
     assert not Job.objects.filter(operation=Operation.CONFIGURE_PROTECTION).exists()
+
+
+def test_a_list_refreshes_with_the_rows_ticked_now_never_an_old_selection(world, owner):
+    vault, item = world["valid"]["pk"], world["item"]
+    page = client_for(owner).get(f"/vaults/{vault}/protected/?selected={item.pk}&page=1").content.decode()
+    assert f'hx-get="/vaults/{vault}/protected/?page=1"' in page  # htmx adds the boxes ticked at that moment
+    assert f'id="select-{item.pk}" name="selected" value="{item.pk}" checked' in page  # an id keeps focus
+
+
+def test_a_failed_bar_is_never_full_and_a_message_that_lost_its_words_still_reads(vault):
+    from jobs.messages import note, render
+
+    failed = JobFactory(vault=vault, status=JobStatus.FAILED, progress_done=100, progress_total=100)
+    assert failed.percent == 99
+    assert render(note("%(count)d of %(total)s", count="many")) == "%(count)d of %(total)s"
+
+
+def test_a_retried_backup_now_keeps_its_date_and_a_job_is_retried_once(world, owner):
+    vault, item = world["job"].vault, world["item"]
+    later = (timezone.localdate() + datetime.timedelta(days=400))
+    end_of_day = datetime.datetime.combine(later, datetime.time.max, tzinfo=timezone.get_current_timezone())
+    failed = JobFactory(vault=vault, vm=item.vm, entity_name=str(item.vm), operation=Operation.BACKUP,
+                        status=JobStatus.FAILED, parameters={"trigger": "manual", "retain_until": end_of_day.isoformat()})
+    client = client_for(owner)
+    assert client.post(f"/vaults/{vault.pk}/jobs/{failed.pk}/retry/", {}).status_code == 200
+    again = Job.objects.filter(vm=item.vm, operation=Operation.BACKUP, status=JobStatus.QUEUED).get()
+    assert again.parameters["retain_until"].startswith(later.isoformat())
+    Job.objects.filter(pk=again.pk).update(status=JobStatus.FAILED)
+    refused = client.post(f"/vaults/{vault.pk}/jobs/{failed.pk}/retry/", {})  # it was run again since
+    assert refused.status_code == 409 and "was not run again since" in refused.content.decode()
+    assert f"/jobs/{failed.pk}/retry/" not in job_page(client, failed)
+
+
+def test_back_to_the_first_step_keeps_the_point_chosen_on_another_day(world, owner):
+    vault, item = world["job"].vault, world["item"]
+    newest = item.vm.recovery_points.get()
+    older = newest.__class__.objects.create(
+        vault=vault, vm=item.vm, point_id="older", consistency=newest.consistency, disks=newest.disks,
+        created_at=newest.created_at - datetime.timedelta(days=3))
+    page = client_for(owner).post(f"/vaults/{vault.pk}/restore/", {
+        "selected": item.pk, "step": "2", "point": older.pk, "back": "1"}).content.decode()
+    assert f'value="{older.pk}" checked' in page and f'value="{newest.pk}"' not in page
+
+
+def test_a_to_before_from_at_the_calendars_edge_in_a_far_zone_is_a_message(world, owner):
+    client = client_for(owner)
+    client.cookies["vaultline_tz"] = "Asia/Tokyo"
+    response = client.get(f"/vaults/{world['valid']['pk']}/jobs/?start=9999-12-31T23:00:00Z&end=9999-12-31T22:00:00Z")
+    assert response.status_code == 400 and "“To” is earlier than “From”" in response.content.decode()

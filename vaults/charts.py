@@ -97,8 +97,10 @@ def jobs_per_day(vault, today=None):
 def storage_over_time(vault, today=None, days=90):
     """What the vault stores, and what its recovery points would take as plain disk images, a point a
     day (the last 90 days that have a sample)."""
-    today = today or timezone.localdate()
+    today = today or timezone.now().date()  # samples are UTC days
     samples = list(StorageSample.objects.filter(vault=vault, day__gt=today - datetime.timedelta(days=days)))
+    if samples:
+        today = max(today, samples[-1].day)
     chart = Chart(summary="", empty=not samples)
     if not samples:
         chart.summary = _("No storage recorded yet: the chart starts with the vault's first backup.")

@@ -3,17 +3,23 @@ stored before are kept as they were (shown through the catalogue, so an English 
 msgid still reads in Korean); an error's message and recommended action now come from its code."""
 
 from django.db import migrations, models
+from django.db.models import F, Func
 
 
 def keep_texts(apps, schema_editor):
+    """Each text becomes a JSON string, in one statement per column (a large install has millions of jobs)."""
     Job = apps.get_model("jobs", "Job")
     JobEvent = apps.get_model("jobs", "JobEvent")
-    for job in Job.objects.exclude(result_message="", progress_message="", error_detail="").iterator():
-        Job.objects.filter(pk=job.pk).update(
-            result=job.result_message or {}, progress_note=job.progress_message or {},
-            detail=job.error_detail or {})
-    for event in JobEvent.objects.exclude(message="").iterator():
-        JobEvent.objects.filter(pk=event.pk).update(note=event.message)
+    as_json = "to_jsonb" if schema_editor.connection.vendor == "postgresql" else "json_quote"
+
+    def json_text(column, output):
+        return Func(F(column), function=as_json, output_field=output)
+
+    for old, new in (("result_message", "result"), ("progress_message", "progress_note"), ("error_detail", "detail")):
+        Job.objects.exclude(**{old: ""}).update(**{new: json_text(old, Job._meta.get_field(new))})
+    JobEvent.objects.exclude(message="").update(note=json_text("message", JobEvent._meta.get_field("note")))
+    if schema_editor.connection.vendor == "postgresql":  # the columns are dropped next, in this transaction
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):

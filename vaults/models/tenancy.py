@@ -1,10 +1,11 @@
 """Who owns what: subscriptions and their members, VM sources, vaults and their key exports."""
 
+import logging
 import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +18,8 @@ from vaults.choices import (
     SourceKind,
     Weekday,
 )
+
+log = logging.getLogger(__name__)
 
 vault_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
@@ -193,14 +196,25 @@ class StorageSample(models.Model):
 
     @classmethod
     def record(cls, vault_id):
-        """Today's sample of the vault, as its storage stands now (one row a day, the last word kept)."""
+        """Today's sample (a UTC day) of the vault, as its storage stands once the surrounding transaction
+        has committed: one row a day, the last word kept. Bookkeeping for a chart: a failure is logged and
+        never undoes the backup or prune that called it."""
+        transaction.on_commit(lambda: cls._record_now(vault_id))
+
+    @classmethod
+    def _record_now(cls, vault_id):
         from vaults.models.items import RecoveryPoint
 
-        stored = Vault.objects.filter(pk=vault_id).values_list("stored_bytes", flat=True).first() or 0
-        protected = RecoveryPoint.objects.filter(vault=vault_id).aggregate(total=models.Sum("size"))["total"] or 0
-        cls.objects.bulk_create(
-            [cls(vault_id=vault_id, day=timezone.localdate(), stored_bytes=stored, protected_bytes=protected)],
-            update_conflicts=True, unique_fields=["vault", "day"], update_fields=["stored_bytes", "protected_bytes"])
+        try:
+            stored = Vault.objects.filter(pk=vault_id).values_list("stored_bytes", flat=True).first()
+            if stored is None:  # the vault is gone
+                return
+            protected = RecoveryPoint.objects.filter(vault=vault_id).aggregate(total=models.Sum("size"))["total"]
+            cls.objects.bulk_create(
+                [cls(vault_id=vault_id, day=timezone.now().date(), stored_bytes=stored, protected_bytes=protected or 0)],
+                update_conflicts=True, unique_fields=["vault", "day"], update_fields=["stored_bytes", "protected_bytes"])
+        except DatabaseError:
+            log.exception("Could not record the storage of vault %s", vault_id)
 
 
 class KeyExport(models.Model):

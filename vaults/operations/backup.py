@@ -28,7 +28,7 @@ from sources.base import CRASH, FILE_SYSTEM
 from vaults import states
 from vaults.choices import BACKUP_NOW_MAX_RETAIN_DAYS, BACKUP_NOW_RETAIN_DAYS, Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint
+from vaults.models import RecoveryPoint, StorageSample
 from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
@@ -104,6 +104,8 @@ def backup(job):
     except (RepositoryError, OSError) as error:  # the new point is safe; older ones wait for the next backup
         removed = 0
         warnings.append((ErrorCode.STORAGE_UNAVAILABLE, note("Retention could not run: %(error)s", error=str(error))))
+    if removed:
+        StorageSample.record(job.vault_id)  # the points retention forgot no longer count as protected
 
     message = joined(
         note("Recovery point %(time)s: %(new)s new of %(size)s read.", time=moment(point.created_at),

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_noop
 
 from jobs.choices import JobStatus
 from jobs.errors import JobError
-from jobs.messages import joined, note, plural_note
+from jobs.messages import joined, listed, moment, note, plural_note
 from jobs.queue import create_job_if_free
 from jobs.runner import Progress
 from vaults.choices import Operation
@@ -37,13 +37,13 @@ def verify(job):
         report = repo.verify(progress=progress)  # a cancel stops it between two packs: it only reads
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
         StorageSample.record(job.vault.pk)
-    listed = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
+    known = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     checked_at, affected = timezone.now(), set(report.affected_points)
-    points = job.vault.recovery_points.filter(point_id__in=[point_id for point_id in report.points if point_id in listed])
+    points = job.vault.recovery_points.filter(point_id__in=[point_id for point_id in report.points if point_id in known])
     points.exclude(point_id__in=affected).update(verified_at=checked_at, verified_ok=True)
     points.filter(point_id__in=affected).update(verified_at=checked_at, verified_ok=False)
     # A backup that died between committing its point and recording it leaves a point the portal does not list.
-    unlisted = [point_id for point_id in report.points if point_id not in listed]
+    unlisted = [point_id for point_id in report.points if point_id not in known]
     if report.ok:
         message = plural_note(
             "%(count)d recovery point verified: %(chunks)d chunks read and checked.",
@@ -59,11 +59,9 @@ def verify(job):
         return JobStatus.COMPLETED_WITH_WARNINGS, note(
             "Every chunk checked, but some index objects are damaged: %(names)s",
             names=", ".join(sorted(report.damaged_objects)))
-    affected = [
-        f"{listed[point_id].vm} {timezone.localtime(listed[point_id].created_at):%Y-%m-%d %H:%M}"
-        for point_id in report.affected_points if point_id in listed
-    ]
+    affected = [note("%(vm)s %(time)s", vm=str(known[point_id].vm), time=moment(known[point_id].created_at))
+                for point_id in report.affected_points if point_id in known]
     detail = "; ".join(f"{name}: {reason}" for name, reason in sorted(report.damaged_objects.items()))
     raise JobError(ErrorCode.DAMAGED_DATA, note(
         "Affected recovery points: %(points)s. Damage: %(detail)s",
-        points=", ".join(affected) if affected else note("none listed"), detail=detail))
+        points=listed(*affected) if affected else note("none listed"), detail=detail))

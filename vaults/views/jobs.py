@@ -43,14 +43,19 @@ def job_list(request, vault):
 @vary_on_headers("HX-Request")
 def job_detail(request, vault, job_pk):
     job = get_object_or_404(Job.objects.filter(vault=vault).select_related("created_by"), pk=job_pk)
-    retry = retry_operations.can_retry(job)
-    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all(),
-                            item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None,
-                            may_retry=retry is not None and allows(vault.role, retry))
-    response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", context)
+    response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", _job_context(
+        request, vault, job))
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
     return response
+
+
+def _job_context(request, vault, job):
+    """A job's summary and the commands that apply to it now (Cancel, Retry, View item)."""
+    retry = retry_operations.can_retry(job)
+    return vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all(),
+                         item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None,
+                         may_retry=retry is not None and allows(vault.role, retry))
 
 
 @vault_view(Action.OPERATE)
@@ -65,8 +70,8 @@ def job_cancel(request, vault, job_pk):
     if not wants_partial(request):
         return redirect("vaults:job", pk=vault.pk, job_pk=job.pk)
     job.refresh_from_db()
-    context = vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all())
-    response = render(request, "vaults/partials/job_summary.html", context, status=200 if outcome else 409)
+    response = render(request, "vaults/partials/job_summary.html", _job_context(request, vault, job),
+                      status=200 if outcome else 409)
     return trigger(response, "vaultChanged")
 
 

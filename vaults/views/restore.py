@@ -3,6 +3,7 @@ it; 3 for a replace, a confirmation) and a disk's download."""
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -61,12 +62,16 @@ def _wizard(request, vault, item, points, step, point, error=None, status=200):
         trail.not_a_command(request)
     elif request.method == "POST":
         trail.refused(request, error, target=str(item))
+    month, day = request.GET.get("month"), request.GET.get("day")
+    if point is not None and request.method == "POST":  # back to step 1: the chosen point's day
+        day = timezone.localtime(point.created_at).date().isoformat()
     try:
-        calendar = RecoveryCalendar(points, request.GET.get("month"), request.GET.get("day"))
+        calendar = RecoveryCalendar(points, month, day)
     except BadDate as refusal:
         calendar, error, status = RecoveryCalendar(points), str(refusal), 400
     context = {
         "vault": vault, "item": item, "step": step, "point": point, "error": error, "calendar": calendar,
+        "chosen": point if step == "1" else None,
         "suggested_name": f"{item.vm.name}-restored"[:64] if VM_NAME.fullmatch(item.vm.name) else "restored-vm",
         "form": request.POST,
     }

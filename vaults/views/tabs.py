@@ -19,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 from audit import trail
 from jobs.choices import JobStatus
 from portal.access import Action, requires
-from portal.htmx import render_page, selected_ids
+from portal.htmx import render_page, selected_ids, wants_partial
 from repository import RepositoryError
 from vaults import charts, queries, services
 from vaults.choices import PROTECTED_ITEM_STATES, Consistency
@@ -141,10 +141,15 @@ def dashboard(request, vault):
         for name, statuses in (("completed", JobStatus.succeeded()), ("failed", [JobStatus.FAILED]),
                                ("in_progress", JobStatus.active()))
     }
-    context = vault_context(request, vault, "dashboard", **queries.dashboard_counts(vault, since), job_links=job_links,
-                            jobs_chart=charts.jobs_per_day(vault), storage_chart=charts.storage_over_time(vault),
-                            points_chart=charts.points_of_items(vault), consistency_choices=Consistency.choices)
-    return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
+    charts_only = wants_partial(request) and request.GET.get("part") == "charts"
+    context = vault_context(request, vault, "dashboard", job_links=job_links)
+    if not charts_only:
+        context.update(queries.dashboard_counts(vault, since))
+    if charts_only or not wants_partial(request):  # the tiles' 5-second poll draws no chart
+        context.update(jobs_chart=charts.jobs_per_day(vault), storage_chart=charts.storage_over_time(vault),
+                       points_chart=charts.points_of_items(vault), consistency_choices=Consistency.choices)
+    partial = "vaults/partials/dashboard_charts.html" if charts_only else "vaults/partials/dashboard_tiles.html"
+    return render_page(request, "vaults/dashboard.html", partial, context)
 
 
 @vault_view(Action.VIEW)
@@ -167,10 +172,13 @@ def protected_items(request, vault):
 def _items_tab(request, vault, tab, items, table):
     """A page of items; the table polls while any item is between two states."""
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    # The table refreshes itself with the rows ticked at that moment (htmx adds the form's values): its
+    # own address keeps the page, never an old selection.
+    refresh = request.GET.copy()
+    refresh.pop("selected", None)
     context = vault_context(
         request, vault, tab, page=page, settling=any(item.is_settling for item in page),
-        # A refresh of the table (polling, or after a job) keeps the rows the user ticked.
-        selected=set(selected_ids(request) or []),
+        selected=set(selected_ids(request) or []), refresh_url=f"{request.path}?{refresh.urlencode()}",
     )
     return render_page(request, f"vaults/{tab}.html", f"vaults/partials/{table}.html", context)
 
@@ -183,6 +191,7 @@ def item_detail(request, vault, item_pk):
     item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = queries.with_retention(page.object_list, item)
-    timeline = charts.item_timeline(queries.with_retention(vault.recovery_points.filter(vm=item.vm), item))
-    context = vault_context(request, vault, "protected_items", item=item, page=page, timeline=timeline)
+    context = vault_context(request, vault, "protected_items", item=item, page=page)
+    if not wants_partial(request):  # the points' table refreshes alone; the timeline comes with the page
+        context["timeline"] = charts.item_timeline(queries.with_retention(vault.recovery_points.filter(vm=item.vm), item))
     return render_page(request, "vaults/item.html", "vaults/partials/recovery_points.html", context)
