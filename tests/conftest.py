@@ -225,6 +225,20 @@ def wait_for_jobs(jobs, timeout=30):
 
 # --- Headless Chromium for browser tests --------------------------------------------------------
 
+
+def sign_in(page, live_server, user, language=None):
+    """Sign `user` in through the login page, in `language` if given (the language switch's cookie)."""
+    user.set_password("pass-word-123")
+    user.save()
+    if language:
+        page.context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", "pass-word-123")
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+    return page
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

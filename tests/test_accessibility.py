@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
+from tests.conftest import sign_in
 from vaults.choices import ProtectionState
 
 pytestmark = pytest.mark.browser
@@ -17,14 +18,7 @@ AXE = Path(settings.BASE_DIR) / ".venv" / "axe" / "node_modules" / "axe-core" / 
 
 @pytest.fixture
 def signed_in(page, live_server, transactional_db, world, owner):
-    owner.set_password("pass-word-123")
-    owner.save()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "owner")
-    page.fill("#id_password", "pass-word-123")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
-    return page
+    return sign_in(page, live_server, owner)
 
 
 def violations(page):

@@ -160,7 +160,7 @@ def test_back_to_the_first_step_keeps_the_point_chosen_on_another_day(world, own
         created_at=newest.created_at - datetime.timedelta(days=3))
     page = client_for(owner).post(f"/vaults/{vault.pk}/restore/", {
         "selected": item.pk, "step": "2", "point": older.pk, "back": "1"}).content.decode()
-    assert f'value="{older.pk}" checked' in page and f'value="{newest.pk}"' not in page
+    assert f'name="point" value="{older.pk}" checked' in page and f'name="point" value="{newest.pk}"' not in page
 
 
 def test_a_to_before_from_at_the_calendars_edge_in_a_far_zone_is_a_message(world, owner):

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.errors import CATALOGUE
+from tests.conftest import sign_in
 from vaults.models import RecoveryPoint
 
 pytestmark = pytest.mark.browser
@@ -22,15 +23,7 @@ LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9]|[A-Za-z]")
 
 @pytest.fixture
 def in_korean(page, live_server, transactional_db, world, owner):
-    owner.set_password("pass-word-123")
-    owner.save()
-    page.context.add_cookies([{"name": "django_language", "value": "ko", "url": live_server.url}])
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "owner")
-    page.fill("#id_password", "pass-word-123")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
-    return page
+    return sign_in(page, live_server, owner, language="ko")
 
 
 def names_of(world, owner):
