@@ -3,6 +3,7 @@
 import fcntl
 import io
 import threading
+import time
 
 import pytest
 
@@ -43,15 +44,22 @@ def test_the_snapshot_is_one_instant_while_the_workload_writes(lab, tmp_path):
     workload = LabWorkload(folder, seed=1)
     workload.write(count=50)
     stop = threading.Event()
+    rounds = []
 
     def keep_writing():
         while not stop.is_set():
             workload.write(count=5)
+            rounds.append(time.monotonic())
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
         snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
+        # The writer may have been between two rounds when the snapshot let go: wait (with a deadline)
+        # until it has begun a round after it, so the check below has writes on both sides of the instant.
+        taken, deadline = time.monotonic(), time.monotonic() + 30
+        while sum(at > taken for at in rounds) < 2 and time.monotonic() < deadline:  # the 2nd began after it
+            time.sleep(0.01)
     finally:
         stop.set()
         writer.join()
