@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from tests.conftest import sign_in
 from vaults.choices import ProtectionState
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.same_on_every_database]
 
 AXE = Path(settings.BASE_DIR) / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 

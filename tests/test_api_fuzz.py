@@ -27,6 +27,8 @@ from portal.access import Role
 from tests.conftest import _member
 from tests.test_hostile_requests import database_state
 
+pytestmark = pytest.mark.same_on_every_database
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

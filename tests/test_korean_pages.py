@@ -11,7 +11,7 @@ from jobs.errors import CATALOGUE
 from tests.conftest import sign_in
 from vaults.models import RecoveryPoint
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.same_on_every_database]
 
 # Codes and units a Korean page writes in Latin letters, as Korean documentation does.
 ALLOWED = {"VM", "VMs", "API", "UTC", "CSV", "ID", "HH", "MM", "JSON", "REST", "Bearer", "Authorization",
