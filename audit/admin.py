@@ -1,11 +1,11 @@
 from django.contrib import admin
 
 from audit.models import AuditEntry
-from portal.admin_mixins import ReadOnlyAdmin
+from portal.admin_mixins import LargeTableAdmin, ReadOnlyAdmin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class AuditEntryAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     """Staff read the whole log here; nobody changes or deletes an entry."""
 
     list_display = ["at", "username", "token_name", "action", "target", "outcome", "subscription_name",

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from jobs.models import Job, JobEvent, JobSubtask
-from portal.admin_mixins import ReadOnlyAdmin
+from portal.admin_mixins import LargeTableAdmin, ReadOnlyAdmin
 
 
 class JobEventInline(ReadOnlyAdmin, admin.TabularInline):
@@ -11,7 +11,7 @@ class JobEventInline(ReadOnlyAdmin, admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class JobAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["pk", "operation", "entity_name", "status", "vault", "created_at", "finished_at"]
     list_filter = ["status", "operation"]
     search_fields = ["entity_name"]
@@ -20,13 +20,15 @@ class JobAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(JobSubtask)
-class JobSubtaskAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class JobSubtaskAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["job", "name", "status", "started_at", "finished_at"]
     list_select_related = ["job"]
+    ordering = ["-pk"]  # newest first, along the primary key's index (no sort of the whole table)
 
 
 @admin.register(JobEvent)
-class JobEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class JobEventAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["at", "job", "old_status", "new_status", "message"]
     list_filter = ["new_status"]
     list_select_related = ["job"]
+    ordering = ["-pk"]  # newest first, along the primary key's index (no sort of the whole table)

@@ -1,9 +1,14 @@
 """What the pages show: names from VM sources escaped, the tray's life cycle, the dashboard's links."""
 
+import datetime
+import re
+
 import pytest
+from django.utils import timezone
 
 from jobs.choices import JobStatus
 from jobs.messages import note
+from portal import keyset
 from tests.factories import JobFactory, RegisteredItemFactory
 from vaults.choices import Operation, ProtectionState
 
@@ -88,12 +93,64 @@ def test_job_filters(owner_client, vault):
     assert "No jobs match these filters." in html
 
 
-def test_jobs_list_is_paginated(owner_client, vault):
-    JobFactory.create_batch(30, vault=vault)
-    first = owner_client.get(f"/vaults/{vault.pk}/jobs/").content.decode()
-    assert "Page 1 of 2 (30 rows)" in first
-    second = owner_client.get(f"/vaults/{vault.pk}/jobs/?page=2").content.decode()
-    assert second.count("View details") == 5
+def job_rows(html):
+    return re.findall(r'<td class="name">([^<]*)</td>', html)
+
+
+def link(html, rel):
+    found = re.search(rf'href="\?([^"]*cursor=[^"]*)" rel="{rel}"', html)
+    return found and found[1].replace("&amp;", "&")
+
+
+def test_the_jobs_tab_walks_older_and_newer_without_skipping_or_repeating(owner_client, vault):
+    now = timezone.now()
+    # Ties in time (three jobs a second) are where a cursor of time alone would skip or repeat rows.
+    jobs = [JobFactory(vault=vault, entity_name=f"job{index:02}", created_at=now - datetime.timedelta(seconds=index // 3))
+            for index in range(60)]
+    newest_first = [job.entity_name for job in sorted(jobs, key=lambda job: (job.created_at, job.pk), reverse=True)]
+    url = f"/vaults/{vault.pk}/jobs/"
+    html = owner_client.get(url).content.decode()
+    assert "60 rows" in html and link(html, "prev") is None
+    pages = [job_rows(html)]
+    while link(html, "next"):
+        html = owner_client.get(f"{url}?{link(html, 'next')}").content.decode()
+        pages.append(job_rows(html))
+    assert [len(rows) for rows in pages] == [25, 25, 10]
+    assert sum(pages, []) == newest_first
+    # A job that starts meanwhile does not move the older pages; Newer goes back page by page.
+    JobFactory(vault=vault, entity_name="newcomer")
+    back = owner_client.get(f"{url}?{link(html, 'prev')}").content.decode()
+    assert job_rows(back) == pages[1]
+    back = owner_client.get(f"{url}?{link(back, 'prev')}").content.decode()
+    assert job_rows(back) == pages[0] and link(back, "prev")  # the newcomer is newer still
+    back = owner_client.get(f"{url}?{link(back, 'prev')}").content.decode()
+    assert job_rows(back) == ["newcomer", *pages[0]][:25] and link(back, "prev") is None  # the first page again
+
+
+def test_the_jobs_tab_keeps_its_filters_on_every_page(owner_client, vault):
+    for index in range(30):
+        JobFactory(vault=vault, entity_name=f"failed{index}", status=JobStatus.FAILED)
+        JobFactory(vault=vault, entity_name=f"done{index}", status=JobStatus.COMPLETED)
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/?status=failed").content.decode()
+    assert "30 rows" in html and "status=failed&cursor=" in link(html, "next")
+    older = owner_client.get(f"/vaults/{vault.pk}/jobs/?{link(html, 'next')}").content.decode()
+    assert len(job_rows(older)) == 5 and all(name.startswith("failed") for name in job_rows(older))
+
+
+def test_a_count_beyond_the_limit_says_more_than(owner_client, vault, monkeypatch):
+    monkeypatch.setattr(keyset, "COUNT_LIMIT", 10)
+    JobFactory.create_batch(12, vault=vault)
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/").content.decode()
+    assert "More than 10 rows" in html and "12 rows" not in html
+
+
+@pytest.mark.parametrize("cursor", ["older", "older-1-", "sideways-1-1", "older-999999999999999999-1",
+                                   "older-1-9999999999999999999", "older-１-1", "older--1-1"])
+def test_a_page_link_the_page_never_made_is_refused_with_a_message(owner_client, vault, cursor):
+    JobFactory(vault=vault, entity_name="not-shown")
+    response = owner_client.get(f"/vaults/{vault.pk}/jobs/", {"cursor": cursor})
+    html = response.content.decode()
+    assert response.status_code == 400 and "That page link is not valid" in html and "not-shown" not in html
 
 
 def test_dashboard_counts_the_last_day_and_links_to_filtered_jobs(owner_client, vault):

@@ -7,9 +7,9 @@ from tests.factories import JobFactory, RegisteredItemFactory
 from vaults.choices import ProtectionState
 
 
-def queries_for(client, url):
+def queries_for(client, url, htmx=False):
     with CaptureQueriesContext(connection) as captured:
-        assert client.get(url).status_code == 200
+        assert client.get(url, **({"HTTP_HX_REQUEST": "true"} if htmx else {})).status_code == 200
     return len(captured)
 
 
@@ -36,6 +36,17 @@ def test_jobs_list_stays_flat(owner_client, vault, owner):
     few = queries_for(owner_client, url)
     JobFactory.create_batch(40, vault=vault, created_by=owner)
     assert queries_for(owner_client, url) == few
+
+
+def test_a_deep_page_of_jobs_costs_what_the_first_does(owner_client, vault, owner):
+    from jobs.models import Job
+    from portal.keyset import make_cursor
+
+    JobFactory.create_batch(80, vault=vault, created_by=owner)
+    url = f"/vaults/{vault.pk}/jobs/"
+    deepest = Job.objects.filter(vault=vault).order_by("-created_at", "-pk")[74]
+    assert queries_for(owner_client, f"{url}?cursor={make_cursor('older', deepest, 'created_at')}") == \
+        queries_for(owner_client, url)
 
 
 def test_vault_list_stays_flat(owner_client, vault, subscription):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from portal.admin_mixins import ReadOnlyAdmin
+from portal.admin_mixins import LargeTableAdmin, ReadOnlyAdmin
 from vaults.models import (
     ItemStateChange,
     KeyExport,
@@ -60,7 +60,7 @@ class VaultAdmin(admin.ModelAdmin):
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(admin.ModelAdmin):
+class VirtualMachineAdmin(LargeTableAdmin, admin.ModelAdmin):
     list_display = ["name", "cloud_service", "region", "power_state", "has_backup_extension", "source"]
     list_filter = ["region", "power_state", "has_backup_extension"]
     search_fields = ["name", "cloud_service", "external_id"]
@@ -72,7 +72,7 @@ class PolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RegisteredItem)
-class RegisteredItemAdmin(admin.ModelAdmin):
+class RegisteredItemAdmin(LargeTableAdmin, admin.ModelAdmin):
     list_display = ["vm", "vault", "registration_state", "protection_state", "policy", "purge_after"]
     # States change through jobs only (each change a history row); the admin shows them.
     readonly_fields = ["registration_state", "protection_state", "protected_at", "purge_after", "deletion_reason"]
@@ -81,16 +81,18 @@ class RegisteredItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(ItemStateChange)
-class ItemStateChangeAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ItemStateChangeAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["at", "vm", "field", "old", "new", "reason"]
     list_select_related = ["vm"]
+    ordering = ["-pk"]  # newest first, along the primary key's index (no sort of the whole table)
 
 
 @admin.register(RecoveryPoint)
-class RecoveryPointAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class RecoveryPointAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["created_at", "vm", "vault", "consistency", "size", "new_bytes", "retain_until"]
     list_filter = ["consistency"]
     list_select_related = ["vm", "vault"]
+    ordering = ["-pk"]  # newest first, along the primary key's index (no sort of the whole table)
     readonly_fields = ["kept_by"]
 
     @admin.display(description=_("kept by"))

@@ -10,6 +10,7 @@ from vaults.choices import Operation
 
 class JobFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
+        distinct=False,  # a job has one status: DISTINCT over every column would sort the whole vault
         label=_("Status"), choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple
     )
     operation = django_filters.ChoiceFilter(label=_("Operation"), choices=Operation.choices, empty_label=_("All"))

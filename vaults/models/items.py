@@ -35,6 +35,9 @@ class VirtualMachine(models.Model):
     class Meta:
         verbose_name = _("virtual machine")
         ordering = ["name", "cloud_service"]
+        # Lists of VMs and of items are in this order: read from an index, a page of a fleet's thousands
+        # of VMs stops at its last row instead of sorting them all.
+        indexes = [models.Index(fields=["name", "cloud_service"], name="vm_by_name")]
         constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="vm_once_per_source")]
 
     def __str__(self):

@@ -1,7 +1,6 @@
 """The vault's Jobs tab, a job's page, and the notification tray's poll."""
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -12,6 +11,7 @@ from audit import trail
 from jobs.models import Job
 from portal.access import Action, allows
 from portal.htmx import parse_ids, render_page, trigger, wants_partial
+from portal.keyset import BadCursor, keyset_page
 from vaults.errors import Refused
 from vaults.filters import JobFilter
 from vaults.operations import retry as retry_operations
@@ -30,10 +30,16 @@ def job_list(request, vault):
     # A filter that is not valid says why (beside its field), never shows more or fewer jobs than asked.
     invalid = filterset.is_bound and not filterset.is_valid()
     jobs = filterset.queryset.none() if invalid else filterset.qs
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    cursor = request.GET.get("cursor")
+    try:
+        page = keyset_page(jobs, cursor, time_field="created_at", per_page=JOBS_PER_PAGE)
+    except BadCursor as bad:  # said where a filter's error is, with no rows
+        invalid, page = True, None
+        filterset.form.add_error(None, str(bad))
     query = request.GET.copy()
-    query.pop("page", None)
-    context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode())
+    query.pop("cursor", None)
+    context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode(),
+                            cursor=cursor)
     return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context,
                        status=400 if invalid else 200)
 
