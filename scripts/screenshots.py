@@ -171,6 +171,7 @@ def shoot(base, ids):
                 for name, path, click in pages(ids):
                     page.goto(base + path)
                     page.wait_for_load_state("load")
+                    page.wait_for_function("!document.querySelector('[aria-busy=true]')")  # the Dashboard's charts
                     if click:
                         row, button = click
                         page.wait_for_function("window.htmx !== undefined")

@@ -239,6 +239,14 @@ def sign_in(page, live_server, user, language=None):
     page.wait_for_load_state("load")
     return page
 
+
+def open_page(page, url):
+    """Go to `url` and wait until what the page asks for once it is shown (the Dashboard's charts,
+    aria-busy until then) has come."""
+    page.goto(url)
+    page.wait_for_load_state("load")
+    page.wait_for_function("!document.querySelector('[aria-busy=true]')")
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

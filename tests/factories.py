@@ -7,7 +7,16 @@ from jobs.choices import JobStatus
 from jobs.models import Job
 from portal.access import Role
 from vaults.choices import Frequency, Operation, PowerState, RegistrationState
-from vaults.models import Membership, Policy, RegisteredItem, Subscription, Vault, VirtualMachine, VMSource
+from vaults.models import (
+    Membership,
+    Policy,
+    RecoveryPoint,
+    RegisteredItem,
+    Subscription,
+    Vault,
+    VirtualMachine,
+    VMSource,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -98,3 +107,16 @@ class JobFactory(factory.django.DjangoModelFactory):
     entity_name = factory.LazyAttribute(lambda job: job.vault.name)
     operation = Operation.DISCOVERY
     status = JobStatus.COMPLETED
+
+
+class RecoveryPointFactory(factory.django.DjangoModelFactory):
+    """A point's row only (no data in a repository): for pages and counts."""
+
+    class Meta:
+        model = RecoveryPoint
+
+    vault = factory.SubFactory(VaultFactory)
+    vm = factory.SubFactory(VirtualMachineFactory)
+    point_id = factory.Sequence(lambda n: f"{n:064x}")
+    consistency = "crash"
+    size = 1024

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.conftest import sign_in
+from tests.conftest import open_page, sign_in
 from vaults.choices import ProtectionState
 
 pytestmark = [pytest.mark.browser, pytest.mark.same_on_every_database]
@@ -44,8 +44,7 @@ def test_no_serious_or_critical_violation_on_any_page(signed_in, live_server, wo
              f"/vaults/{vault}/policies/new/", f"/vaults/{vault}/restore/?selected={item}"]
     found = {}
     for path in paths:
-        page.goto(live_server.url + path)
-        page.wait_for_load_state("load")
+        open_page(page, live_server.url + path)
         found[path] = violations(page)
     page.goto(f"{live_server.url}/vaults/{vault}/protected/")  # a dialog, open over its page
     page.wait_for_function("window.htmx !== undefined")

@@ -63,6 +63,9 @@ def test_the_dashboard_and_item_pages_draw_them_in_korean(world, owner):
     client = client_for(owner)
     vault, item = world["valid"]["pk"], world["item"].pk
     dashboard = client.get(f"/vaults/{vault}/dashboard/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "차트를 그리는 중" in dashboard and "?part=charts" in dashboard  # asked for once the page is shown
+    dashboard = client.get(f"/vaults/{vault}/dashboard/?part=charts", HTTP_ACCEPT_LANGUAGE="ko",
+                           HTTP_HX_REQUEST="true").content.decode()
     assert "일별 작업, 지난 30일" in dashboard and "시간에 따른 저장소" in dashboard and "<svg" in dashboard
     assert 'role="img"' in dashboard and "Jobs per day" not in dashboard
     page = client.get(f"/vaults/{vault}/items/{item}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()

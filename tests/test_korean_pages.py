@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.errors import CATALOGUE
-from tests.conftest import sign_in
+from tests.conftest import open_page, sign_in
 from vaults.models import RecoveryPoint
 
 pytestmark = [pytest.mark.browser, pytest.mark.same_on_every_database]
@@ -70,8 +70,7 @@ def test_the_main_pages_speak_korean_only(in_korean, live_server, world, owner):
              f"/subscriptions/{world['subscription_pk']}/members/", "/tokens/", "/preferences/", "/troubleshooting/"]
     found = {}
     for path in paths:
-        page.goto(live_server.url + path)
-        page.wait_for_load_state("load")
+        open_page(page, live_server.url + path)
         found[path] = english_in(visible_text(page), names)
     page.goto(f"{live_server.url}/vaults/{vault}/protected/")
     page.wait_for_function("window.htmx !== undefined")

@@ -11,8 +11,15 @@ from sources.lab_workload import LabWorkload
 from tests.conftest import backup, disk_bytes, protect, wait_for_jobs
 from tests.test_backups import restored
 from vaults.choices import Operation
-from vaults.models import RecoveryPoint
+from vaults.models import RecoveryPoint, Vault
 from vaults.operations.prune import prune_every_vault
+
+
+def assert_point_totals(vault):
+    """The vault's running point totals (what the Dashboard shows) are what its points add up to."""
+    vault = Vault.objects.get(pk=vault.pk)
+    points = list(RecoveryPoint.objects.filter(vault=vault))
+    assert (vault.point_count, vault.protected_bytes) == (len(points), sum(point.size for point in points))
 
 
 def test_retention_forgets_and_the_prune_gives_the_space_back(worker, vault, owner, owner_client, lab_path, tmp_path):
@@ -26,6 +33,8 @@ def test_retention_forgets_and_the_prune_gives_the_space_back(worker, vault, own
     LabWorkload(lab_path / item.vm.external_id, seed=10).write(count=30)
     (job,) = backup(vault, owner, item)
     assert "Retention removed 1 older point." in job.result_message
+    assert_point_totals(vault)  # three added, one forgotten
+    assert Vault.objects.get(pk=vault.pk).point_count == 2
     repo = vault.repository()
     assert first.point_id not in repo.point_ids()
     stored_before = repo.stored_bytes()

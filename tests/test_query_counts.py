@@ -49,6 +49,20 @@ def test_a_deep_page_of_jobs_costs_what_the_first_does(owner_client, vault, owne
         queries_for(owner_client, url)
 
 
+def test_the_dashboard_and_its_charts_stay_flat(owner_client, vault, owner):
+    from tests.factories import RecoveryPointFactory
+
+    page, charts = f"/vaults/{vault.pk}/dashboard/", f"/vaults/{vault.pk}/dashboard/?part=charts"
+    items = RegisteredItemFactory.create_batch(2, vault=vault, protection_state=ProtectionState.PROTECTED,
+                                               policy=vault.policies.get())
+    few = (queries_for(owner_client, page), queries_for(owner_client, charts, htmx=True))
+    for item in items + RegisteredItemFactory.create_batch(10, vault=vault, protection_state=ProtectionState.PROTECTED,
+                                                           policy=vault.policies.get()):
+        RecoveryPointFactory.create_batch(3, vault=vault, vm=item.vm)
+    JobFactory.create_batch(30, vault=vault, created_by=owner)
+    assert (queries_for(owner_client, page), queries_for(owner_client, charts, htmx=True)) == few
+
+
 def test_vault_list_stays_flat(owner_client, vault, subscription):
     from tests.factories import VaultFactory
 

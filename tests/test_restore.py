@@ -10,9 +10,10 @@ from jobs.runner import run_job
 from sources import SOURCE_KINDS, LabSource
 from sources.lab_workload import LabWorkload
 from tests.conftest import backup, protect, raw_bytes, wait_for_jobs
+from tests.test_prune import assert_point_totals
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint
+from vaults.models import RecoveryPoint, Vault
 from vaults.operations.restore import restore as restore_job
 from vaults.operations.restore import start_restore
 from vaults.operations.verify import start_verify
@@ -81,10 +82,12 @@ def test_a_damaged_recovery_point_fails_loudly_and_installs_nothing(worker, vaul
 def test_verify_from_the_dashboard_names_the_affected_recovery_points(worker, vault, owner, owner_client):
     item = protect(vault, owner, "web01")
     backup(vault, owner, item)
+    Vault.objects.filter(pk=vault.pk).update(point_count=7, protected_bytes=1)  # totals gone astray
     response = owner_client.post(f"/vaults/{vault.pk}/verify/")
     assert response.status_code == 200 and "Verify of" in response.content.decode()
     (ok,) = wait_for_jobs(list(vault.jobs.filter(operation=Operation.VERIFY)), timeout=60)
     assert ok.status == JobStatus.COMPLETED and "1 recovery point verified" in ok.result_message
+    assert_point_totals(vault)  # counted afresh
     point = RecoveryPoint.objects.get(vm=item.vm)
     assert point.verified_ok is True and point.verified_at >= ok.started_at
     for pack in (Path(vault.storage_location) / "packs").rglob("*"):

@@ -13,6 +13,7 @@ from sources.lab import LabSource
 from sources.lab_build import build_lab
 from tests.conftest import SMALL_LAB, backup, client_for, discover_here, protect, raw_bytes, wait_for_jobs
 from tests.factories import PolicyFactory, RegisteredItemFactory, VMSourceFactory
+from tests.test_prune import assert_point_totals
 from vaults import services
 from vaults.choices import Operation, ProtectionState, RegistrationState
 from vaults.errors import ErrorCode, Refused
@@ -97,6 +98,7 @@ def test_a_purge_after_the_days_removes_the_data_and_frees_the_vm(worker, vault,
     item.refresh_from_db()
     assert (item.protection_state, item.purge_after) == (P.NOT_PROTECTED, None)
     assert not RecoveryPoint.objects.filter(vm=item.vm).exists()
+    assert_point_totals(vault)
     repo = vault.repository()
     assert point.point_id not in repo.point_ids() and repo.storage.list("packs/") == []
     assert purge_expired() == [], "purged once"

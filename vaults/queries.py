@@ -6,13 +6,14 @@ import datetime
 import re
 from types import SimpleNamespace
 
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs.work import space_held
 from vaults import states
 from vaults.choices import Operation, ProtectionState
+from vaults.models import RecoveryPoint
 from vaults.retention import RULE_LABELS, firsts_of_their_day, kept_by
 
 
@@ -39,10 +40,9 @@ def dashboard_counts(vault, since):
         protected=Count("pk", filter=Q(protection_state__in=[ProtectionState.PENDING, ProtectionState.PROTECTED])),
         errors=Count("pk", filter=Q(protection_state=ProtectionState.ERROR)),
     )
-    points = vault.recovery_points.aggregate(count=Count("pk"), protected=Sum("size"))
-    protected = points["protected"] or 0
+    protected = vault.protected_bytes  # running totals (Vault.add_points): no count of every point
     storage = {
-        "points": points["count"],
+        "points": vault.point_count,
         "protected": protected,  # what all recovery points would take as plain disk images
         "used": vault.stored_bytes,
         "saved_percent": round(100 * (1 - vault.stored_bytes / protected)) if protected else 0,
@@ -51,13 +51,27 @@ def dashboard_counts(vault, since):
     return {"recent": recent, "items": items, "storage": storage}
 
 
-def with_recovery_points(items):
-    """Items with `point_count` and `newest_point`: the vault's recovery points of each VM."""
-    in_vault = Q(vm__recovery_points__vault=F("vault"))
-    return items.annotate(
-        point_count=Count("vm__recovery_points", filter=in_vault),
-        newest_point=Max("vm__recovery_points__created_at", filter=in_vault),
-    ).order_by("vm__name", "vm__cloud_service", "pk")  # an aggregate drops Meta.ordering
+def in_name_order(items):
+    """Items by their VM's name (then id, so pages never overlap)."""
+    return items.order_by("vm__name", "vm__cloud_service", "pk")
+
+
+def add_recovery_points(items):
+    """The items (a page of them), each with `point_count` and `newest_point`: its VM's recovery points
+    in its vault, from one grouped query over these items' VMs only, whatever the vault holds."""
+    items = list(items)
+    if not items:
+        return items
+    found = {
+        (row["vm"], row["vault"]): row
+        for row in RecoveryPoint.objects.filter(vm__in={item.vm_id for item in items},
+                                                vault__in={item.vault_id for item in items})
+        .order_by().values("vm", "vault").annotate(count=Count("pk"), newest=Max("created_at"))
+    }
+    for item in items:
+        row = found.get((item.vm_id, item.vault_id), {})
+        item.point_count, item.newest_point = row.get("count", 0), row.get("newest")
+    return items
 
 
 def with_retention(points, item):

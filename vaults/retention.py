@@ -21,11 +21,12 @@ import calendar
 import datetime
 import zoneinfo
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from vaults.choices import LAST_DAY, RuleBasis, WeekOfMonth
-from vaults.models import RecoveryPoint
+from vaults.models import RecoveryPoint, Vault
 
 EACH, DAILY, WEEKLY, MONTHLY, YEARLY = "each", "daily", "weekly", "monthly", "yearly"
 BACKUP_NOW, OWN_DATE = "backup_now", "own_date"  # a Backup Now point's date; a date kept from before the rules
@@ -139,7 +140,9 @@ def apply_retention(repo, item, *, now=None):
             keep.add(restorable.pk)
     doomed = [point for point in points if point.pk not in keep]
     # The rows go first: a crash in between leaves an unlisted manifest, never a listed point without data.
-    RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
+    with transaction.atomic():
+        RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
+        Vault.add_points(item.vault_id, -len(doomed), -sum(point.size for point in doomed))
     for point in doomed:
         repo.delete_point(point.point_id)
     return len(doomed)

@@ -113,17 +113,14 @@ class ProtectableVMList(ListView):
 
 
 class ItemFilter(filters.FilterSet):
-    protection_state = filters.MultipleChoiceFilter(choices=ProtectionState.choices)
-    registration_state = filters.MultipleChoiceFilter(choices=RegistrationState.choices)
+    # One state per item: no DISTINCT (it would compare every column of every row).
+    protection_state = filters.MultipleChoiceFilter(choices=ProtectionState.choices, distinct=False)
+    registration_state = filters.MultipleChoiceFilter(choices=RegistrationState.choices, distinct=False)
     name = filters.CharFilter(field_name="vm__name", max_length=64, help_text="The VM's name, exactly.")
 
     class Meta:
         model = RegisteredItem
         fields = ["protection_state", "registration_state", "name"]
-
-
-def items_of(vault):
-    return queries.with_recovery_points(vault.items.select_related("vm", "policy"))
 
 
 class ItemList(ListView):
@@ -133,7 +130,12 @@ class ItemList(ListView):
     filterset_class = ItemFilter
 
     def records(self):
-        return items_of(self.vault)
+        return queries.in_name_order(self.vault.items.select_related("vm", "policy"))
+
+    def paginate_queryset(self, queryset):
+        """The page's items with their recovery points' count and newest (counted for the page only)."""
+        page = super().paginate_queryset(queryset)
+        return page if page is None else queries.add_recovery_points(page)
 
 
 class ItemDetail(ScopedView):
@@ -141,7 +143,8 @@ class ItemDetail(ScopedView):
     serializer_class = serializers.ItemSerializer
 
     def get(self, request, pk, item_pk):
-        return Response(self.get_serializer(get_object_or_404(items_of(self.vault), pk=item_pk)).data)
+        item = get_object_or_404(self.vault.items.select_related("vm", "policy"), pk=item_pk)
+        return Response(self.get_serializer(queries.add_recovery_points([item])[0]).data)
 
 
 class PointFilter(filters.FilterSet):

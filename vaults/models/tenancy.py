@@ -6,7 +6,8 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import DatabaseError, models, transaction
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -107,6 +108,10 @@ class Vault(models.Model):
         help_text=_("Empty for a folder under VAULTLINE_STORAGE_ROOT, or s3://bucket/prefix."),
     )
     stored_bytes = models.BigIntegerField(_("storage used"), default=0)
+    # Running totals of the vault's recovery points, changed in the transaction that adds or removes a
+    # point and counted afresh by Verify: the Dashboard's poll reads them instead of counting every point.
+    point_count = models.BigIntegerField(_("recovery points"), default=0)
+    protected_bytes = models.BigIntegerField(_("protected data"), default=0)  # the points as plain disk images
     # Beat verifies every chunk the vault's points need once a week, on this day (VERIFY_HOUR_UTC).
     verify_weekday = models.PositiveSmallIntegerField(_("weekly verify on"), choices=Weekday.choices,
                                                       default=Weekday.SATURDAY)
@@ -152,6 +157,21 @@ class Vault(models.Model):
         from vaults.keys import unwrap
 
         return unwrap(self.uuid, self.wrapped_key)
+
+    @classmethod
+    def add_points(cls, vault_id, count, size):
+        """Keep the point totals: `count` points of `size` bytes in all were added (or removed, negative),
+        in the database so two jobs of one vault cannot overwrite each other's change."""
+        cls.objects.filter(pk=vault_id).update(point_count=Greatest(F("point_count") + count, 0),
+                                               protected_bytes=Greatest(F("protected_bytes") + size, 0))
+
+    @classmethod
+    def recount_points(cls, vault_id):
+        """The point totals counted afresh from the points themselves (Verify, and the migration)."""
+        from vaults.models.items import RecoveryPoint
+
+        totals = RecoveryPoint.objects.filter(vault=vault_id).aggregate(count=models.Count("pk"), size=models.Sum("size"))
+        cls.objects.filter(pk=vault_id).update(point_count=totals["count"], protected_bytes=totals["size"] or 0)
 
     @property
     def storage_location(self):
@@ -203,15 +223,13 @@ class StorageSample(models.Model):
 
     @classmethod
     def _record_now(cls, vault_id):
-        from vaults.models.items import RecoveryPoint
-
         try:
-            stored = Vault.objects.filter(pk=vault_id).values_list("stored_bytes", flat=True).first()
-            if stored is None:  # the vault is gone
+            totals = Vault.objects.filter(pk=vault_id).values_list("stored_bytes", "protected_bytes").first()
+            if totals is None:  # the vault is gone
                 return
-            protected = RecoveryPoint.objects.filter(vault=vault_id).aggregate(total=models.Sum("size"))["total"]
+            stored, protected = totals
             cls.objects.bulk_create(
-                [cls(vault_id=vault_id, day=timezone.now().date(), stored_bytes=stored, protected_bytes=protected or 0)],
+                [cls(vault_id=vault_id, day=timezone.now().date(), stored_bytes=stored, protected_bytes=protected)],
                 update_conflicts=True, unique_fields=["vault", "day"], update_fields=["stored_bytes", "protected_bytes"])
         except DatabaseError:
             log.exception("Could not record the storage of vault %s", vault_id)

@@ -28,7 +28,7 @@ from sources.base import CRASH, FILE_SYSTEM
 from vaults import states
 from vaults.choices import BACKUP_NOW_MAX_RETAIN_DAYS, BACKUP_NOW_RETAIN_DAYS, Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint, StorageSample
+from vaults.models import RecoveryPoint, StorageSample, Vault
 from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
@@ -137,6 +137,7 @@ def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
                 change_position=snapshot.change_position, job=job,
             )
             add_stored_bytes(job.vault, stats.stored_bytes)
+            Vault.add_points(job.vault_id, 1, point.size)
             return point
     except (JobEnded, JobError):  # raised inside the block: nothing of it was committed
         log.warning("Job %s may not record its recovery point %s: taking it out of the repository", job.pk, point_id)

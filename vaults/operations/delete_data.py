@@ -9,6 +9,7 @@ In an immutable vault no point goes before the date its rules promised (promised
 import datetime
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,7 +21,7 @@ from jobs.runner import last_commit
 from vaults import states
 from vaults.choices import Operation, ProtectionState
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint, RegisteredItem
+from vaults.models import RecoveryPoint, RegisteredItem, Vault
 from vaults.operations.common import (
     REPOSITORY_WAIT,
     add_stored_bytes,
@@ -165,7 +166,9 @@ def purge(job):
     with last_commit(job):  # a job failed while it stalled deletes nothing
         points = RecoveryPoint.objects.filter(vault=job.vault, vm=item.vm)
         doomed = list(points.values_list("point_id", flat=True))
+        doomed_size = points.aggregate(total=Sum("size"))["total"] or 0
         points.delete()
+        Vault.add_points(job.vault_id, -len(doomed), -doomed_size)
         if not states.move(item, Operation.PURGE, states.SUCCESS, _("Deleted backup data purged"),
                            purge_after=None):
             raise item_state_changed(item)

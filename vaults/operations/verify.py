@@ -36,6 +36,7 @@ def verify(job):
     with repository_errors():
         report = repo.verify(progress=progress)  # a cancel stops it between two packs: it only reads
         Vault.objects.filter(pk=job.vault.pk).update(stored_bytes=repo.stored_bytes())  # the running total, afresh
+        Vault.recount_points(job.vault_id)
         StorageSample.record(job.vault.pk)
     known = {point.point_id: point for point in job.vault.recovery_points.select_related("vm")}
     checked_at, affected = timezone.now(), set(report.affected_points)

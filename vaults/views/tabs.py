@@ -141,15 +141,14 @@ def dashboard(request, vault):
         for name, statuses in (("completed", JobStatus.succeeded()), ("failed", [JobStatus.FAILED]),
                                ("in_progress", JobStatus.active()))
     }
-    charts_only = wants_partial(request) and request.GET.get("part") == "charts"
-    context = vault_context(request, vault, "dashboard", job_links=job_links)
-    if not charts_only:
-        context.update(queries.dashboard_counts(vault, since))
-    if charts_only or not wants_partial(request):  # the tiles' 5-second poll draws no chart
-        context.update(jobs_chart=charts.jobs_per_day(vault), storage_chart=charts.storage_over_time(vault),
-                       points_chart=charts.points_of_items(vault), consistency_choices=Consistency.choices)
-    partial = "vaults/partials/dashboard_charts.html" if charts_only else "vaults/partials/dashboard_tiles.html"
-    return render_page(request, "vaults/dashboard.html", partial, context)
+    # The page and the tiles' 5-second poll draw no chart: the page asks for them once it is shown (and
+    # again when a job ends), so it answers as fast as the poll.
+    if wants_partial(request) and request.GET.get("part") == "charts":
+        return render(request, "vaults/partials/dashboard_charts.html", {
+            "vault": vault, "jobs_chart": charts.jobs_per_day(vault), "storage_chart": charts.storage_over_time(vault),
+            "points_chart": charts.points_of_items(vault), "consistency_choices": Consistency.choices})
+    context = vault_context(request, vault, "dashboard", job_links=job_links, **queries.dashboard_counts(vault, since))
+    return render_page(request, "vaults/dashboard.html", "vaults/partials/dashboard_tiles.html", context)
 
 
 @vault_view(Action.VIEW)
@@ -163,15 +162,16 @@ def registered_items(request, vault):
 @require_GET
 @vary_on_headers("HX-Request")
 def protected_items(request, vault):
-    items = queries.with_recovery_points(
-        vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy")
-    )
-    return _items_tab(request, vault, "protected_items", items, "protected_table")
+    items = queries.in_name_order(
+        vault.items.filter(protection_state__in=PROTECTED_ITEM_STATES).select_related("vm", "policy"))
+    return _items_tab(request, vault, "protected_items", items, "protected_table", queries.add_recovery_points)
 
 
-def _items_tab(request, vault, tab, items, table):
-    """A page of items; the table polls while any item is between two states."""
+def _items_tab(request, vault, tab, items, table, add=list):
+    """A page of items (`add` adds what a row shows beyond the item to the page's items); the table
+    polls while any item is between two states."""
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = add(page.object_list)
     # The table refreshes itself with the rows ticked at that moment (htmx adds the form's values): its
     # own address keeps the page, never an old selection.
     refresh = request.GET.copy()
@@ -188,7 +188,7 @@ def _items_tab(request, vault, tab, items, table):
 @vary_on_headers("HX-Request")
 def item_detail(request, vault, item_pk):
     """One protected item: its state and its recovery points."""
-    item = get_object_or_404(queries.with_recovery_points(vault.items.select_related("vm", "policy")), pk=item_pk)
+    (item,) = queries.add_recovery_points([get_object_or_404(vault.items.select_related("vm", "policy"), pk=item_pk)])
     page = Paginator(vault.recovery_points.filter(vm=item.vm), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = queries.with_retention(page.object_list, item)
     context = vault_context(request, vault, "protected_items", item=item, page=page)
