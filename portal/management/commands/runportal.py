@@ -35,14 +35,24 @@ class Child:
     restart_at: float | None = None
 
 
+def default_web_workers():
+    """Gunicorn's own advice: two processes a core, plus one (a request waiting on the database frees
+    its core for another), so people never queue behind each other for a free process."""
+    return 2 * (os.cpu_count() or 1) + 1
+
+
 class Command(BaseCommand):
     help = "Run web, worker and beat together (with an embedded Redis when none answers at REDIS_URL)."
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("VAULTLINE_BIND", "127.0.0.1:8000"))
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("VAULTLINE_WEB_WORKERS", 0)) or
+                            default_web_workers(), help="Web server processes (default: two a CPU, plus one).")
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("VAULTLINE_WEB_THREADS", 4)),
+                            help="Threads of each web server process.")
 
-    def handle(self, *args, bind, concurrency, **options):
+    def handle(self, *args, bind, concurrency, web_workers, web_threads, **options):
         env = os.environ.copy()
         embedded = None
         if redis_answers(settings.REDIS_URL):
@@ -52,8 +62,8 @@ class Command(BaseCommand):
             self.say(f"No Redis answered at {settings.REDIS_URL}; started an embedded one at {env['REDIS_URL']}")
         python = sys.executable
         children = [
-            Child("web", [python, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", "2",
-                          "--threads", "4", "--access-logfile", "-", "--graceful-timeout", str(GRACE - 5)]),
+            Child("web", [python, "-m", "gunicorn", "portal.wsgi", "--bind", bind, "--workers", str(web_workers),
+                          "--threads", str(web_threads), "--access-logfile", "-", "--graceful-timeout", str(GRACE - 5)]),
             Child("worker", [python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
                              "--concurrency", str(concurrency)]),
             Child("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
