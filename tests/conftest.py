@@ -302,7 +302,7 @@ def disk_bytes(disk):
 def discover_here(vault, owner):
     """Run a Discovery job in this process. Its job is never sent to a worker, so none can race it."""
     job = Job.objects.create_queued(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name, created_by=owner)
-    run_job(job.pk, discover_job)
+    run_job(job.pk, discover_job, atomic=False)  # as vaults.tasks.discover runs it
     job.refresh_from_db()
     assert job.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS), (job.status, job.error_message, job.result_message)
     return job

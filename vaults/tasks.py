@@ -21,7 +21,7 @@ LONG_JOB_LIMITS = {
 
 @shared_task(name="vaults.tasks.discover")
 def discover(job_id):
-    run_job(job_id, discovery.discover)
+    run_job(job_id, discovery.discover, atomic=False)
 
 
 @shared_task(name="vaults.tasks.register")

@@ -48,7 +48,7 @@ def start():
     vault = services.create_vault(subscription=subscription, name="faults", region="East US", user=user)
     # Discovered here, never sent: the scenario's worker must not race this process for it.
     discovery = Job.objects.create_queued(vault=vault, operation=Operation.DISCOVERY, entity_name=vault.name)
-    run_job(discovery.pk, discover_job)
+    run_job(discovery.pk, discover_job, atomic=False)
     item = RegisteredItem.objects.create(vault=vault, vm=vault.discovered_vms.get(), registration_state=RegistrationState.REGISTERED,
                                          protection_state=ProtectionState.PENDING, policy=vault.policies.get(),
                                          protected_at=timezone.now() - datetime.timedelta(days=1))

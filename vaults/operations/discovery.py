@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from jobs.choices import JobStatus
 from jobs.errors import JobError
 from jobs.messages import joined, note, plural_note
+from jobs.runner import last_commit
 from sources import SourceUnavailable
 from vaults.choices import Operation
 from vaults.errors import ErrorCode
@@ -19,6 +20,8 @@ def start_discovery(vault, user):
 
 
 def discover(job):
+    """Runs with its job not atomic: the VM rows are written in batches, each committed at once, so no
+    VM stays locked while a large fleet is read; what the vault found is recorded in its last commit."""
     vault = job.vault
     sources = list(vault.subscription.sources.order_by("name"))
     if not sources:
@@ -33,14 +36,14 @@ def discover(job):
             continue
         reached += 1
         problems += [f"{source.name}: {problem}" for problem in inventory.problems]
-        for found in inventory.vms:
-            seen.append(remember_vm(source, found))
+        seen += remember_vms(source, inventory.vms)
         job.beat(done=done)
     if not reached:
         raise JobError(ErrorCode.SOURCE_UNAVAILABLE, "; ".join(problems))
 
-    vault.discovered_vms.set(seen)
-    new = VirtualMachine.objects.filter(pk__in=[vm.pk for vm in seen], registration__isnull=True).count()
+    with last_commit(job):
+        vault.discovered_vms.set(seen)
+    new = vault.discovered_vms.filter(registration__isnull=True).count()
     if new:
         message = plural_note("Discovery found %(count)d VM that can be registered.",
                               "Discovery found %(count)d VMs that can be registered.", "count", count=new)
@@ -53,23 +56,33 @@ def discover(job):
     return JobStatus.COMPLETED, message
 
 
+BATCH = 1000  # VM rows a statement
+REFRESHED = ["name", "cloud_service", "region", "power_state", "has_backup_extension", "disks", "last_seen_at"]
+
+
+def remember_vms(source, found_vms):
+    """The ids of the VM rows for what a source reported, made or brought up to date: one insert-or-update
+    statement a batch, each committed on its own. A VM the source named twice is written once (as it
+    was named last)."""
+    now = timezone.now()
+    rows = {
+        found.id: VirtualMachine(
+            source=source, external_id=found.id, name=found.name, cloud_service=found.cloud_service,
+            region=found.region, power_state=found.power_state, has_backup_extension=found.has_backup_extension,
+            disks=[{"key": disk.key, "name": disk.name, "path": disk.path, "format": disk.format,
+                    "virtual_size": disk.virtual_size} for disk in found.disks],
+            last_seen_at=now,
+        )
+        for found in found_vms
+    }
+    batch = list(rows.values())
+    for start in range(0, len(batch), BATCH):
+        VirtualMachine.objects.bulk_create(batch[start:start + BATCH], update_conflicts=True,
+                                           unique_fields=["source", "external_id"], update_fields=REFRESHED)
+    ids = dict(VirtualMachine.objects.filter(source=source).values_list("external_id", "pk"))
+    return [ids[external_id] for external_id in rows]
+
+
 def remember_vm(source, found):
-    """The VM row for what a source reported, made or brought up to date."""
-    vm, _created = VirtualMachine.objects.update_or_create(
-        source=source,
-        external_id=found.id,
-        defaults={
-            "name": found.name,
-            "cloud_service": found.cloud_service,
-            "region": found.region,
-            "power_state": found.power_state,
-            "has_backup_extension": found.has_backup_extension,
-            "disks": [
-                {"key": disk.key, "name": disk.name, "path": disk.path, "format": disk.format,
-                 "virtual_size": disk.virtual_size}
-                for disk in found.disks
-            ],
-            "last_seen_at": timezone.now(),
-        },
-    )
-    return vm
+    """One VM's row made or brought up to date (Register checks its VM again)."""
+    remember_vms(source, [found])
