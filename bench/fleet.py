@@ -116,14 +116,16 @@ def build():
                 created_at, started_at, finished_at, resends, progress_done, progress_total, progress_note,
                 result, error_code, detail, traceback)
             SELECT {first_vault} + k % {VAULTS}, {first_vm} + k, 'vm-' || lpad((k + 1)::text, 5, '0'),
-                CASE WHEN n % 20 < 16 THEN 'backup' WHEN n % 20 < 18 THEN 'restore'
-                     WHEN n % 20 = 18 THEN 'register' ELSE 'configure_protection' END,
-                CASE WHEN n % 100 < 90 THEN 'completed' WHEN n % 100 < 95 THEN 'failed'
-                     WHEN n % 100 < 99 THEN 'completed_with_warnings' ELSE 'cancelled' END,
+                CASE WHEN op < 16 THEN 'backup' WHEN op < 18 THEN 'restore'
+                     WHEN op = 18 THEN 'register' ELSE 'configure_protection' END,
+                CASE WHEN outcome < 90 THEN 'completed' WHEN outcome < 95 THEN 'failed'
+                     WHEN outcome < 99 THEN 'completed_with_warnings' ELSE 'cancelled' END,
                 '{{}}', {user.pk}, at, at + interval '2 seconds', at + interval '3 minutes', 0,
                 100, 100, '{{}}', '{{}}',
-                CASE WHEN n % 100 BETWEEN 90 AND 94 THEN 'SnapshotFailed' ELSE '' END, '{{}}', ''
-            FROM (SELECT n, (n::bigint * 7919) % {VMS} AS k,
+                CASE WHEN outcome BETWEEN 90 AND 94 THEN 'SnapshotFailed' ELSE '' END, '{{}}', ''
+            -- n picks the VM (and so the vault, n mod 20); n / 20 the operation and the outcome, so that
+            -- every vault has every mix.
+            FROM (SELECT n, (n::bigint * 7919) % {VMS} AS k, (n / 20) % 20 AS op, ((n / 20) * 37) % 100 AS outcome,
                          now() - ({JOBS} - n) * interval '{DAYS * 86400 / JOBS} seconds' AS at
                   FROM generate_series(1, {JOBS}) AS n) AS spread"""),
         ("events", """
