@@ -45,6 +45,7 @@ def pages(vault, item, job, older_cursor):
         ("jobs: failed backups", f"{base}/jobs/?status=failed&operation=backup", JOBS, {}),
         ("jobs: last 7 days", f"{base}/jobs/?start={time.strftime('%Y-%m-%dT%H:%M', time.gmtime(time.time() - 7 * 86400))}", JOBS, {}),
         ("jobs: page 500", f"{base}/jobs/?{older_cursor}", JOBS, {}),
+        ("jobs: older (archive)", f"{base}/jobs/older/", JOBS, {}),
         ("job page", f"{base}/jobs/{job.pk}/", JOB_PAGE, {}),
         ("tray", f"{base}/tray/?job={job.pk}", JOB_PAGE, htmx),
         ("audit", f"{base}/audit/", LIST, {}),

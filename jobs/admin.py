@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from jobs.models import Job, JobEvent, JobSubtask
+from jobs.models import ArchivedJob, Job, JobEvent, JobSubtask
 from portal.admin_mixins import LargeTableAdmin, ReadOnlyAdmin
 
 
@@ -32,3 +32,10 @@ class JobEventAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     list_filter = ["new_status"]
     list_select_related = ["job"]
     ordering = ["-pk"]  # newest first, along the primary key's index (no sort of the whole table)
+
+
+@admin.register(ArchivedJob)
+class ArchivedJobAdmin(LargeTableAdmin, ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["pk", "operation", "entity_name", "status", "vault", "created_at", "finished_at"]
+    list_filter = ["status", "operation"]
+    list_select_related = ["vault"]

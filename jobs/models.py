@@ -7,6 +7,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
@@ -47,7 +48,70 @@ class JobQuerySet(RestrictedQuerySet):
         return job
 
 
-class Job(models.Model):
+class JobFacts:
+    """What a job's pages and lists show of it, for a job and for an archived one alike."""
+
+    archived = False
+
+    @property
+    def is_active(self):
+        return self.status in JobStatus.active()
+
+    @property
+    def failed(self):
+        return self.status == JobStatus.FAILED
+
+    @property
+    def succeeded(self):
+        return self.status in JobStatus.succeeded()
+
+    @property
+    def has_warnings(self):
+        return self.status == JobStatus.COMPLETED_WITH_WARNINGS
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def progress_message(self):
+        return render(self.progress_note)
+
+    @property
+    def result_message(self):
+        return render(self.result)
+
+    @property
+    def error_message(self):
+        return catalogue_message(self.error_code) if self.error_code else ""
+
+    @property
+    def recommended_action(self):
+        return catalogue_action(self.error_code) if self.error_code else ""
+
+    @property
+    def error_detail(self):
+        return render(self.detail)
+
+    @property
+    def percent(self):
+        """How far it got: 100 once it did its work; a job that failed or was cancelled shows the share it
+        reached (a failed bar never reads full)."""
+        if self.status in JobStatus.succeeded():
+            return 100
+        if not self.progress_total:
+            return 0
+        share = min(100, round(100 * self.progress_done / self.progress_total))
+        return share if self.status not in JobStatus.unsuccessful() else min(share, 99)
+
+    @property
+    def can_cancel(self):
+        return self.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
+
+class Job(JobFacts, models.Model):
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="jobs")
     vm = models.ForeignKey(
         "vaults.VirtualMachine", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
@@ -115,59 +179,6 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.get_operation_display()} – {self.entity_name}"
-
-    @property
-    def is_active(self):
-        return self.status in JobStatus.active()
-
-    @property
-    def failed(self):
-        return self.status == JobStatus.FAILED
-
-    @property
-    def succeeded(self):
-        return self.status in JobStatus.succeeded()
-
-    @property
-    def has_warnings(self):
-        return self.status == JobStatus.COMPLETED_WITH_WARNINGS
-
-    @property
-    def duration(self):
-        if not self.started_at:
-            return None
-        return (self.finished_at or timezone.now()) - self.started_at
-
-    @property
-    def progress_message(self):
-        return render(self.progress_note)
-
-    @property
-    def result_message(self):
-        return render(self.result)
-
-    @property
-    def error_message(self):
-        return catalogue_message(self.error_code) if self.error_code else ""
-
-    @property
-    def recommended_action(self):
-        return catalogue_action(self.error_code) if self.error_code else ""
-
-    @property
-    def error_detail(self):
-        return render(self.detail)
-
-    @property
-    def percent(self):
-        """How far it got: 100 once it did its work; a job that failed or was cancelled shows the share it
-        reached (a failed bar never reads full)."""
-        if self.status in JobStatus.succeeded():
-            return 100
-        if not self.progress_total:
-            return 0
-        share = min(100, round(100 * self.progress_done / self.progress_total))
-        return share if self.status not in JobStatus.unsuccessful() else min(share, 99)
 
     def enqueue(self):
         """Send the job to a worker once the row is committed, so the worker can load it."""
@@ -275,10 +286,6 @@ class Job(models.Model):
         self.refresh_from_db()
         return JobStatus.CANCELLING
 
-    @property
-    def can_cancel(self):
-        return self.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
-
     def fail_with_exception(self, exc):
         """End as Failed for an unexpected exception, keeping its traceback for the job page."""
         detail = "".join(traceback_module.format_exception(exc))
@@ -336,3 +343,54 @@ class JobEvent(models.Model):
     @property
     def message(self):
         return render(self.note)
+
+
+class ArchivedJob(JobFacts, models.Model):
+    """A job that ended long ago (jobs/archive.py moves it here nightly), with its events and sub-tasks
+    as they were: the jobs table stays the size of the last months, and old jobs stay readable."""
+
+    id = models.BigIntegerField(primary_key=True)  # the job's own id: its old address finds it here
+    vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="archived_jobs")
+    vm = models.ForeignKey("vaults.VirtualMachine", null=True, blank=True, on_delete=models.SET_NULL,
+                           related_name="+")
+    entity_name = models.CharField(_("item"), max_length=100)
+    operation = models.CharField(_("operation"), max_length=30, choices=operation_choices)
+    status = models.CharField(_("status"), max_length=30, choices=JobStatus.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created"))
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    progress_note = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    detail = models.JSONField(_("error detail"), default=dict, blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    events = models.JSONField(default=list)  # [{at, old_status, new_status, note}], oldest first
+    subtasks = models.JSONField(default=list)  # [{name, status, started_at, finished_at}]
+    archived_at = models.DateTimeField(default=timezone.now)
+
+    objects = RestrictedQuerySet.as_manager()
+    subscription_path = "vault__subscription"
+    archived = True
+
+    class Meta:
+        verbose_name = _("archived job")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["vault", "created_at", "id"], name="archived_job_vault_newest")]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} – {self.entity_name}"
+
+    def event_rows(self):
+        """Its events as rows (unsaved), for the pages that show a job's events."""
+        return [JobEvent(job_id=self.pk, at=parse_datetime(event["at"]), old_status=event["old_status"],
+                         new_status=event["new_status"], note=event["note"]) for event in self.events]
+
+    def subtask_rows(self):
+        return [JobSubtask(job_id=self.pk, name=subtask["name"], status=subtask["status"],
+                           started_at=parse_datetime(subtask["started_at"] or ""),
+                           finished_at=parse_datetime(subtask["finished_at"] or "")) for subtask in self.subtasks]

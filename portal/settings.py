@@ -188,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vaults.tasks.purge_deleted_data",
         "schedule": crontab(hour=env_int("PURGE_HOUR_UTC", 1), minute=0),
     },
+    # Jobs that ended JOB_ARCHIVE_DAYS ago move to the archive once a night (jobs/archive.py).
+    "archive-old-jobs": {
+        "task": "jobs.tasks.archive_old_jobs",
+        "schedule": crontab(hour=env_int("JOB_ARCHIVE_HOUR_UTC", 4), minute=0),
+    },
     # Each vault's data is read and checked once a week, on the day the vault chose.
     "verify-vaults": {
         "task": "vaults.tasks.verify_vaults",
@@ -241,6 +246,8 @@ JOB_LOST_MESSAGE_AFTER = timedelta(seconds=env_int("JOB_LOST_MESSAGE_AFTER_SECON
 LONG_JOB_TIME_LIMIT = timedelta(seconds=env_int("LONG_JOB_TIME_LIMIT_SECONDS", 24 * 3600))
 # A queued job no worker picked up in this long lost its message (or every worker is down).
 JOB_QUEUE_TIMEOUT = timedelta(seconds=env_int("JOB_QUEUE_TIMEOUT_SECONDS", 3600))
+# Jobs that ended and were created this many days ago move to the archive (jobs/archive.py).
+JOB_ARCHIVE_DAYS = env_int("JOB_ARCHIVE_DAYS", 180)
 # Regions a vault can be created in; VM sources report their VMs' regions in the same words.
 VAULTLINE_REGIONS = env_list("VAULTLINE_REGIONS", ["East US", "West Europe", "Korea Central"])
 LAB_ROOT = Path(env_str("VAULTLINE_LAB_ROOT", str(VAR_DIR / "lab")))

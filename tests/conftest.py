@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.crypto import get_random_string
 
+from jobs.archive import archive_old_jobs
 from jobs.choices import JobStatus
 from jobs.models import Job
 from jobs.runner import run_job
@@ -340,13 +341,18 @@ def world(db, vault, owner, lab_path):
     elsewhere = VaultFactory()
     foreign_item = RegisteredItemFactory(vault=elsewhere)
     foreign_job = JobFactory(vault=elsewhere)
+    long_ago = timezone.now() - datetime.timedelta(days=django_settings.JOB_ARCHIVE_DAYS + 1)
+    archived, foreign_archived = (JobFactory(vault=of, created_at=long_ago) for of in (vault, elsewhere))
+    archive_old_jobs()
     valid = {"pk": vault.pk, "item_pk": item.pk, "point_pk": point.pk, "job_pk": job.pk, "disk_index": 0,
+             "archived_pk": archived.pk,
              "member_pk": vault.subscription.memberships.get(user=owner).pk,
              "policy_pk": vault.policies.get().pk,
              "object_id": item.pk,
              "content_type_id": 1, "app_label": "vaults", "uidb64": "x", "token": "x", "url": "x"}
     # Another subscription's row of the argument's own kind: a vault's id as a job's could be a real job here.
-    foreign = {"pk": [str(elsewhere.pk)], "item_pk": [str(foreign_item.pk)], "job_pk": [str(foreign_job.pk)]}
+    foreign = {"pk": [str(elsewhere.pk)], "item_pk": [str(foreign_item.pk)], "job_pk": [str(foreign_job.pk)],
+               "archived_pk": [str(foreign_archived.pk)]}
     return {"valid": valid, "job": job, "foreign": foreign, "item": item, "subscription_pk": vault.subscription_id}
 
 

@@ -39,7 +39,8 @@ def test_no_serious_or_critical_violation_on_any_page(signed_in, live_server, wo
     vault, item, job = world["valid"]["pk"], world["item"].pk, world["job"].pk
     paths = ["/vaults/", f"/vaults/{vault}/", f"/vaults/{vault}/dashboard/", f"/vaults/{vault}/registered/",
              f"/vaults/{vault}/protected/", f"/vaults/{vault}/items/{item}/", f"/vaults/{vault}/policies/",
-             f"/vaults/{vault}/jobs/", f"/vaults/{vault}/jobs/{job}/", f"/vaults/{vault}/audit/", "/subscriptions/",
+             f"/vaults/{vault}/jobs/", f"/vaults/{vault}/jobs/{job}/", f"/vaults/{vault}/jobs/older/",
+             f"/vaults/{vault}/jobs/older/{world['valid']['archived_pk']}/", f"/vaults/{vault}/audit/", "/subscriptions/",
              f"/subscriptions/{world['subscription_pk']}/members/", "/tokens/", "/preferences/", "/troubleshooting/",
              f"/vaults/{vault}/policies/new/", f"/vaults/{vault}/restore/?selected={item}"]
     found = {}

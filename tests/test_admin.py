@@ -9,13 +9,13 @@ from api import tokens
 from api.models import ApiToken
 from audit.models import AuditEntry
 from jobs.choices import JobStatus
-from jobs.models import Job, JobEvent, JobSubtask
+from jobs.models import ArchivedJob, Job, JobEvent, JobSubtask
 from tests.conftest import client_for
 from tests.factories import JobFactory, PolicyFactory, RegisteredItemFactory, UserFactory
 from vaults.models import ItemStateChange, KeyExport, RecoveryPoint, StorageSample, Vault
 
 # Rows the jobs own, the audit log and API tokens: staff see them, never add, change or delete them.
-READ_ONLY = {Job, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport, AuditEntry, ApiToken, StorageSample}
+READ_ONLY = {Job, ArchivedJob, JobEvent, JobSubtask, RecoveryPoint, ItemStateChange, KeyExport, AuditEntry, ApiToken, StorageSample}
 
 
 def test_every_model_has_a_working_admin(db):

@@ -66,7 +66,8 @@ def test_the_main_pages_speak_korean_only(in_korean, live_server, world, owner):
     vault, item, job = world["valid"]["pk"], world["item"].pk, world["job"].pk
     paths = ["/vaults/", f"/vaults/{vault}/", f"/vaults/{vault}/dashboard/", f"/vaults/{vault}/registered/",
              f"/vaults/{vault}/protected/", f"/vaults/{vault}/items/{item}/", f"/vaults/{vault}/policies/",
-             f"/vaults/{vault}/jobs/", f"/vaults/{vault}/jobs/{job}/", f"/vaults/{vault}/audit/", "/subscriptions/",
+             f"/vaults/{vault}/jobs/", f"/vaults/{vault}/jobs/{job}/", f"/vaults/{vault}/jobs/older/",
+             f"/vaults/{vault}/jobs/older/{world['valid']['archived_pk']}/", f"/vaults/{vault}/audit/", "/subscriptions/",
              f"/subscriptions/{world['subscription_pk']}/members/", "/tokens/", "/preferences/", "/troubleshooting/"]
     found = {}
     for path in paths:

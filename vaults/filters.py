@@ -3,7 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import JobStatus
-from jobs.models import Job
+from jobs.models import ArchivedJob, Job
 from portal.filters import TimeRangeForm, UtcDateTimeFilter
 from vaults.choices import Operation
 
@@ -27,3 +27,8 @@ class JobFilter(django_filters.FilterSet):
         model = Job
         form = TimeRangeForm
         fields = ["status", "operation", "start", "end"]
+
+
+class ArchivedJobFilter(JobFilter):
+    class Meta(JobFilter.Meta):
+        model = ArchivedJob

@@ -1,5 +1,6 @@
 """The vault's Jobs tab, a job's page, and the notification tray's poll."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,12 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from audit import trail
-from jobs.models import Job
+from jobs.models import ArchivedJob, Job
 from portal.access import Action, allows
 from portal.htmx import parse_ids, render_page, trigger, wants_partial
 from portal.keyset import BadCursor, keyset_page
 from vaults.errors import Refused
-from vaults.filters import JobFilter
+from vaults.filters import ArchivedJobFilter, JobFilter
 from vaults.operations import retry as retry_operations
 from vaults.views.base import command_response, refuse, vault_context, vault_view
 from vaults.views.tray import tray_context
@@ -26,7 +27,21 @@ HTTP_STOP_POLLING = 286  # htmx stops polling on this status
 @require_GET
 @vary_on_headers("HX-Request")
 def job_list(request, vault):
-    filterset = JobFilter(request.GET or None, queryset=Job.objects.filter(vault=vault).select_related("created_by"))
+    return _jobs_tab(request, vault, JobFilter, Job.objects.filter(vault=vault),
+                     has_archive=vault.archived_jobs.exists())
+
+
+@vault_view(Action.VIEW)
+@require_GET
+@vary_on_headers("HX-Request")
+def archived_job_list(request, vault):
+    """Older jobs: those the nightly archive moved out of the jobs table (jobs/archive.py)."""
+    return _jobs_tab(request, vault, ArchivedJobFilter, ArchivedJob.objects.filter(vault=vault), archive=True,
+                     archive_days=settings.JOB_ARCHIVE_DAYS)
+
+
+def _jobs_tab(request, vault, filter_class, jobs, **extra):
+    filterset = filter_class(request.GET or None, queryset=jobs.select_related("created_by"))
     # A filter that is not valid says why (beside its field), never shows more or fewer jobs than asked.
     invalid = filterset.is_bound and not filterset.is_valid()
     jobs = filterset.queryset.none() if invalid else filterset.qs
@@ -39,7 +54,7 @@ def job_list(request, vault):
     query = request.GET.copy()
     query.pop("cursor", None)
     context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode(),
-                            cursor=cursor)
+                            cursor=cursor, **extra)
     return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context,
                        status=400 if invalid else 200)
 
@@ -48,12 +63,24 @@ def job_list(request, vault):
 @require_GET
 @vary_on_headers("HX-Request")
 def job_detail(request, vault, job_pk):
-    job = get_object_or_404(Job.objects.filter(vault=vault).select_related("created_by"), pk=job_pk)
+    job = Job.objects.filter(vault=vault).select_related("created_by").filter(pk=job_pk).first()
+    if job is None:  # archived since the link was made: it is read there now
+        get_object_or_404(ArchivedJob.objects.filter(vault=vault), pk=job_pk)
+        return redirect("vaults:archived_job", pk=vault.pk, archived_pk=job_pk)
     response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", _job_context(
         request, vault, job))
     if request.htmx and not job.is_active:
         response.status_code = HTTP_STOP_POLLING
     return response
+
+
+@vault_view(Action.VIEW)
+@require_GET
+def archived_job_detail(request, vault, archived_pk):
+    job = get_object_or_404(ArchivedJob.objects.filter(vault=vault).select_related("created_by"), pk=archived_pk)
+    return render(request, "vaults/job.html", vault_context(
+        request, vault, "jobs", job=job, events=job.event_rows(), subtasks=job.subtask_rows(),
+        item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None, may_retry=False))
 
 
 def _job_context(request, vault, job):
