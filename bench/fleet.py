@@ -142,8 +142,11 @@ def build():
             cursor.execute(sql)
             print(f"  {name}: {cursor.rowcount:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
         cursor.execute("""
-            UPDATE vaults_vault vault SET stored_bytes = coalesce(
-                (SELECT sum(stored_bytes) FROM vaults_recoverypoint point WHERE point.vault_id = vault.id), 0)""")
+            UPDATE vaults_vault vault SET stored_bytes = totals.stored, point_count = totals.points,
+                protected_bytes = totals.protected
+            FROM (SELECT vault_id, sum(stored_bytes) AS stored, count(*) AS points, sum(size) AS protected
+                  FROM vaults_recoverypoint GROUP BY vault_id) AS totals
+            WHERE totals.vault_id = vault.id""")
 
 
 def vacuum():
