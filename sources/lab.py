@@ -94,6 +94,18 @@ class LabSource(VMSource):
                     found.problems.append(f"{shown(entry.name)}: {error}")
         return found
 
+    def get_vm(self, vm_id):
+        """The VM of the folder `vm_id` alone (not the whole lab: a Register reads one VM, however many
+        the lab holds), or None when there is no such VM or its folder is no longer a good one."""
+        if not isinstance(vm_id, str) or not vm_id or "/" in vm_id or "\0" in vm_id or vm_id in (".", ".."):
+            return None  # a folder name only, never a path out of the lab
+        with self._root() as root_fd:
+            try:
+                with self._open_vm(root_fd, vm_id) as (_folder_fd, vm, _manifest):
+                    return vm
+            except (NotAVM, BadEntry):
+                return None
+
     @contextlib.contextmanager
     def _open_vm(self, root_fd, name):
         """(folder descriptor, VM, manifest) of the VM folder `name`, opened once without following symlinks."""

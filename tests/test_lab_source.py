@@ -82,3 +82,25 @@ def test_a_qcow2_file_with_a_wrong_header_is_refused(tmp_path):
     rewrite_manifest(folder, disks=[{"file": "disk0.img", "format": "qcow2"}])
     inventory = open_source("lab", tmp_path).inventory()
     assert inventory.vms == [] and "not a qcow2 image" in inventory.problems[0]
+
+
+def test_get_vm_reads_one_folder_and_finds_what_the_inventory_finds(lab_path):
+    source = open_source("lab", lab_path)
+    for vm in source.inventory().vms:
+        assert source.get_vm(vm.id) == vm
+    assert source.get_vm("no-such-vm") is None
+
+
+def test_get_vm_never_leaves_the_lab_nor_takes_what_the_inventory_skips(tmp_path):
+    lab = tmp_path / "lab"
+    create_lab_vm(lab, name="good", cloud_service="svc", region="East US", disks=[("raw", MiB)])
+    outside = create_lab_vm(tmp_path / "elsewhere", name="outside", cloud_service="svc", region="East US",
+                            disks=[("raw", MiB)], seed=1)
+    (lab / "linked").symlink_to(outside)
+    (lab / "a-file").write_text("{}")
+    bad = create_lab_vm(lab, name="bad", cloud_service="svc", region="East US", disks=[("raw", MiB)], seed=2)
+    rewrite_manifest(bad, power_state="exploding")
+    source = open_source("lab", lab)
+    hostile = [f"../elsewhere/{outside.name}", "..", ".", "", "linked", "a-file", bad.name, "a\0b", None]
+    assert [source.get_vm(vm_id) for vm_id in hostile] == [None] * len(hostile)
+    assert [vm.name for vm in source.inventory().vms] == ["good"]
