@@ -67,6 +67,7 @@ bench: $(TEST_INSTALLED)
 	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
+	$(PY) bench/register.py
 	$(MAKE) bench-portal
 
 # Every page at fleet size on PostgreSQL (20 vaults, 10,000 VMs, 1,000,000 jobs): p50/p95 over 200
