@@ -98,6 +98,23 @@ def test_a_vm_registered_to_one_vault_is_never_offered_by_another(worker, vault,
     assert web01.registration.vault == vault
 
 
+def test_a_vm_another_vault_registers_meanwhile_refuses_the_whole_command(db, vault, owner, monkeypatch):
+    from tests.conftest import discover_here
+    from vaults.operations import registration
+
+    discover_here(vault, owner)
+    other = services.create_vault(subscription=vault.subscription, name="other-east", region="East US", user=owner)
+    discover_here(other, owner)
+    web01, app01 = (VirtualMachine.objects.get(name=name, cloud_service__startswith="contoso")
+                    for name in ("web01", "app01"))
+    start_registration(vault, [web01.pk], owner)
+    # The command read the list before the other vault's Register committed: the database has the last word.
+    monkeypatch.setattr(registration, "registrable_vms", lambda vault: vault.discovered_vms.all())
+    with pytest.raises(Refused, match="web01 .* is already registered to a vault"):
+        start_registration(other, [web01.pk, app01.pk], owner)
+    assert not RegisteredItem.objects.filter(vault=other).exists() and not other.jobs.filter(operation="register")
+
+
 def test_register_fails_when_the_vm_left_its_source(worker, vault, owner, lab_path):
     discover(vault, owner)
     vm = vault.discovered_vms.get(name="web01")

@@ -130,11 +130,16 @@ def move(item, operation, step, reason, *, previous=None, **columns):
     return bool(moved)
 
 
-def register(vault, vm, reason):
-    """A new item for the VM, Registering: the Register operation's start (no item was there)."""
-    item = RegisteredItem.objects.create(vault=vault, vm=vm, registration_state=TRANSITIONS[Operation.REGISTER].running)
-    _record(item, REGISTRATION, RegistrationState.UNREGISTERED, item.registration_state, reason)
-    return item
+def register(vault, vms, reason):
+    """New items for the VMs, Registering: the Register operation's start (no item was there), in two
+    statements. IntegrityError if another vault registered one of them meanwhile."""
+    running = TRANSITIONS[Operation.REGISTER].running
+    items = RegisteredItem.objects.bulk_create([RegisteredItem(vault=vault, vm=vm, registration_state=running)
+                                                for vm in vms])
+    ItemStateChange.objects.bulk_create([
+        ItemStateChange(vm_id=item.vm_id, vault_id=item.vault_id, field=REGISTRATION,
+                        old=RegistrationState.UNREGISTERED, new=running, reason=reason) for item in items])
+    return items
 
 
 def settle(job):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from jobs.errors import JobError
 from jobs.messages import note
-from jobs.queue import JobConflict, create_job
+from jobs.queue import JobConflict, create_job, create_jobs
 from jobs.runner import JobCancelled
 from repository import DamagedData, PointNotFound, RepositoryError
 from sources import SourceUnavailable
@@ -46,7 +46,7 @@ def pick(queryset, ids, refusal, nothing=None):
 
 def jobs_per_item(vault, operation, user, items, parameters=None):
     try:
-        return [create_job(vault, operation, user=user, vm=item.vm, parameters=parameters) for item in items]
+        return create_jobs(vault, operation, [item.vm for item in items], user=user, parameters=parameters)
     except JobConflict:
         raise Refused(_("Another operation is in progress on one of the selected VMs. Try again when it ends.")) from None
 

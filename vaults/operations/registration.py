@@ -11,7 +11,7 @@ from sources import SourceUnavailable
 from vaults import states
 from vaults.choices import Operation
 from vaults.errors import ErrorCode, Refused
-from vaults.models import RecoveryPoint
+from vaults.models import RecoveryPoint, RegisteredItem
 from vaults.operations.common import item_of, item_state_changed, jobs_per_item, pick, start_per_item
 from vaults.operations.discovery import remember_vm
 from vaults.queries import registrable_vms
@@ -24,13 +24,12 @@ def start_registration(vault, vm_ids, user):
         vm_ids,
         _("Only discovered VMs that are not registered to a vault can be registered. Run Discover and try again."),
     )
-    items = []
-    for vm in vms:
-        try:
-            with transaction.atomic():
-                items.append(states.register(vault, vm, _("Register requested")))
-        except IntegrityError:  # registered by another vault a moment ago
-            raise Refused(_("%(vm)s is already registered to a vault.") % {"vm": vm}) from None
+    try:
+        with transaction.atomic():
+            items = states.register(vault, vms, _("Register requested"))
+    except IntegrityError:  # one was registered by another vault a moment ago
+        taken = RegisteredItem.objects.filter(vm__in=vms).select_related("vm").first()
+        raise Refused(_("%(vm)s is already registered to a vault.") % {"vm": taken.vm if taken else vms[0]}) from None
     return jobs_per_item(vault, Operation.REGISTER, user, items)
 
 
