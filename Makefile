@@ -68,6 +68,7 @@ bench: $(TEST_INSTALLED)
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
 	$(PY) bench/register.py
+	$(PY) bench/liveness.py
 	$(MAKE) bench-portal
 
 # Every page at fleet size on PostgreSQL (20 vaults, 10,000 VMs, 1,000,000 jobs): p50/p95 over 200

@@ -53,8 +53,10 @@ def _jobs_tab(request, vault, filter_class, jobs, **extra):
         filterset.form.add_error(None, str(bad))
     query = request.GET.copy()
     query.pop("cursor", None)
+    # While a shown job runs, the table refreshes every second: a worker's change shows at once.
+    live = page is not None and any(job.is_active for job in page.object_list)
     context = vault_context(request, vault, "jobs", filter=filterset, page=page, query=query.urlencode(),
-                            cursor=cursor, **extra)
+                            cursor=cursor, live=live, **extra)
     return render_page(request, "vaults/jobs.html", "vaults/partials/job_table.html", context,
                        status=400 if invalid else 200)
 
