@@ -221,3 +221,9 @@ def test_a_jobs_traceback_is_shown_to_staff_only(owner_client, vault, owner):
     owner.is_staff = True
     owner.save()
     assert "secret.py" in owner_client.get(f"/vaults/{job.vault_id}/jobs/{job.pk}/").content.decode()
+
+
+def test_every_answer_says_how_long_the_server_took(owner_client, vault, client):
+    timing = owner_client.get(f"/vaults/{vault.pk}/jobs/")["Server-Timing"]
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]", timing)
+    assert client.get("/login/")["Server-Timing"].startswith("app;dur=")  # signed in or not
