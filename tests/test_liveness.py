@@ -14,7 +14,7 @@ from jobs.models import Job
 from tests.conftest import sign_in
 from vaults.choices import Operation
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.same_on_every_database]
 ROUNDS = int(os.environ.get("LIVENESS_ROUNDS", "1"))
 
 
