@@ -38,13 +38,11 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start_server(port, env):
-    """`make run`'s web server (runportal's defaults), on its own port."""
-    from portal.management.commands.runportal import default_web_workers
-
+def start_server(port, env, workers, threads):
+    """`make run`'s web server, on its own port."""
     log = open(Path(env["VAULTLINE_VAR_DIR"]) / "crowd-web.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-                               "--workers", str(default_web_workers()), "--threads", "4"],
+                               "--workers", str(workers), "--threads", str(threads)],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -122,7 +120,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=300)
+    parser.add_argument("--web-workers", type=int, default=0, help="web processes (default: runportal's)")
+    parser.add_argument("--web-threads", type=int, default=0, help="threads a process (default: runportal's)")
     args = parser.parse_args()
+    from portal.management.commands.runportal import default_web_threads, default_web_workers
+
+    workers, threads = args.web_workers or default_web_workers(), args.web_threads or default_web_threads()
     fleet.use_fleet_database()
     os.environ["REDIS_URL"] = BROKER
     fleet.prepare()
@@ -143,9 +146,13 @@ def main():
              (f"{base_path}/registered/", {}), (f"{base_path}/items/{item.pk}/", {}), (f"{base_path}/jobs/{job.pk}/", {}),
              (f"{base_path}/tray/?job={job.pk}", htmx)]
     port = free_port()
-    server = start_server(port, os.environ.copy())
+    server = start_server(port, os.environ.copy(), workers, threads)
     try:
         base = f"http://127.0.0.1:{port}"
+        warm = Person(base, pages, items, vault.pk, 0, lambda *result: None)
+        warm.sign_in()
+        for url, headers in pages * 2 * workers:  # every process has served every page once before timing
+            warm.send("get", url, headers=headers)
         alone = crowd(base, 1, 30, pages, items, vault.pk)
         many = crowd(base, args.users, args.seconds, pages, items, vault.pk)
     finally:
@@ -157,8 +164,6 @@ def main():
         import redis
 
         redis.Redis.from_url(BROKER).flushdb()
-    from portal.management.commands.runportal import default_web_workers
-
     print(f"\n{'':<24} {'requests':>9} {'errors':>7} {'server p50':>11} {'server p95':>11} {'client p50':>11} "
           f"{'client p95':>11}  (ms)")
     for name, run in (("1 person, 30 s", alone), (f"{args.users} people, {args.seconds} s", many)):
@@ -166,7 +171,7 @@ def main():
               f"{statistics.median(run['server']):>11.1f} {p95(run['server']):>11.1f} "
               f"{statistics.median(run['client']):>11.1f} {p95(run['client']):>11.1f}")
     print(f"server p95 with the crowd / alone: {p95(many['server']) / p95(alone['server']):.2f} "
-          f"(budget 3); web server: {default_web_workers()} processes x 4 threads on {os.cpu_count()} CPUs")
+          f"(budget 3); web server: {workers} processes x {threads} threads on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -35,9 +35,16 @@ class Child:
     restart_at: float | None = None
 
 
+def default_web_threads():
+    """Two: a second request can go on while one waits on the database or streams a download, and no
+    more, as threads of one process share one core's interpreter (bench/crowd.py: at fifty people on
+    two cores, four threads a process doubled the server's p95 against one or two)."""
+    return 2
+
+
 def default_web_workers():
     """Gunicorn's own advice: two processes a core, plus one (a request waiting on the database frees
-    its core for another), so people never queue behind each other for a free process."""
+    its core for another)."""
     return 2 * (os.cpu_count() or 1) + 1
 
 
@@ -49,7 +56,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("VAULTLINE_WEB_WORKERS", 0)) or
                             default_web_workers(), help="Web server processes (default: two a CPU, plus one).")
-        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("VAULTLINE_WEB_THREADS", 4)),
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("VAULTLINE_WEB_THREADS", 0)) or
+                            default_web_threads(),
                             help="Threads of each web server process.")
 
     def handle(self, *args, bind, concurrency, web_workers, web_threads, **options):
