@@ -73,9 +73,11 @@ bench: $(TEST_INSTALLED)
 
 # Every page at fleet size on PostgreSQL (20 vaults, 10,000 VMs, 1,000,000 jobs): p50/p95 over 200
 # requests and queries per request, beside the budgets. The fleet's database is built once (a few
-# minutes) and kept (bench/fleet.py --rebuild builds it again).
+# minutes) and kept (bench/fleet.py --rebuild builds it again). Then fifty people at once for five
+# minutes against make run's web server (bench/crowd.py).
 bench-portal: $(TEST_INSTALLED)
 	$(PY) bench/portal.py
+	DATABASE_CONN_MAX_AGE=60 $(PY) bench/crowd.py
 
 # Every page in English and Korean at 1280x800 and 1920x1080, into var/screenshots/ (out of git): look
 # at them before calling a change to the pages done.
