@@ -73,6 +73,10 @@ def test_lists_update_while_you_watch(world, owner):
     vault = world["valid"]["pk"]
     for tab in ("registered", "protected", "jobs", "dashboard"):
         assert "every 5s" in client.get(f"/vaults/{vault}/{tab}/").content.decode(), tab
+    # While a job runs, the pages that show it ask every second: a worker's change shows at once.
+    JobFactory(vault_id=vault, status=JobStatus.IN_PROGRESS, operation=Operation.VERIFY)
+    for tab in ("jobs", "dashboard"):
+        assert "every 1s" in client.get(f"/vaults/{vault}/{tab}/").content.decode(), tab
 
 
 def test_what_was_typed_stays_beside_its_message(world, owner):
