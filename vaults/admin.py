@@ -47,7 +47,7 @@ class VaultAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     filter_horizontal = ["discovered_vms"]
     # The vault key is not shown here: an Owner exports it from the vault's Quick Start page.
-    readonly_fields = ["uuid", "stored_bytes"]
+    readonly_fields = ["uuid", "stored_bytes", "point_count", "protected_bytes"]  # running totals: jobs keep them
 
     def get_readonly_fields(self, request, obj=None):
         """A vault whose repository exists keeps its storage: moving it would strand its backups."""

@@ -170,8 +170,14 @@ class Vault(models.Model):
         """The point totals counted afresh from the points themselves (Verify, and the migration)."""
         from vaults.models.items import RecoveryPoint
 
-        totals = RecoveryPoint.objects.filter(vault=vault_id).aggregate(count=models.Count("pk"), size=models.Sum("size"))
-        cls.objects.filter(pk=vault_id).update(point_count=totals["count"], protected_bytes=totals["size"] or 0)
+        # The vault's row locked first: a backup that added a point meanwhile has committed (its count is
+        # seen), and one that adds a point now waits and adds it after (never lost under the recount).
+        with transaction.atomic():
+            if cls.objects.select_for_update().filter(pk=vault_id).first() is None:
+                return
+            totals = RecoveryPoint.objects.filter(vault=vault_id).aggregate(count=models.Count("pk"),
+                                                                            size=models.Sum("size"))
+            cls.objects.filter(pk=vault_id).update(point_count=totals["count"], protected_bytes=totals["size"] or 0)
 
     @property
     def storage_location(self):
