@@ -75,11 +75,12 @@ def remember_vms(source, found_vms):
         )
         for found in found_vms
     }
-    batch = list(rows.values())
+    batch, keys, ids = list(rows.values()), list(rows), {}
     for start in range(0, len(batch), BATCH):
         VirtualMachine.objects.bulk_create(batch[start:start + BATCH], update_conflicts=True,
                                            unique_fields=["source", "external_id"], update_fields=REFRESHED)
-    ids = dict(VirtualMachine.objects.filter(source=source).values_list("external_id", "pk"))
+        ids.update(VirtualMachine.objects.filter(source=source, external_id__in=keys[start:start + BATCH])
+                   .values_list("external_id", "pk"))
     return [ids[external_id] for external_id in rows]
 
 
