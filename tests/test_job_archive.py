@@ -73,6 +73,19 @@ def test_older_jobs_are_listed_filtered_and_shown_under_their_old_address(owner_
     assert "failed-long-ago" in page and "Take snapshot" in page and "web01 is registered." in page
     response = owner_client.get(f"{base}{failed.pk}/")
     assert response.status_code == 302 and response["Location"] == f"{base}older/{failed.pk}/"
+    poll = owner_client.get(f"{base}{failed.pk}/", HTTP_HX_REQUEST="true")  # an open page's summary, polling
+    assert poll.status_code == 286 and poll["HX-Redirect"] == f"{base}older/{failed.pk}/"
+
+
+def test_an_older_page_whose_jobs_were_archived_meanwhile_leads_back(owner_client, vault):
+    from portal.keyset import make_cursor
+
+    newest = JobFactory(vault=vault, entity_name="newest")
+    gone = old_job(vault, entity_name="gone")
+    archive_old_jobs()
+    html = owner_client.get(f"/vaults/{vault.pk}/jobs/",
+                            {"cursor": make_cursor("older", newest, "created_at")}).content.decode()
+    assert "No older jobs here." in html and "Newest" in html and gone.entity_name not in html.split("Older jobs")[0]
 
 
 def test_another_vaults_archived_job_is_not_found(owner_client, vault, subscription):

@@ -2,8 +2,9 @@
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -68,7 +69,12 @@ def job_detail(request, vault, job_pk):
     job = Job.objects.filter(vault=vault).select_related("created_by").filter(pk=job_pk).first()
     if job is None:  # archived since the link was made: it is read there now
         get_object_or_404(ArchivedJob.objects.filter(vault=vault), pk=job_pk)
-        return redirect("vaults:archived_job", pk=vault.pk, archived_pk=job_pk)
+        url = reverse("vaults:archived_job", kwargs={"pk": vault.pk, "archived_pk": job_pk})
+        if request.htmx:  # a poll of its summary: the whole page moves there, not into the summary
+            response = HttpResponse(status=HTTP_STOP_POLLING)
+            response.headers["HX-Redirect"] = url
+            return response
+        return redirect(url)
     response = render_page(request, "vaults/job.html", "vaults/partials/job_summary.html", _job_context(
         request, vault, job))
     if request.htmx and not job.is_active:
