@@ -122,6 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif TEST_RUN:
     DATABASES["default"]["TEST"] = {"NAME": f"test_vaultline_{TEST_RUN}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The jobs' newest-first index carries their status on PostgreSQL (an index-only count for the
+# Dashboard); SQLite builds it without, as the warning says, and is none the worse.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
