@@ -141,8 +141,11 @@ def apply_retention(repo, item, *, now=None):
     doomed = [point for point in points if point.pk not in keep]
     # The rows go first: a crash in between leaves an unlisted manifest, never a listed point without data.
     with transaction.atomic():
-        RecoveryPoint.objects.filter(pk__in=[point.pk for point in doomed]).delete()
-        Vault.add_points(item.vault_id, -len(doomed), -sum(point.size for point in doomed))
+        # The totals lose what this statement deleted (a row another job took meanwhile is not taken twice).
+        locked = list(RecoveryPoint.objects.select_for_update().filter(pk__in=[point.pk for point in doomed])
+                      .values_list("pk", "size"))
+        RecoveryPoint.objects.filter(pk__in=[pk for pk, _size in locked]).delete()
+        Vault.add_points(item.vault_id, -len(locked), -sum(size for _pk, size in locked))
     for point in doomed:
         repo.delete_point(point.point_id)
     return len(doomed)
