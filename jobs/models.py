@@ -300,6 +300,13 @@ class Job(JobFacts, models.Model):
         detail = "".join(traceback_module.format_exception(exc))
         return self.finish(JobStatus.FAILED, error=CoreCode.INTERNAL_ERROR, traceback=detail)
 
+    def event_rows(self):
+        """Its events, oldest first (as an archived job gives its own)."""
+        return self.events.all()
+
+    def subtask_rows(self):
+        return self.subtasks.all()
+
     def lock_if_running(self):
         """In a transaction: lock the job's row and say whether it is still In progress. A long job's
         last commit goes through this, so a job the reaper failed (or a user cancelled) meanwhile

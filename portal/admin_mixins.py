@@ -3,7 +3,7 @@
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
-from portal.keyset import COUNT_LIMIT
+from portal.keyset import capped_count
 
 
 class ReadOnlyAdmin:
@@ -28,9 +28,8 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self):
-        counted = self.object_list.order_by()[:COUNT_LIMIT + 1].count()
-        self.capped = counted > COUNT_LIMIT
-        return min(counted, COUNT_LIMIT)
+        count, self.capped = capped_count(self.object_list)
+        return count
 
 
 class LargeTableAdmin:

@@ -35,6 +35,12 @@ class KeysetPage:
         return self.newer is None
 
 
+def capped_count(queryset):
+    """(rows, more): the queryset's rows counted up to COUNT_LIMIT, and whether there are more."""
+    counted = queryset.order_by()[:COUNT_LIMIT + 1].count()
+    return min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
+
+
 def make_cursor(direction, row, time_field):
     moment = getattr(row, time_field) - EPOCH
     micros = (moment.days * 86400 + moment.seconds) * 1_000_000 + moment.microseconds
@@ -56,8 +62,8 @@ def read_cursor(cursor):
 def keyset_page(queryset, cursor, *, time_field, per_page):
     """The page `cursor` names of `queryset`, newest first by (time_field, pk); the first page for None.
     BadCursor for a cursor the page never made."""
-    total = queryset.order_by()[:COUNT_LIMIT + 1].count()
-    counted = {"total": min(total, COUNT_LIMIT), "total_is_lower_bound": total > COUNT_LIMIT}
+    total, more = capped_count(queryset)
+    counted = {"total": total, "total_is_lower_bound": more}
     newest_first = queryset.order_by(f"-{time_field}", "-pk")
     if cursor:
         direction, moment, pk = read_cursor(cursor)

@@ -86,15 +86,14 @@ def job_detail(request, vault, job_pk):
 @require_GET
 def archived_job_detail(request, vault, archived_pk):
     job = get_object_or_404(ArchivedJob.objects.filter(vault=vault).select_related("created_by"), pk=archived_pk)
-    return render(request, "vaults/job.html", vault_context(
-        request, vault, "jobs", job=job, events=job.event_rows(), subtasks=job.subtask_rows(),
-        item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None, may_retry=False))
+    return render(request, "vaults/job.html", _job_context(request, vault, job))
 
 
 def _job_context(request, vault, job):
-    """A job's summary and the commands that apply to it now (Cancel, Retry, View item)."""
-    retry = retry_operations.can_retry(job)
-    return vault_context(request, vault, "jobs", job=job, events=job.events.all(), subtasks=job.subtasks.all(),
+    """A job's (or an archived job's) summary and the commands that apply to it now (Cancel, Retry,
+    View item)."""
+    retry = None if job.archived else retry_operations.can_retry(job)
+    return vault_context(request, vault, "jobs", job=job, events=job.event_rows(), subtasks=job.subtask_rows(),
                          item=vault.items.filter(vm=job.vm_id).first() if job.vm_id else None,
                          may_retry=retry is not None and allows(vault.role, retry))
 
