@@ -198,8 +198,29 @@ def celery_session_worker():
 
 @pytest.fixture
 def worker(transactional_db, celery_session_worker):
-    """Tests that use this run their jobs on a real worker, so their rows must be committed."""
-    return celery_session_worker
+    """Tests that use this run their jobs on a real worker, so their rows must be committed.
+    A test may end while a job it sent still runs: the tables are only emptied once the worker is idle,
+    or that job's transaction would meet the flush, and its rows the next test."""
+    yield celery_session_worker
+    wait_until_idle(celery_session_worker)
+
+
+def wait_until_idle(app, timeout=60):
+    """Wait until no message waits in the queue and the worker (in this process) holds none."""
+    from celery.worker import state
+
+    def busy():
+        with app.connection_for_read() as connection:
+            waiting = connection.default_channel.queue_declare("celery").message_count
+        return waiting or state.active_requests or state.reserved_requests
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 3:  # three looks in a row: a message just taken from the queue is not yet reserved
+        quiet = 0 if busy() else quiet + 1
+        if time.monotonic() > deadline:
+            raise AssertionError(f"The worker was still busy {timeout}s after the test: {state.active_requests}")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
