@@ -154,7 +154,7 @@ class Checking:
         def unreadable(_point, name, reason):
             raise DamagedData(f"{name}: {reason}")  # what a damaged manifest needs is unknown: delete nothing
 
-        with self.writer(wait, on_wait) as writer:
+        with self.writer(wait, on_wait, exclusive=True) as writer:
             index, needed_pieces = self.index, set()
             with index.temporary_set(ids for _point, ids in self._needed_chunks(unreadable, seen=needed_pieces)) as needed:
                 dead = index.dead_packs(needed, writer.trusted_up_to)

@@ -43,8 +43,9 @@ CREATE TABLE IF NOT EXISTS damaged_list (id TEXT NOT NULL, mark TEXT NOT NULL, P
 CACHE_VERSION = 4  # of the layout above; a cache file of another version is emptied and refilled
 QUERY_BATCH = 500  # ids per IN (...) query: well under SQLite's limit on bound parameters
 # The packs a writer may build on: those recorded by the time it refreshed the index under the
-# repository lock (a pack number), and its own (its token). A pack another process records later can
-# only be a late echo of one pruned since (nobody else writes while the lock is held).
+# repository lock (a pack number), and its own (its token). A pack another process records later is a
+# concurrent backup's (stored, but not trusted: its chunks are stored again, space lost and nothing
+# wrong) or a late echo of one pruned since (prune holds the lock alone).
 TRUSTED = "({pack}.number <= :trusted_up_to OR {pack}.added_by = :writer)"
 # A chunk's copy that nothing found damaged.
 GOOD = "NOT EXISTS (SELECT 1 FROM damaged_chunk WHERE damaged_chunk.id = {chunk}.id AND damaged_chunk.pack = {pack}.name)"

@@ -5,7 +5,7 @@
     index/<pack>           a sealed copy of that pack's header: which chunks the pack holds, and where
     lists/<piece>          a sealed piece of a disk's chunk list: the ids of up to PIECE_CHUNKS chunks
     points/<point>         a sealed recovery-point manifest: VM configuration, disks, their pieces' names
-    locks/writer           who is writing (lock.py)
+    locks/                 who is writing: backups share the repository, prune holds it alone (lock.py)
     damaged/<mark>         what verify or a read found damaged (damage.py)
 
 A backup (writer.py) writes packs, then each pack's index, then the chunk-list pieces, then the
@@ -98,8 +98,8 @@ class Repository(Reading, Checking, DamageMarks):
 
     def destroy(self):
         """Remove the whole repository (a vault deleted): every object it wrote, the manifests first, the
-        config last, under the writer lock, so no backup writes meanwhile. Files it did not write stay."""
-        with self.writer():
+        config last, under the exclusive lock, so no backup writes meanwhile. Files it did not write stay."""
+        with self.writer(exclusive=True):
             for prefix in self.OBJECTS[:-2]:
                 for name in self.storage.list(prefix):
                     self.storage.delete(name)
@@ -109,10 +109,11 @@ class Repository(Reading, Checking, DamageMarks):
         self.storage.remove_leftovers(older_than=0)
         self.storage.remove_empty_folders()
 
-    def writer(self, wait=0, on_wait=None):
-        """A BackupWriter holding the repository's writer lock (use it as a context manager).
-        While another process writes, retry for up to `wait` seconds, calling on_wait() meanwhile."""
-        return BackupWriter(self, wait, on_wait)
+    def writer(self, wait=0, on_wait=None, exclusive=False):
+        """A BackupWriter holding the repository's lock (use it as a context manager): shared with other
+        backups, or `exclusive` (prune, destroy). While others hold it in a way that excludes this one,
+        retry for up to `wait` seconds, calling on_wait() meanwhile."""
+        return BackupWriter(self, wait, on_wait, exclusive)
 
     # --- The index of stored chunks ----------------------------------------------------
 

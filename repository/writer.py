@@ -1,6 +1,6 @@
 """Writing a recovery point: disks cut into chunks, new chunks sealed into packs on a few threads,
-packs stored by writer threads, the chunk lists, and the manifest last. One writer at a time holds
-the repository's writer lock (lock.py)."""
+packs stored by writer threads, the chunk lists, and the manifest last. A backup's writer holds the
+repository's lock shared with other backups; prune's holds it alone (lock.py)."""
 
 import json
 import queue
@@ -14,7 +14,7 @@ from repository.chunking import ceil_div
 from repository.crypto import ZERO_ID
 from repository.errors import DamagedData, RepositoryLocked
 from repository.layout import now
-from repository.lock import WriterLock
+from repository.lock import LOCK_STALE_AFTER, ExclusiveLock, SharedLock
 from repository.packs import PIECE_CHUNKS, all_zero, encode_entries, pack_path, piece_size
 from repository.threads import THREADS, batches
 
@@ -22,7 +22,10 @@ PACK_TARGET_SIZE = 16 * 1024 * 1024
 PACK_MAX_CHUNKS = 4096  # very compressible chunks fill a pack by count first: bounds what is kept per pack
 PACK_WRITERS = 2  # packs stored at once: one's fsync waits on the disk while the next is written
 BATCH = 16  # chunks handed to a worker thread at once: fewer hand-offs, same order
-LEFTOVER_AGE = 60  # seconds: an older temporary file was left by a writer that died (a lock breaker's lasts ms)
+# Seconds: an older temporary file was left by a writer that died (a lock breaker's lasts ms). Beside
+# other backups, only one older than a stale lock: theirs are being written.
+LEFTOVER_AGE = 60
+SHARED_LEFTOVER_AGE = LOCK_STALE_AFTER
 
 
 @dataclass
@@ -36,14 +39,15 @@ class BackupStats:
 
 
 class BackupWriter:
-    """Adds disks to the repository and commits a recovery point. Holds the writer lock."""
+    """Adds disks to the repository and commits a recovery point. Holds the repository's lock: shared
+    with other backups, or `exclusive` (prune)."""
 
-    def __init__(self, repository, wait=0, on_wait=None):
+    def __init__(self, repository, wait=0, on_wait=None, exclusive=False):
         self.repo = repository
         self._wait, self._on_wait = wait, on_wait
         self.keys = repository.keys
         self.stats = BackupStats()
-        self.lock = WriterLock(repository.storage)
+        self.lock = ExclusiveLock(repository.storage) if exclusive else SharedLock(repository.storage)
         self._pack = bytearray()
         self._pack_entries = []
         self._pending = set()  # ids appended to a pack not yet in the index: about to be stored
@@ -55,8 +59,9 @@ class BackupWriter:
     def __enter__(self):
         self.lock.acquire(self._wait, self._on_wait)
         try:
-            # What a writer killed mid-write left: only a writer makes temporary files, and we are the writer.
-            self.repo.storage.remove_leftovers(older_than=LEFTOVER_AGE)
+            # What a writer killed mid-write left: only writers make temporary files.
+            exclusive = isinstance(self.lock, ExclusiveLock)
+            self.repo.storage.remove_leftovers(older_than=LEFTOVER_AGE if exclusive else SHARED_LEFTOVER_AGE)
             self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
             self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
         except BaseException:

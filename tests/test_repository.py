@@ -367,13 +367,22 @@ def test_a_missing_pack_names_the_points_it_affects(tmp_path, repo):
     assert report.affected_points == [point]
 
 
-def test_one_writer_at_a_time(repo):
-    with repo.writer():
+def test_backups_share_the_repository_and_prune_holds_it_alone(repo):
+    with repo.writer() as first, repo.writer() as second:  # two backups at once
+        assert first.lock.is_ours() and second.lock.is_ours()
+        with pytest.raises(RepositoryLocked, match="being written by process"):
+            with repo.writer(exclusive=True):
+                pass
+    with repo.writer(exclusive=True):
         with pytest.raises(RepositoryLocked, match="being written by process"):
             with repo.writer():
                 pass
+        with pytest.raises(RepositoryLocked, match="being written by process"):
+            with repo.writer(exclusive=True):
+                pass
     with repo.writer():  # released
         pass
+    assert repo.storage.list("locks/") == [], "every lock object goes with its holder"
 
 
 def test_a_live_lock_is_not_broken_but_a_reused_pid_is_seen_through(repo):
@@ -403,11 +412,12 @@ def test_a_writer_whose_lock_was_taken_does_not_commit(tmp_path, repo):
     with pytest.raises(RepositoryLocked, match="lost"):
         with repo.writer() as writer:
             disk = writer.store_disk("disk0", os.path.getsize(image), file_chunks(image, repo.chunk_size))
-            holder = json.loads(repo.storage.read(LOCK_NAME))
-            repo.storage.write(LOCK_NAME, json.dumps({**holder, "token": "intruder"}).encode())
+            holder = json.loads(repo.storage.read(writer.lock.name))
+            repo.storage.write(writer.lock.name, json.dumps({**holder, "token": "intruder"}).encode())
             writer.commit({"disks": [disk]})
     assert repo.point_ids() == []
-    assert json.loads(repo.storage.read(LOCK_NAME))["token"] == "intruder", "not ours to remove"
+    (lock,) = repo.storage.list("locks/")
+    assert json.loads(repo.storage.read(lock))["token"] == "intruder", "not ours to remove"
 
 
 def test_a_damaged_index_object_is_reported_and_the_packs_still_serve(tmp_path, repo, key):
@@ -484,10 +494,11 @@ def test_s3_storage_round_trip(tmp_path, s3_server, key):
     reopened.restore_disk(point, 0, out)
     assert out.read_bytes() == image.read_bytes()
     assert reopened.verify().ok
-    with reopened.writer():
+    with reopened.writer(), reopened.writer():  # backups share it, on S3 too
         with pytest.raises(RepositoryLocked):
-            with reopened.writer():
+            with reopened.writer(exclusive=True):
                 pass
+    assert reopened.storage.list("locks/") == []
 
 
 def test_prune_repacks_mostly_dead_packs(tmp_path, repo, key):

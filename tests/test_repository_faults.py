@@ -12,15 +12,14 @@ from botocore.config import Config
 
 from repository import Repository, RepositoryLocked, S3Storage, StorageUnavailable
 from repository.direct_io import ImageFile
-from repository.lock import LOCK_NAME
 from repository.storage import ObjectMissing
 from tests.test_repository import backup, make_image
 
 MiB = 1024 * 1024
 
 
-def holder(repo):
-    return json.loads(repo.storage.read(LOCK_NAME))
+def holder(repo, writer):
+    return json.loads(repo.storage.read(writer.lock.name))
 
 
 def wait_until(condition, timeout=10):
@@ -36,20 +35,21 @@ def quick_refresh(monkeypatch):
 
 
 def test_a_held_lock_is_refreshed_on_a_timer_and_removed_at_the_end(repo, quick_refresh):
-    with repo.writer() as writer:
-        first = holder(repo)["at"]
-        wait_until(lambda: holder(repo)["at"] > first)
-        assert holder(repo)["token"] == writer.token
-    assert not repo.storage.exists(LOCK_NAME)
+    for exclusive in (False, True):
+        with repo.writer(exclusive=exclusive) as writer:
+            first = holder(repo, writer)["at"]
+            wait_until(lambda: holder(repo, writer)["at"] > first)  # noqa: B023 - called inside the loop
+            assert holder(repo, writer)["token"] == writer.token
+        assert repo.storage.list("locks/") == []
 
 
 def test_a_stolen_lock_is_noticed_and_the_thief_keeps_it(repo, quick_refresh):
     with pytest.raises(RepositoryLocked, match="taken by another process"):
         with repo.writer() as writer:
-            repo.storage.write(LOCK_NAME, json.dumps({**holder(repo), "token": "thief"}).encode())
+            repo.storage.write(writer.lock.name, json.dumps({**holder(repo, writer), "token": "thief"}).encode())
             wait_until(lambda: writer.lock.error is not None)
             writer.check_lock()
-    assert holder(repo)["token"] == "thief", "a writer removes only its own lock"
+    assert holder(repo, writer)["token"] == "thief", "a writer removes only its own lock"
 
 
 def test_the_lock_is_given_back_when_the_index_cannot_be_refreshed(tmp_path, repo, key):
@@ -60,7 +60,7 @@ def test_the_lock_is_given_back_when_the_index_cannot_be_refreshed(tmp_path, rep
     elsewhere = Repository.open(repo.storage, key, cache_dir=cache)
     with pytest.raises(FileExistsError), elsewhere.writer():
         pass
-    assert not repo.storage.exists(LOCK_NAME), "a writer that could not start gives the lock back"
+    assert repo.storage.list("locks/") == [], "a writer that could not start gives the lock back"
 
 
 def test_a_pack_that_cannot_be_stored_fails_the_backup_and_writes_no_point(tmp_path, repo):
@@ -68,7 +68,7 @@ def test_a_pack_that_cannot_be_stored_fails_the_backup_and_writes_no_point(tmp_p
     (Path(repo.storage.location) / "packs").write_bytes(b"")  # packs/ is a file: no pack folder can be made
     with pytest.raises(NotADirectoryError):
         backup(repo, image)
-    assert repo.point_ids() == [] and not repo.storage.exists(LOCK_NAME)
+    assert repo.point_ids() == [] and repo.storage.list("locks/") == []
     (Path(repo.storage.location) / "packs").unlink()
     point, _ = backup(repo, image)  # once the storage is right again, a backup just works
     out = tmp_path / "out.img"

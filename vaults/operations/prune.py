@@ -1,8 +1,8 @@
 """Prune: space comes back. Retention after each backup only forgets recovery points (rows, then
 manifests); a per-vault Prune job, run by beat once a night and on demand from the Dashboard,
-deletes the packs no point needs and repacks the mostly dead ones. It holds the vault's writer lock,
-so a backup that starts meanwhile waits (and says so), and nothing a backup wrote or will build on
-is removed."""
+deletes the packs no point needs and repacks the mostly dead ones. It holds the repository's lock
+alone: it waits for the running backups, a backup that starts meanwhile waits (and says so), and
+nothing a backup wrote or will build on is removed."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
