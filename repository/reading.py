@@ -42,6 +42,11 @@ class Reading:
         found = self.index.locate(chunk_ids)
         missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in found]
         if missing:
+            # A backup that ran beside ours (or after this index was read) stored them: look again, once.
+            self.refresh_index()
+            found.update(self.index.locate(missing))
+            missing = [chunk_id for chunk_id in missing if chunk_id not in found]
+        if missing:
             raise DamagedData(f"chunk {missing[0].hex()[:16]} is in no pack", chunks=[(NO_PACK, chunk_id) for chunk_id in missing])
         return found
 
