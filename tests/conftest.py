@@ -3,6 +3,7 @@ import datetime
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -221,6 +222,38 @@ def wait_until_idle(app, timeout=60):
         if time.monotonic() > deadline:
             raise AssertionError(f"The worker was still busy {timeout}s after the test: {state.active_requests}")
         time.sleep(0.05)
+
+
+def database_url():
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker_process(queue, name):
+    """A real worker in its own process, on its own queue, sharing the test database and storage."""
+    from portal.celery import app
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": django_settings.REDIS_URL,
+        "VAULTLINE_STORAGE_ROOT": str(django_settings.VAULT_STORAGE_ROOT),
+        "VAULTLINE_WORK_ROOT": str(django_settings.WORK_ROOT),
+    }
+    node = f"{name}-{os.getpid()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "-Q", queue,
+         "-n", f"{node}@%h", "--loglevel", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not any(f"{node}@" in replied for reply in app.control.ping(timeout=0.5) for replied in reply):
+        assert time.monotonic() < deadline, f"the {name} worker did not start"
+    return process
 
 
 @contextlib.contextmanager

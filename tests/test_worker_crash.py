@@ -3,13 +3,10 @@ stays clean with no half recovery point, and the next backup reuses the chunks a
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from jobs.choices import JobStatus
@@ -18,7 +15,7 @@ from jobs.models import Job
 from jobs.reaper import reap_stale_jobs
 from jobs.runner import run_job
 from portal.celery import app
-from tests.conftest import protect
+from tests.conftest import protect, start_worker_process
 from vaults.choices import Operation, ProtectionState
 from vaults.models import RecoveryPoint
 from vaults.operations.backup import backup as backup_job
@@ -27,36 +24,9 @@ QUEUE = "crash-test"
 MiB = 1024 * 1024
 
 
-def database_url():
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_worker_process():
-    """A real worker in its own process, on its own queue, sharing the test database and storage."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "VAULTLINE_STORAGE_ROOT": str(settings.VAULT_STORAGE_ROOT),
-        "VAULTLINE_WORK_ROOT": str(settings.WORK_ROOT),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "-Q", QUEUE,
-         "-n", f"crash-{os.getpid()}@%h", "--loglevel", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not any(f"crash-{os.getpid()}@" in name for reply in app.control.ping(timeout=0.5) for name in reply):
-        assert time.monotonic() < deadline, "the crash-test worker did not start"
-    return process
-
-
 @pytest.fixture
 def crash_worker(transactional_db, tmp_path):
-    process = start_worker_process()
+    process = start_worker_process(QUEUE, "crash")
     try:
         yield process
     finally:
@@ -124,7 +94,7 @@ def test_a_starting_worker_sweeps_the_work_files_of_ended_jobs(transactional_db,
     for job in (ended, running):
         (settings.WORK_ROOT / f"job-{job.pk}").mkdir(parents=True)
         (settings.WORK_ROOT / f"job-{job.pk}" / "0.raw").write_bytes(b"a customer's disk, in the clear")
-    process = start_worker_process()
+    process = start_worker_process(QUEUE, "crash")
     try:
         deadline = time.monotonic() + 30
         while (settings.WORK_ROOT / f"job-{ended.pk}").exists():
