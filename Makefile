@@ -54,7 +54,8 @@ test-faults: $(TEST_INSTALLED)
 	scripts/ensure-debian-packages qemu-img:qemu-utils
 	$(PY) -m portal.testrun --slow tests/faults
 
-# Vaultline's repository against restic and borg on a 2 GiB disk image, then its peak memory on
+# Vaultline's repository against restic and borg on a 2 GiB disk image, the portal's own Backup Now
+# of a 2 GiB lab VM beside the repository alone, then its peak memory on
 # disks of 1 to 64 GiB, then the list pages, then every page at fleet size (bench-portal).
 # restic comes from Debian; borg from PyPI, built in its own virtualenv.
 bench: $(TEST_INSTALLED)
@@ -65,6 +66,7 @@ bench: $(TEST_INSTALLED)
 		$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet borgbackup; }
 	$(PY) bench/chunking.py
 	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
+	$(PY) bench/backup_now.py
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
 	$(PY) bench/register.py

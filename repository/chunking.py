@@ -45,24 +45,28 @@ def file_chunks(path, chunk_size, only=None):
     """
     with open(path, "rb") as image:
         fd = image.fileno()
-        size = os.fstat(fd).st_size
-        count = ceil_div(size, chunk_size)
+        yield from fd_chunks(fd, os.fstat(fd).st_size, chunk_size, only)
 
-        def read(index):
-            return os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
 
-        if only is not None:
-            for index in only:
-                if index < count:
-                    yield index, read(index)  # a hole reads as zeros, which are stored as such
-            return
-        position = 0  # the next chunk to yield
-        for start, end in data_extents(fd, size):
-            first, last = start // chunk_size, (end - 1) // chunk_size
-            for index in range(position, first):  # wholly inside the hole before this extent
-                yield index, None
-            for index in range(max(position, first), last + 1):
-                yield index, read(index)
-            position = max(position, last + 1)
-        for index in range(position, count):
+def fd_chunks(fd, size, chunk_size, only=None):
+    """file_chunks of the first `size` bytes of an open file."""
+    count = ceil_div(size, chunk_size)
+
+    def read(index):
+        return os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
+
+    if only is not None:
+        for index in only:
+            if index < count:
+                yield index, read(index)  # a hole reads as zeros, which are stored as such
+        return
+    position = 0  # the next chunk to yield
+    for start, end in data_extents(fd, size):
+        first, last = start // chunk_size, (end - 1) // chunk_size
+        for index in range(position, first):  # wholly inside the hole before this extent
             yield index, None
+        for index in range(max(position, first), last + 1):
+            yield index, read(index)
+        position = max(position, last + 1)
+    for index in range(position, count):
+        yield index, None

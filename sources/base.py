@@ -4,9 +4,12 @@ import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from repository.chunking import file_chunks
+
 POWER_STATES = ("running", "stopped")
 DISK_FORMATS = ("raw", "qcow2")
 MAX_NAME_LENGTH = 64
+CHUNK_FOR_READ = 1024 * 1024
 
 
 class SourceUnavailable(Exception):
@@ -68,8 +71,23 @@ class SnapshotDisk:
     name: str
     format: str
     size: int
-    path: str  # a raw, sparse copy of the disk as it was at the snapshot
+    path: str  # a raw, sparse copy of the disk as it was at the snapshot, or the disk itself (see reader)
     changed: list | None = None  # (offset, length) written since the previous snapshot; None if unknown
+    reader: object = None  # reads the disk in place as it was at the snapshot (a chunks() like the one below)
+
+    def chunks(self, chunk_size, only=None):
+        """(index, bytes or None for a hole) of each chunk of the disk as it was at the snapshot; with
+        `only`, just those chunk indexes (see repository.chunking.file_chunks)."""
+        if self.reader is not None:
+            return self.reader.chunks(chunk_size, only)
+        return file_chunks(self.path, chunk_size, only)
+
+    def read(self):
+        """The whole disk as it was at the snapshot (for tests and small disks)."""
+        data = bytearray()
+        for index, chunk in self.chunks(CHUNK_FOR_READ):
+            data += chunk if chunk is not None else bytes(min(CHUNK_FOR_READ, self.size - index * CHUNK_FOR_READ))
+        return bytes(data)
 
 
 @dataclass
@@ -80,11 +98,18 @@ class Snapshot:
     folder: str
     warnings: list = field(default_factory=list)
     change_position: dict = field(default_factory=dict)  # give it back as `since` next time
+    releases: list = field(default_factory=list)  # what ends the snapshot at the source, in order
 
     def release(self):
+        """The backup has read what it needed: the source stops keeping the snapshot, and the copies go."""
         import shutil
 
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            for release in self.releases:
+                release()
+        finally:
+            self.releases = []
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass

@@ -105,16 +105,23 @@ def write_file(dir_fd, name, data, mode=0o644):
         raise
 
 
+def reflink(source_fd, target_fd, size):
+    """Share the source's blocks into the open, empty target at once (btrfs, XFS): True, or False where
+    the file system cannot."""
+    try:
+        fcntl.ioctl(target_fd, FICLONE, source_fd)
+    except OSError:
+        return False
+    os.ftruncate(target_fd, size)  # the size checked, whatever the file grew to since
+    return True
+
+
 def copy_sparse(source_fd, target_fd, size):
     """Copy `size` bytes between two open files, holes kept as holes: a reflink where the file
     system shares blocks, else the source's data extents one by one (copy_file_range)."""
     os.ftruncate(target_fd, 0)
-    try:
-        fcntl.ioctl(target_fd, FICLONE, source_fd)
-        os.ftruncate(target_fd, size)  # the size checked, whatever the file grew to since
+    if reflink(source_fd, target_fd, size):
         return
-    except OSError:
-        pass
     os.ftruncate(target_fd, size)
     offset = 0
     while offset < size:

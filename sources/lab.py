@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sources import dirty_bitmaps
+from sources import dirty_bitmaps, lab_in_place
 from sources.base import (
     APPLICATION,
     CRASH,
@@ -38,7 +38,7 @@ from sources.base import (
     clean_label,
     shown,
 )
-from sources.files import UnsafeFile, create_exclusive, create_new, descriptor, open_folder, write_file
+from sources.files import UnsafeFile, create_exclusive, create_new, descriptor, open_folder, reflink, write_file
 from sources.images import ImageRefused, capture, install, open_image
 from sources.lab_folder import (
     CHANGE_LOG,
@@ -209,6 +209,9 @@ class LabSource(VMSource):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def snapshot(self, vm_id, folder, since=None):
+        """The VM's disks as they are at one instant, its writes paused for that instant only where the
+        file system shares blocks (a reflink) or the disk is raw (read in place: lab_in_place.py);
+        a qcow2 disk is still converted to a raw copy meanwhile."""
         with self._find(vm_id) as (folder_fd, vm, manifest), contextlib.ExitStack() as opened:
             consistency, warnings = _consistency(vm, manifest)
             # Every disk and every file of its chain opened (and checked) once; the copy reads those files.
@@ -216,24 +219,36 @@ class LabSource(VMSource):
             os.makedirs(folder, mode=0o700, exist_ok=True)
             target_fd = opened.enter_context(descriptor(open_folder(str(folder))))
             disks = []
-            with self._io_paused(folder_fd, _freeze_timeout(manifest, self.freeze_timeout)):
+            with contextlib.ExitStack() as held, self._io_paused(folder_fd, _freeze_timeout(manifest, self.freeze_timeout)):
                 # Raw disks: the workload's change log. qcow2 disks: qemu's dirty bitmaps, a new one
                 # started at each snapshot, read back at the next.
                 position, changes = read_change_log(folder_fd, since)
                 position["bitmap"] = dirty_bitmaps.new_bitmap_name()
                 since_bitmap = (since or {}).get("bitmap")
+                in_place = []
                 for index, (disk, image) in enumerate(zip(vm.disks, images, strict=True)):
                     copy = f"{index}.raw"
                     with descriptor(create_new(copy, target_fd)) as copy_fd:
-                        capture(image, copy_fd)
+                        if disk.format == "raw":
+                            copied = reflink(image.fd, copy_fd, image.virtual_size)
+                        else:
+                            capture(image, copy_fd)
+                            copied = True
+                    if not copied:
+                        os.unlink(copy, dir_fd=target_fd)
+                        in_place.append(index)
                     if disk.format == "raw":
                         changed = within(changes.get(disk.key, []), image.virtual_size) if changes is not None else None
                     else:
                         changed = dirty_bitmaps.changes_and_track(image, since_bitmap, position["bitmap"])
                     disks.append(SnapshotDisk(key=disk.key, name=disk.name, format=disk.format,
                                               size=image.virtual_size, path=str(Path(folder) / copy), changed=changed))
+                readers = _read_in_place(folder_fd, [(vm.disks[index], images[index]) for index in in_place], held)
+                for index, reader in zip(in_place, readers, strict=True):
+                    disks[index].path, disks[index].reader = vm.disks[index].path, reader
+                releases = [held.pop_all().close]  # held from here on by the snapshot, until released
         return Snapshot(vm=vm, consistency=consistency, disks=disks, folder=str(folder),
-                        warnings=warnings, change_position=position)
+                        warnings=warnings, change_position=position, releases=releases)
 
     def create_vm(self, *, name, cloud_service, region, like, disks):
         if any(vm.name == name and vm.cloud_service == cloud_service for vm in self.inventory().vms):
@@ -269,6 +284,7 @@ class LabSource(VMSource):
             chosen = [(_disk_of(vm, key), raw_path) for key, raw_path in disks.items()]
             exported = {}
             with self._io_paused(folder_fd, _freeze_timeout(manifest, self.freeze_timeout)):
+                lab_in_place.remove_stale(folder_fd)  # what a killed worker's snapshot left
                 for index, (disk, raw_path) in enumerate(chosen):
                     _install_disk(folder_fd, raw_path, disk.format, disk.key)
                     if export_to is not None:
@@ -279,6 +295,16 @@ class LabSource(VMSource):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(CHANGE_LOG, dir_fd=folder_fd)
         return exported
+
+
+def _read_in_place(folder_fd, disks, held):
+    """With the VM's writes paused: a reader of each (disk, image) as it is now, where it lies (see
+    lab_in_place.py). `held` (an ExitStack) ends the snapshot."""
+    if not disks:
+        return []
+    snapshot = lab_in_place.InPlaceSnapshot(folder_fd, [(disk.key, image.fd) for disk, image in disks])
+    held.callback(snapshot.close)
+    return snapshot.readers
 
 
 def _freeze_timeout(manifest, longest):

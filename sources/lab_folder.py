@@ -7,8 +7,10 @@ through the VM's folder, never through a symlink (files.py).
                   ("ok", "unresponsive", "freeze_fails"), "pausable" (false: writes never pause for
                   a restore), "freeze_timeout" (seconds a snapshot waits for writes to pause)
     io.lock      writers (the lab workload) hold it shared for each write; a snapshot holds it
-                 exclusively while it copies the disks, so the copy is one instant
+                 exclusively for its instant
     changes.log  "<disk file> <offset> <length>" per write, after a header line naming the log
+    .snapshot-*  a snapshot reading the raw disks in place: its marker and its store of old blocks
+                 (lab_in_place.py)
 """
 
 import json

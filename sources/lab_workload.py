@@ -19,6 +19,7 @@ from pathlib import Path
 from sources.files import descriptor, open_file, open_folder
 from sources.images import open_image
 from sources.lab_folder import IO_LOCK, MANIFEST, open_change_log
+from sources.lab_in_place import save_before_writing
 
 
 class LabWorkload:
@@ -59,6 +60,7 @@ class LabWorkload:
                 for (disk, disk_format), writes in planned.items():
                     if disk_format == "raw":
                         with descriptor(open_file(disk, folder_fd, os.O_RDWR)) as image:
+                            save_before_writing(folder_fd, disk, image, [(offset, len(data)) for offset, data in writes])
                             for offset, data in writes:
                                 os.pwrite(image, data, offset)
                             os.fsync(image)

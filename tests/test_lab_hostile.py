@@ -59,7 +59,7 @@ def only_problem(lab):
 
 def snapshot_bytes(lab, vm_id, folder):
     snapshot = LabSource(lab).snapshot(vm_id, folder)
-    return [open(disk.path, "rb").read() for disk in snapshot.disks]
+    return [disk.read() for disk in snapshot.disks]
 
 
 # --- qcow2 backing chains and external data files ------------------------------------------------

@@ -27,16 +27,25 @@ def make_vm(lab, **options):
     return folder.name, folder
 
 
-def test_snapshot_copies_raw_and_qcow2_disks(lab, tmp_path):
+def saved(disk, path):
+    """The snapshot's disk written out to a raw file, as a restore would have it."""
+    path.write_bytes(disk.read())
+    return str(path)
+
+
+def test_snapshot_reads_raw_disks_in_place_and_copies_qcow2_disks(lab, tmp_path):
     vm_id, folder = make_vm(lab)
     snapshot = LabSource(lab).snapshot(vm_id, tmp_path / "snap")
     assert snapshot.consistency == APPLICATION and snapshot.warnings == []
     raw, qcow2 = snapshot.disks
-    assert open(raw.path, "rb").read() == (folder / "disk0.img").read_bytes()
-    assert open(qcow2.path, "rb").read() == raw_bytes(folder / "disk1.qcow2", "qcow2")
+    assert raw.reader is not None and not (tmp_path / "snap" / "0.raw").exists(), "no copy of the raw disk"
+    assert raw.read() == (folder / "disk0.img").read_bytes()
+    assert qcow2.read() == raw_bytes(folder / "disk1.qcow2", "qcow2")
     assert qcow2.size == 2 * MiB
+    assert any(path.name.startswith(".snapshot-") for path in folder.iterdir())
     snapshot.release()
     assert not (tmp_path / "snap").exists()
+    assert not any(path.name.startswith(".snapshot-") for path in folder.iterdir()), "the VM keeps nothing for us"
 
 
 def test_the_snapshot_is_one_instant_while_the_workload_writes(lab, tmp_path):
@@ -68,7 +77,7 @@ def test_the_snapshot_is_one_instant_while_the_workload_writes(lab, tmp_path):
     written_after = {offset for offset, _length in after}
     assert written_after, "the workload kept writing during and after the snapshot"
     current = (folder / "disk0.img").read_bytes()
-    captured = open(snapshot.disks[0].path, "rb").read()
+    captured = snapshot.disks[0].read()  # read after the writes: what the workload saved stands in for them
     for offset in range(0, len(current), 4096):
         if offset not in written_after:
             assert captured[offset:offset + 4096] == current[offset:offset + 4096], offset
@@ -112,7 +121,7 @@ def test_qemu_dirty_bitmaps_tell_what_changed_on_qcow2_disks(lab, tmp_path):
     second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
     assert blocks(second.disks[0].changed) == blocks((offset, length) for _f, offset, length in writes)
     # The snapshot holds exactly the disk as qemu sees it now.
-    assert open(second.disks[0].path, "rb").read() == raw_bytes(folder / "disk0.qcow2", "qcow2")
+    assert second.disks[0].read() == raw_bytes(folder / "disk0.qcow2", "qcow2")
     # A failed backup asks again from the same point: its bitmap was kept, and still holds every write.
     later = workload.write(count=2)
     retry = source.snapshot(vm_id, tmp_path / "retry", since=first.change_position)
@@ -172,18 +181,20 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
     source = LabSource(lab)
     snapshot = source.snapshot(vm_id, tmp_path / "snap")
     like = source.get_vm(vm_id)
+    copies = [saved(d, tmp_path / f"copy{number}.raw") for number, d in enumerate(snapshot.disks)]
     new_id = source.create_vm(name="restored", cloud_service="svc-restored", region="East US", like=like,
-                              disks=[(d.name, d.format, d.path) for d in snapshot.disks])
+                              disks=[(d.name, d.format, copy) for d, copy in zip(snapshot.disks, copies, strict=True)])
     restored = source.get_vm(new_id)
     assert (restored.name, restored.cloud_service) == ("restored", "svc-restored")
     assert [d.format for d in restored.disks] == ["raw", "qcow2"]
     again = source.snapshot(new_id, tmp_path / "again")
     for original, copy in zip(snapshot.disks, again.disks, strict=True):
-        assert open(original.path, "rb").read() == open(copy.path, "rb").read()
+        assert original.read() == copy.read()
 
     LabWorkload(folder, seed=5).write(count=10)
-    source.replace_disks(vm_id, {snapshot.disks[0].key: snapshot.disks[0].path})
-    assert (folder / "disk0.img").read_bytes() == open(snapshot.disks[0].path, "rb").read()
+    assert (folder / "disk0.img").read_bytes() != open(copies[0], "rb").read()
+    source.replace_disks(vm_id, {snapshot.disks[0].key: copies[0]})
+    assert (folder / "disk0.img").read_bytes() == open(copies[0], "rb").read() == snapshot.disks[0].read()
     assert not (folder / CHANGE_LOG).exists(), "replacing disks resets what the change log knew"
 
 

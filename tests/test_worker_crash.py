@@ -15,6 +15,7 @@ from jobs.models import Job
 from jobs.reaper import reap_stale_jobs
 from jobs.runner import run_job
 from portal.celery import app
+from sources.lab_in_place import PREFIX
 from tests.conftest import protect, start_worker_process
 from vaults.choices import Operation, ProtectionState
 from vaults.models import RecoveryPoint
@@ -60,7 +61,10 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     os.kill(crash_worker.pid, signal.SIGKILL)
     crash_worker.wait()
     work = settings.WORK_ROOT / f"job-{job.pk}"
-    assert any(work.iterdir()), "the killed worker left its snapshot copy behind"
+    assert work.exists(), "the killed worker left its work folder behind"
+    vm_folder = lab_path / item.vm.external_id
+    left = [path.name for path in vm_folder.iterdir() if path.name.startswith(PREFIX)]
+    assert left, "and the snapshot it was reading in place"
 
     # The reaper notices the silent job and fails it with a clear message.
     reap_stale_jobs(timezone.now() + settings.JOB_HEARTBEAT_TIMEOUT + timezone.timedelta(seconds=1))
@@ -86,6 +90,8 @@ def test_sigkill_in_the_middle_of_a_backup(crash_worker, vault, owner, lab_path)
     assert point.bytes_read == 384 * MiB
     assert point.new_bytes < point.bytes_read, "chunks stored before the crash were reused"
     assert vault.repository().verify().ok
+    assert not [path for path in vm_folder.iterdir() if path.name.startswith(PREFIX)], \
+        "the next snapshot removed what the dead one left, and let go of its own"
 
 
 def test_a_starting_worker_sweeps_the_work_files_of_ended_jobs(transactional_db, vault, owner):

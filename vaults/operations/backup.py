@@ -23,7 +23,7 @@ from jobs.messages import joined, moment, note, plural_note, size
 from jobs.runner import JobEnded, Progress, last_commit
 from jobs.work import work_folder
 from repository import DamagedData, PointNotFound, RepositoryError
-from repository.chunking import changed_chunks, file_chunks
+from repository.chunking import changed_chunks
 from sources.base import CRASH, FILE_SYSTEM
 from vaults import states
 from vaults.choices import BACKUP_NOW_MAX_RETAIN_DAYS, BACKUP_NOW_RETAIN_DAYS, Operation
@@ -89,9 +89,12 @@ def backup(job):
             with source_errors():
                 snapshot = vm.source.open().snapshot(
                     vm.external_id, work, since=previous.change_position if previous else None)
-        with job.step(gettext_noop("Transfer data to vault")):
-            repo = open_repository(job.vault)
-            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+        try:
+            with job.step(gettext_noop("Transfer data to vault")):
+                repo = open_repository(job.vault)
+                point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
+        finally:
+            snapshot.release()  # the VM stops keeping the snapshot for us (a lab disk read in place)
 
     point = _record_point(job, item, repo, point_id, snapshot, stats, manifest)
     warnings = []  # (error code, message)
@@ -180,7 +183,7 @@ def _transfer(job, repo, snapshot, previous):
         plan.append((disk, base if known else None))
 
     def chunks(disk, base):
-        return file_chunks(disk.path, repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
+        return disk.chunks(repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
 
     def store(writer, disk, base):
         try:

@@ -1,0 +1,225 @@
+"""Reading a lab VM's raw disks in place while it keeps running: copy-before-write, as LVM snapshots do.
+
+Where the file system cannot share a disk's blocks (a reflink: btrfs, XFS), a snapshot no longer
+copies the disk. With the VM's writes paused it only writes a marker; from then on the workload (the
+lab's hypervisor) saves a block's old bytes into the snapshot's store before it first overwrites the
+block, and the backup reads the disk where it lies, taking every saved block from the store. The pause
+lasts milliseconds whatever the disk's size; nothing is written twice but the blocks the VM rewrites
+during the backup; a worker killed mid-backup leaves the disk itself whole (only its marker and store
+stay, until the next snapshot of the VM removes them).
+
+    .snapshot-<id>.json      {"disks": {<disk file>: {"store": <n>, "inode": [dev, ino]}}}: the snapshot's
+                             reader holds it locked (flock, shared) for as long as it reads
+    .snapshot-<id>-<n>       a disk's saved old blocks, each at its own offset (a sparse file)
+    .snapshot-<id>-<n>.log   (offset, length) of each saved block, 16 bytes each, in the order saved
+
+The names begin with a dot, which no disk file's name may (lab.py), so no manifest can make a disk of
+them. A block is saved only from the very file the snapshot opened (its inode): a disk replaced since
+is another file. Why a read stays exact: under the log's lock, the workload saves a block and records
+it, and only then writes the disk; the backup reads a chunk of the disk and only then reads the log.
+If the chunk held any new byte, that block's record was written before the read, so the backup sees it
+and takes the old bytes from the store.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import struct
+import uuid
+
+from repository.chunking import fd_chunks
+from sources.files import UnsafeFile, create_new, descriptor, open_file
+
+PREFIX = ".snapshot-"
+OURS = re.compile(r"\.snapshot-([0-9a-f]{16})(\.json|-[0-9]+|-[0-9]+\.log)")
+RECORD = struct.Struct("<QQ")  # offset, length
+SAVE_BLOCK = 4096  # blocks are saved whole, 4 KiB aligned
+MAX_MARKER = 64 * 1024
+
+
+def marker_name(snapshot_id):
+    return f"{PREFIX}{snapshot_id}.json"
+
+
+def store_name(snapshot_id, number):
+    return f"{PREFIX}{snapshot_id}-{number}"
+
+
+class InPlaceSnapshot:
+    """A snapshot being read in place: a reader per disk, and the marker held locked until close()."""
+
+    def __init__(self, folder_fd, disks):
+        """With the VM's writes paused: snapshot these (disk file, open disk descriptor) of raw disks.
+        What a snapshot whose reader died left behind goes first."""
+        remove_stale(folder_fd)
+        self.id = uuid.uuid4().hex[:16]
+        self.folder_fd = os.dup(folder_fd)
+        self.marker_fd = None
+        self.readers = []
+        try:
+            entries = {}
+            for number, (disk_file, disk_fd) in enumerate(disks):
+                name = store_name(self.id, number)
+                store_fd = create_new(name, folder_fd)
+                try:
+                    log_fd = create_new(name + ".log", folder_fd)
+                except BaseException:
+                    os.close(store_fd)
+                    raise
+                reader = InPlaceDisk(os.dup(disk_fd), store_fd, log_fd, os.fstat(disk_fd).st_size)
+                self.readers.append(reader)
+                info = os.fstat(disk_fd)
+                entries[disk_file] = {"store": number, "inode": [info.st_dev, info.st_ino]}
+            # Last, once the stores are there (the workload is paused meanwhile, so it never sees half).
+            self.marker_fd = create_new(marker_name(self.id), folder_fd)
+            fcntl.flock(self.marker_fd, fcntl.LOCK_SH)
+            os.write(self.marker_fd, json.dumps({"disks": entries}).encode())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """The backup has read what it needed: the workload stops saving for it, and the store goes."""
+        for reader in self.readers:
+            reader.close()
+        self.readers = []
+        _remove(self.folder_fd, self.id)
+        if self.marker_fd is not None:
+            os.close(self.marker_fd)
+            self.marker_fd = None
+        os.close(self.folder_fd)
+
+
+def _remove(folder_fd, snapshot_id):
+    """The marker first (the workload stops saving), then the stores."""
+    names = sorted((name for name in os.listdir(folder_fd) if (found := OURS.fullmatch(name)) and found[1] == snapshot_id),
+                   key=lambda name: not name.endswith(".json"))
+    for name in names:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(name, dir_fd=folder_fd)
+
+
+def remove_stale(folder_fd):
+    """Remove the snapshots nobody reads any more (their marker unlocked, or gone) and their stores."""
+    ids = {found[1] for name in os.listdir(folder_fd) if (found := OURS.fullmatch(name))}
+    for snapshot_id in ids:
+        if not _being_read(folder_fd, snapshot_id):
+            _remove(folder_fd, snapshot_id)
+
+
+def _being_read(folder_fd, snapshot_id):
+    try:
+        fd = open_file(marker_name(snapshot_id), folder_fd)
+    except (FileNotFoundError, UnsafeFile):
+        return False
+    with descriptor(fd):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def markers(folder_fd):
+    """{snapshot id: marker} of the snapshots in the VM's folder; unreadable ones left out."""
+    found = {}
+    for name in os.listdir(folder_fd):
+        match = OURS.fullmatch(name)
+        if not match or match[2] != ".json":
+            continue
+        try:
+            fd = open_file(name, folder_fd, max_links=1)
+        except (FileNotFoundError, UnsafeFile):
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_MARKER + 1)
+        try:
+            marker = json.loads(data)
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(marker, dict) and isinstance(marker.get("disks"), dict):
+            found[match[1]] = marker
+    return found
+
+
+def save_before_writing(folder_fd, disk_file, disk_fd, writes):
+    """The workload, before it writes (offset, length) regions of a raw disk, with the VM's I/O lock held
+    shared: for each snapshot reading this very file, the old bytes of each block it has not saved yet
+    go to its store. A block that cannot be saved (the disk full) raises: better a VM write that fails
+    than a backup that holds bytes from after its instant."""
+    info = os.fstat(disk_fd)
+    for snapshot_id, marker in markers(folder_fd).items():
+        entry = marker["disks"].get(disk_file)
+        if not isinstance(entry, dict) or entry.get("inode") != [info.st_dev, info.st_ino] \
+                or not isinstance(entry.get("store"), int):
+            continue
+        _save(folder_fd, store_name(snapshot_id, entry["store"]), disk_fd, info.st_size, writes)
+
+
+def _save(folder_fd, name, disk_fd, size, writes):
+    try:
+        store_fd = open_file(name, folder_fd, os.O_RDWR, max_links=1)
+    except FileNotFoundError:
+        return  # the snapshot just ended
+    with descriptor(store_fd), descriptor(open_file(name + ".log", folder_fd, os.O_RDWR | os.O_APPEND,
+                                                    max_links=1)) as log_fd:
+        fcntl.flock(log_fd, fcntl.LOCK_EX)  # one saver at a time: a block is saved once, before any write
+        saved = {offset for offset, _length in read_records(log_fd, 0)[0]}
+        records = []
+        for offset, length in writes:
+            for block in range(offset // SAVE_BLOCK * SAVE_BLOCK, min(offset + length, size), SAVE_BLOCK):
+                if block in saved:
+                    continue
+                old = os.pread(disk_fd, min(SAVE_BLOCK, size - block), block)
+                if os.pwrite(store_fd, old, block) != len(old):
+                    raise OSError("the snapshot's store took only part of a block")
+                records.append(RECORD.pack(block, len(old)))
+                saved.add(block)
+        if records:
+            os.write(log_fd, b"".join(records))  # after the bytes: a record always names bytes that are there
+
+
+def read_records(log_fd, at):
+    """([(offset, length)] recorded from byte `at` of the log, where the next read begins)."""
+    data = b""
+    while chunk := os.pread(log_fd, 1 << 20, at + len(data)):
+        data += chunk
+    whole = len(data) - len(data) % RECORD.size  # a record being appended is taken next time
+    return [RECORD.unpack_from(data, start) for start in range(0, whole, RECORD.size)], at + whole
+
+
+class InPlaceDisk:
+    """A raw disk read where it lies, as it was at the snapshot (see the module's docstring). Owns the
+    descriptors it is given: the disk, and its store and log."""
+
+    def __init__(self, disk_fd, store_fd, log_fd, size):
+        self.disk_fd, self.store_fd, self.log_fd, self.size = disk_fd, store_fd, log_fd, size
+        self._log_at = 0
+        self._saved = {}  # offset -> length of each saved block (SAVE_BLOCK aligned)
+
+    def chunks(self, chunk_size, only=None):
+        """(index, bytes or None for a hole) of the disk as it was at the snapshot (see fd_chunks)."""
+        for index, data in fd_chunks(self.disk_fd, self.size, chunk_size, only):
+            yield index, self._as_it_was(index * chunk_size, data)
+
+    def _as_it_was(self, start, data):
+        records, self._log_at = read_records(self.log_fd, self._log_at)  # after the disk was read: see above
+        self._saved.update(records)
+        if not self._saved or data is None:
+            return data  # a hole when read was a hole at the snapshot too: blocks are never punched out
+        chunk = None
+        for block in range(start // SAVE_BLOCK * SAVE_BLOCK, start + len(data), SAVE_BLOCK):
+            length = self._saved.get(block)
+            if length is None:
+                continue
+            chunk = chunk if chunk is not None else bytearray(data)
+            old = os.pread(self.store_fd, length, block)
+            low, high = max(block, start), min(block + length, start + len(chunk))
+            chunk[low - start:high - start] = old[low - block:high - block]
+        return data if chunk is None else bytes(chunk)
+
+    def close(self):
+        for fd in (self.disk_fd, self.store_fd, self.log_fd):
+            os.close(fd)
