@@ -55,7 +55,8 @@ test-faults: $(TEST_INSTALLED)
 	$(PY) -m portal.testrun --slow tests/faults
 
 # Vaultline's repository against restic and borg on a 2 GiB disk image, the portal's own Backup Now
-# of a 2 GiB lab VM beside the repository alone, then its peak memory on
+# of a 2 GiB lab VM beside the repository alone, full backups of images of other shapes against
+# restic and the compute limit, then its peak memory on
 # disks of 1 to 64 GiB, then the list pages, then every page at fleet size (bench-portal).
 # restic comes from Debian; borg from PyPI, built in its own virtualenv.
 bench: $(TEST_INSTALLED)
@@ -67,6 +68,7 @@ bench: $(TEST_INSTALLED)
 	$(PY) bench/chunking.py
 	BORG=$(CURDIR)/.venv-bench/bin/borg $(PY) bench/backup.py
 	$(PY) bench/backup_now.py
+	$(PY) bench/shapes.py
 	$(PY) bench/memory.py
 	$(PY) bench/pages.py
 	$(PY) bench/register.py
