@@ -48,7 +48,8 @@ class BackupWriter:
         self.keys = repository.keys
         self.stats = BackupStats()
         self.lock = ExclusiveLock(repository.storage) if exclusive else SharedLock(repository.storage)
-        self._pack = bytearray()
+        self._pack = []  # the open pack's sealed chunks, joined once when it is handed to a writer thread
+        self._pack_size = 0
         self._pack_entries = []
         self._pending = set()  # ids appended to a pack not yet in the index: about to be stored
         self._writes = queue.Queue(maxsize=2)  # packs waiting for the writer thread: bounds memory
@@ -173,10 +174,11 @@ class BackupWriter:
 
     def append(self, chunk_id, sealed):
         """Add a sealed chunk to the open pack; a full pack goes to the writer thread."""
-        self._pack_entries.append((chunk_id, len(self._pack), len(sealed)))
-        self._pack += sealed
+        self._pack_entries.append((chunk_id, self._pack_size, len(sealed)))
+        self._pack.append(sealed)
+        self._pack_size += len(sealed)
         self._pending.add(chunk_id)
-        if len(self._pack) >= PACK_TARGET_SIZE or len(self._pack_entries) >= PACK_MAX_CHUNKS:
+        if self._pack_size >= PACK_TARGET_SIZE or len(self._pack_entries) >= PACK_MAX_CHUNKS:
             self.flush(wait=False)
 
     @property
@@ -189,11 +191,12 @@ class BackupWriter:
             pack = uuid.uuid4().hex
             entries = encode_entries(self._pack_entries)
             header = self.keys.seal(entries, f"pack/{pack}".encode())
-            self._pack += header + struct.pack("<I", len(header))
+            self._pack += [header, struct.pack("<I", len(header))]
             self._check_writer()
-            self._writes.put((pack, bytes(self._pack), self.keys.seal(entries, f"index/{pack}".encode()),
+            self._writes.put((pack, self._pack, self.keys.seal(entries, f"index/{pack}".encode()),
                               self._pack_entries))
-            self._pack = bytearray()
+            self._pack = []
+            self._pack_size = 0
             self._pack_entries = []
         if wait:
             self._writes.join()
@@ -207,9 +210,9 @@ class BackupWriter:
             try:
                 if item is None:
                     return
-                pack, data, index_object, entries = item
+                pack, parts, index_object, entries = item
                 if self._write_error is None and self.lock.error is None:  # nothing more once the lock is lost
-                    storage.write(pack_path(pack), data)
+                    storage.write(pack_path(pack), b"".join(parts))  # here, off the thread that cuts and seals
                     storage.write(f"index/{pack}", index_object)
                     # Into the index, then out of the pending set: a batch that finds a chunk in
                     # neither (it looked at the set first) can only have raced a whole pack write,
