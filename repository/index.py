@@ -45,7 +45,8 @@ QUERY_BATCH = 500  # ids per IN (...) query: well under SQLite's limit on bound 
 # The packs a writer may build on: those recorded by the time it refreshed the index under the
 # repository lock (a pack number), and its own (its token). A pack another process records later is a
 # concurrent backup's (stored, but not trusted: its chunks are stored again, space lost and nothing
-# wrong) or a late echo of one pruned since (prune holds the lock alone).
+# wrong) or a late echo of one pruned since (prune holds the lock alone). An echo recorded just before
+# that number was taken is dropped by the writer, which lists the storage again once it has it.
 TRUSTED = "({pack}.number <= :trusted_up_to OR {pack}.added_by = :writer)"
 # A chunk's copy that nothing found damaged.
 GOOD = "NOT EXISTS (SELECT 1 FROM damaged_chunk WHERE damaged_chunk.id = {chunk}.id AND damaged_chunk.pack = {pack}.name)"
@@ -107,8 +108,11 @@ class ChunkIndex:
 
     # --- Packs -----------------------------------------------------------------------------
 
-    def pack_names(self):
-        return [name for (name,) in self._rows("SELECT name FROM pack")]
+    def pack_names(self, up_to=None):
+        """The packs recorded, or those numbered `up_to` at most."""
+        if up_to is None:
+            return [name for (name,) in self._rows("SELECT name FROM pack")]
+        return [name for (name,) in self._rows("SELECT name FROM pack WHERE number <= ?", (up_to,))]
 
     def newest_pack(self):
         """The highest pack number so far (0 if none): packs recorded later have higher numbers."""

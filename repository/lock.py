@@ -44,6 +44,7 @@ class _Lock:
         self.storage = storage
         self.token = uuid.uuid4().hex
         self.error = None
+        self.refreshed = time.monotonic()  # when the lock object last said we hold it
         self._released = threading.Event()
         self._refresher = threading.Thread(target=self._refresh, name="lock-refresher", daemon=True)
 
@@ -65,9 +66,12 @@ class _Lock:
         return bool(holder) and holder.get("token") == self.token
 
     def check(self):
-        """Raise if the lock is no longer ours."""
+        """Raise if the lock is no longer ours, or went unrefreshed for so long that another may judge
+        it stale (and, rewritten after that, it would only look like ours)."""
         if self.error is not None:
             raise self.error
+        if time.monotonic() - self.refreshed > LOCK_STALE_AFTER / 2:
+            raise RepositoryLocked("The repository's writer lock could not be refreshed for too long")
         if not self.is_ours():
             raise RepositoryLocked("The repository's writer lock was lost")
 
@@ -83,7 +87,9 @@ class _Lock:
                 if not self.is_ours():
                     self.error = RepositoryLocked("The repository's writer lock was taken by another process")
                     return
+                refreshing = time.monotonic()
                 self.storage.write(self.name, self._record())
+                self.refreshed = refreshing
                 failures = 0
             except Exception as error:  # noqa: BLE001 - a passing storage error; give up only if it stays
                 failures += 1
@@ -101,6 +107,7 @@ class ExclusiveLock(_Lock):
         deadline = time.monotonic() + wait
         while (holder := self._take()) is not None:
             _pause(deadline, on_wait, holder)
+        self.refreshed = time.monotonic()
         self._refresher.start()  # from here on: waiting for the backups may outlast LOCK_STALE_AFTER
         try:
             while busy := live_shared_locks(self.storage):
@@ -133,11 +140,16 @@ class SharedLock(_Lock):
         while True:
             if not self.storage.create_exclusive(self.name, self._record()):
                 raise RepositoryLocked("A lock with this writer's own random name exists")  # never, in practice
-            holder, raw = read_lock(self.storage, LOCK_NAME)  # looked for only once ours is written
-            if holder is None or (is_stale(holder) and self.storage.delete_if_unchanged(LOCK_NAME, raw)):
-                break
+            try:
+                holder, raw = read_lock(self.storage, LOCK_NAME)  # looked for only once ours is written
+                if holder is None or (is_stale(holder) and self.storage.delete_if_unchanged(LOCK_NAME, raw)):
+                    break
+            except BaseException:
+                self.storage.delete(self.name)  # a lock nobody refreshes would keep prune out for long
+                raise
             self.storage.delete(self.name)  # the exclusive holder (or waiter) goes first
             _pause(deadline, on_wait, holder)
+        self.refreshed = time.monotonic()
         self._refresher.start()
 
 

@@ -166,6 +166,11 @@ class LocalStorage(Storage):
         # Rename it aside first (atomic): only one of two breakers gets this very file, and a file
         # that turns out not to be the expected one is put back.
         path = self._path(name)
+        try:  # compared first: a live lock that is not the one judged is never moved, even for a moment
+            if path.read_bytes() != expected:
+                return False
+        except FileNotFoundError:
+            return True
         aside = path.with_name(f".tmp-broken-{uuid.uuid4().hex}")
         try:
             os.rename(path, aside)

@@ -65,6 +65,10 @@ class BackupWriter:
             self.repo.storage.remove_leftovers(older_than=LEFTOVER_AGE if exclusive else SHARED_LEFTOVER_AGE)
             self.repo.refresh_index()  # with the lock held, nobody prunes: what it lists stays stored
             self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
+            # A process without the lock (a restore) may have recorded, just before, a pack it listed
+            # before a prune deleted it: what the storage lists now, under the lock, is what is there.
+            listed = {name.split("/", 1)[1] for name in self.repo.storage.list("index/")}
+            self.repo.index.remove_packs(set(self.repo.index.pack_names(up_to=self.trusted_up_to)) - listed)
         except BaseException:
             self.lock.release()
             raise
@@ -234,8 +238,10 @@ class BackupWriter:
     def commit(self, manifest):
         """Write the recovery point: last, after every chunk it names is stored. Returns its id."""
         self.flush()
-        if not self.lock.is_ours():  # another writer broke in: a prune may have removed our packs
-            raise RepositoryLocked("The repository's writer lock was lost before the recovery point was written")
+        try:
+            self.lock.check()
+        except RepositoryLocked:  # another writer broke in: a prune may have removed our packs
+            raise RepositoryLocked("The repository's writer lock was lost before the recovery point was written") from None
         point_id = manifest.setdefault("id", uuid.uuid4().hex)
         manifest.setdefault("created", now())
         manifest["chunk_size"] = self.repo.chunk_size

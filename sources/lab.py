@@ -302,7 +302,8 @@ def _read_in_place(folder_fd, disks, held):
     lab_in_place.py). `held` (an ExitStack) ends the snapshot."""
     if not disks:
         return []
-    snapshot = lab_in_place.InPlaceSnapshot(folder_fd, [(disk.key, image.fd) for disk, image in disks])
+    snapshot = lab_in_place.InPlaceSnapshot(folder_fd, [(disk.key, image.fd, image.virtual_size)
+                                                         for disk, image in disks])
     held.callback(snapshot.close)
     return snapshot.readers
 

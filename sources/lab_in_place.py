@@ -51,8 +51,8 @@ class InPlaceSnapshot:
     """A snapshot being read in place: a reader per disk, and the marker held locked until close()."""
 
     def __init__(self, folder_fd, disks):
-        """With the VM's writes paused: snapshot these (disk file, open disk descriptor) of raw disks.
-        What a snapshot whose reader died left behind goes first."""
+        """With the VM's writes paused: snapshot these (disk file, open disk descriptor, size) of raw
+        disks. What a snapshot whose reader died left behind goes first."""
         remove_stale(folder_fd)
         self.id = uuid.uuid4().hex[:16]
         self.folder_fd = os.dup(folder_fd)
@@ -60,22 +60,25 @@ class InPlaceSnapshot:
         self.readers = []
         try:
             entries = {}
-            for number, (disk_file, disk_fd) in enumerate(disks):
-                name = store_name(self.id, number)
-                store_fd = create_new(name, folder_fd)
-                try:
-                    log_fd = create_new(name + ".log", folder_fd)
-                except BaseException:
-                    os.close(store_fd)
-                    raise
-                reader = InPlaceDisk(os.dup(disk_fd), store_fd, log_fd, os.fstat(disk_fd).st_size)
-                self.readers.append(reader)
+            for number, (disk_file, disk_fd, size) in enumerate(disks):
                 info = os.fstat(disk_fd)
                 entries[disk_file] = {"store": number, "inode": [info.st_dev, info.st_ino]}
+                name = store_name(self.id, number)
+                with contextlib.ExitStack() as opened:  # closed here only if the next one fails
+                    fds = [os.dup(disk_fd)]
+                    opened.callback(os.close, fds[0])
+                    for file_name in (name, name + ".log"):
+                        fds.append(create_new(file_name, folder_fd))
+                        opened.callback(os.close, fds[-1])
+                    self.readers.append(InPlaceDisk(*fds, size))
+                    opened.pop_all()
+            marker = json.dumps({"disks": entries}).encode()
+            if len(marker) > MAX_MARKER:  # the workload would not read it: it must never be skipped
+                raise ValueError("too many disks for one snapshot's marker")
             # Last, once the stores are there (the workload is paused meanwhile, so it never sees half).
             self.marker_fd = create_new(marker_name(self.id), folder_fd)
             fcntl.flock(self.marker_fd, fcntl.LOCK_SH)
-            os.write(self.marker_fd, json.dumps({"disks": entries}).encode())
+            _write_all(self.marker_fd, marker)
         except BaseException:
             self.close()
             raise
@@ -89,7 +92,9 @@ class InPlaceSnapshot:
         if self.marker_fd is not None:
             os.close(self.marker_fd)
             self.marker_fd = None
-        os.close(self.folder_fd)
+        if self.folder_fd is not None:
+            os.close(self.folder_fd)
+            self.folder_fd = None
 
 
 def _remove(folder_fd, snapshot_id):
@@ -159,13 +164,16 @@ def save_before_writing(folder_fd, disk_file, disk_fd, writes):
 
 
 def _save(folder_fd, name, disk_fd, size, writes):
-    try:
-        store_fd = open_file(name, folder_fd, os.O_RDWR, max_links=1)
-    except FileNotFoundError:
-        return  # the snapshot just ended
-    with descriptor(store_fd), descriptor(open_file(name + ".log", folder_fd, os.O_RDWR | os.O_APPEND,
-                                                    max_links=1)) as log_fd:
+    with contextlib.ExitStack() as opened:
+        try:
+            store_fd = opened.enter_context(descriptor(open_file(name, folder_fd, os.O_RDWR, max_links=1)))
+            log_fd = opened.enter_context(descriptor(open_file(name + ".log", folder_fd, os.O_RDWR | os.O_APPEND,
+                                                               max_links=1)))
+        except FileNotFoundError:
+            return  # the snapshot just ended
         fcntl.flock(log_fd, fcntl.LOCK_EX)  # one saver at a time: a block is saved once, before any write
+        records_end = os.fstat(log_fd).st_size // RECORD.size * RECORD.size
+        os.ftruncate(log_fd, records_end)  # half a record a killed saver left: its block was never written
         saved = {offset for offset, _length in read_records(log_fd, 0)[0]}
         records = []
         for offset, length in writes:
@@ -178,14 +186,30 @@ def _save(folder_fd, name, disk_fd, size, writes):
                 records.append(RECORD.pack(block, len(old)))
                 saved.add(block)
         if records:
-            os.write(log_fd, b"".join(records))  # after the bytes: a record always names bytes that are there
+            try:  # after the bytes: a record always names bytes that are there
+                _write_all(log_fd, b"".join(records))
+            except BaseException:
+                os.ftruncate(log_fd, records_end)  # none of them, then: the writes that needed them fail
+                raise
+
+
+def _write_all(fd, data):
+    """Write all of `data`, or raise (a full disk gives a short write, not an error)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError("nothing more could be written")
+        view = view[written:]
 
 
 def read_records(log_fd, at):
     """([(offset, length)] recorded from byte `at` of the log, where the next read begins)."""
-    data = b""
-    while chunk := os.pread(log_fd, 1 << 20, at + len(data)):
-        data += chunk
+    parts, read = [], 0
+    while chunk := os.pread(log_fd, 1 << 20, at + read):
+        parts.append(chunk)
+        read += len(chunk)
+    data = b"".join(parts)
     whole = len(data) - len(data) % RECORD.size  # a record being appended is taken next time
     return [RECORD.unpack_from(data, start) for start in range(0, whole, RECORD.size)], at + whole
 
@@ -216,6 +240,8 @@ class InPlaceDisk:
                 continue
             chunk = chunk if chunk is not None else bytearray(data)
             old = os.pread(self.store_fd, length, block)
+            if len(old) != length:
+                raise OSError(f"the snapshot's store lacks the block saved at {block}")
             low, high = max(block, start), min(block + length, start + len(chunk))
             chunk[low - start:high - start] = old[low - block:high - block]
         return data if chunk is None else bytes(chunk)

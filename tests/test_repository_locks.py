@@ -102,3 +102,42 @@ def test_a_live_backup_on_another_host_is_waited_for(repo):
     with pytest.raises(RepositoryLocked, match="process 1 on another-host"):
         repo.prune(wait=0)
     assert repo.storage.exists(f"{SHARED_PREFIX}elsewhere"), "not ours to break"
+
+
+def test_a_lock_unrefreshed_for_too_long_commits_nothing(tmp_path, repo):
+    image = make_image(tmp_path / "disk.img")
+    with pytest.raises(RepositoryLocked, match="lost before the recovery point"):
+        with repo.writer() as writer:
+            disk = store(writer, image)
+            writer.lock.refreshed -= 24 * 3600  # a process frozen for a day: another may have judged it stale
+            writer.commit({"vm": {"name": "vm"}, "consistency": "crash", "disks": [disk]})
+    assert repo.point_ids() == []
+
+
+class EchoingRepository(Repository):
+    """A restore elsewhere records, just after this writer's refresh, a pack it had listed before a
+    prune deleted it: the interleaving the writer must survive, made to happen every time."""
+
+    echo = None
+
+    def refresh_index(self):
+        super().refresh_index()
+        if self.echo:
+            self.index.add_pack(*self.echo)
+
+
+def test_a_pack_recorded_after_its_prune_is_never_built_on(tmp_path, repo, key):
+    image = make_image(tmp_path / "disk.img")
+    with repo.writer() as writer:
+        point = writer.commit({"vm": {"name": "vm"}, "consistency": "crash", "disks": [store(writer, image)]})
+    (pack,) = repo.index.pack_names()
+    entries = [(chunk_id, 0, length) for chunk_id, length in repo.index.pack_chunks(pack)]
+    repo.delete_point(point)
+    repo.prune()
+    assert repo.index.pack_names() == []
+    echoing = EchoingRepository.open(repo.storage, key, cache_dir=tmp_path / "cache")
+    echoing.echo = (pack, entries)
+    with echoing.writer() as writer:
+        again = writer.commit({"vm": {"name": "vm"}, "consistency": "crash", "disks": [store(writer, image)]})
+    assert writer.stats.new_chunks == len(entries), "every chunk stored anew, none taken from the pruned pack"
+    assert restored(repo, again, tmp_path / "out.img") == image.read_bytes()

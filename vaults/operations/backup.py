@@ -8,6 +8,7 @@ failed while it stalled (and whose item may since have had its protection stoppe
 point out of the repository again and leaves nothing listed.
 """
 
+import contextlib
 import datetime
 import logging
 import re
@@ -83,18 +84,16 @@ def backup(job):
         raise JobError(ErrorCode.ITEM_NOT_PROTECTED)
     vm = item.vm
     previous = RecoveryPoint.objects.filter(vault=job.vault, vm=vm).first()
-    with work_folder(job) as work:
+    with work_folder(job) as work, contextlib.ExitStack() as held:
         with job.step(gettext_noop("Take snapshot")):
             job.beat(message=note("Taking a consistent snapshot"))
             with source_errors():
                 snapshot = vm.source.open().snapshot(
                     vm.external_id, work, since=previous.change_position if previous else None)
-        try:
-            with job.step(gettext_noop("Transfer data to vault")):
-                repo = open_repository(job.vault)
-                point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
-        finally:
-            snapshot.release()  # the VM stops keeping the snapshot for us (a lab disk read in place)
+                held.callback(_release, snapshot)  # whatever happens next, from the step's end on
+        with job.step(gettext_noop("Transfer data to vault")):
+            repo = open_repository(job.vault)
+            point_id, stats, manifest = _transfer(job, repo, snapshot, previous)
 
     point = _record_point(job, item, repo, point_id, snapshot, stats, manifest)
     warnings = []  # (error code, message)
@@ -149,6 +148,15 @@ def _record_point(job, item, repo, point_id, snapshot, stats, manifest):
         except (RepositoryError, OSError):  # left unlisted, as a crash would leave it (Verify names it)
             log.exception("Could not take recovery point %s out of the repository", point_id)
         raise
+
+
+def _release(snapshot):
+    """The VM stops keeping the snapshot for us (a lab disk read in place). A failure here is logged,
+    never raised: the point is safe, and the next snapshot of the VM removes what is left."""
+    try:
+        snapshot.release()
+    except Exception:
+        log.exception("Could not release the snapshot of %s", snapshot.vm.name)
 
 
 def point_retention(job, now):
