@@ -99,6 +99,11 @@ class Checking:
         with self.index.temporary_set(ids for _point, ids in self._needed_chunks(damaged)) as needed:
             in_no_pack = self.index.missing(needed)
             if in_no_pack:
+                # A backup beside us committed a point after the index was read: its packs were stored
+                # before its manifest, so the storage lists them now. Only what is still missing is damage.
+                self.refresh_index()
+                in_no_pack = self.index.missing(needed)
+            if in_no_pack:
                 report.damaged_objects["(no pack)"] = f"{len(in_no_pack)} chunks are in no pack"
                 bad_chunks.update(in_no_pack)
                 damaged_copies += [(NO_PACK, chunk_id) for chunk_id in in_no_pack]

@@ -141,3 +141,32 @@ def test_a_pack_recorded_after_its_prune_is_never_built_on(tmp_path, repo, key):
         again = writer.commit({"vm": {"name": "vm"}, "consistency": "crash", "disks": [store(writer, image)]})
     assert writer.stats.new_chunks == len(entries), "every chunk stored anew, none taken from the pruned pack"
     assert restored(repo, again, tmp_path / "out.img") == image.read_bytes()
+
+
+class BackupDuringVerify(Repository):
+    """A backup on another worker commits a point just after this verify has read the index."""
+
+    backup = None
+
+    def refresh_index(self):
+        super().refresh_index()
+        backup, self.backup = self.backup, None
+        if backup:
+            backup()
+
+
+def test_a_point_committed_while_verify_runs_is_not_taken_for_damage(tmp_path, repo, key):
+    first_image, second_image = make_image(tmp_path / "a.img", seed=1), make_image(tmp_path / "b.img", seed=2)
+    with repo.writer() as writer:
+        writer.commit({"vm": {"name": "a"}, "consistency": "crash", "disks": [store(writer, first_image)]})
+    other = another_process(repo, key, tmp_path / "cache-backup")
+
+    def backup():
+        with other.writer() as writer:
+            writer.commit({"vm": {"name": "b"}, "consistency": "crash", "disks": [store(writer, second_image)]})
+
+    verifying = BackupDuringVerify.open(repo.storage, key, cache_dir=tmp_path / "cache-verify")
+    verifying.backup = backup
+    report = verifying.verify()
+    assert report.ok, report.damaged_objects
+    assert len(repo.point_ids()) == 2 and repo.storage.list("damaged/") == [], "no damage written down"
