@@ -37,6 +37,7 @@ OURS = re.compile(r"\.snapshot-([0-9a-f]{16})(\.json|-[0-9]+|-[0-9]+\.log)")
 RECORD = struct.Struct("<QQ")  # offset, length
 SAVE_BLOCK = 4096  # blocks are saved whole, 4 KiB aligned
 MAX_MARKER = 64 * 1024
+_SEEN = {}  # (name, device, inode) of a store's log -> (bytes of it read, offsets it records), in this process
 
 
 def marker_name(snapshot_id):
@@ -172,25 +173,39 @@ def _save(folder_fd, name, disk_fd, size, writes):
         except FileNotFoundError:
             return  # the snapshot just ended
         fcntl.flock(log_fd, fcntl.LOCK_EX)  # one saver at a time: a block is saved once, before any write
-        records_end = os.fstat(log_fd).st_size // RECORD.size * RECORD.size
+        info = os.fstat(log_fd)
+        records_end = info.st_size // RECORD.size * RECORD.size
         os.ftruncate(log_fd, records_end)  # half a record a killed saver left: its block was never written
-        saved = {offset for offset, _length in read_records(log_fd, 0)[0]}
+        saved = _saved_blocks(log_fd, (name, info.st_dev, info.st_ino))  # the name holds the snapshot's id
+        taken = set()  # saved by this call (recorded below, read back by the next)
         records = []
         for offset, length in writes:
             for block in range(offset // SAVE_BLOCK * SAVE_BLOCK, min(offset + length, size), SAVE_BLOCK):
-                if block in saved:
+                if block in saved or block in taken:
                     continue
                 old = os.pread(disk_fd, min(SAVE_BLOCK, size - block), block)
                 if os.pwrite(store_fd, old, block) != len(old):
                     raise OSError("the snapshot's store took only part of a block")
                 records.append(RECORD.pack(block, len(old)))
-                saved.add(block)
+                taken.add(block)
         if records:
             try:  # after the bytes: a record always names bytes that are there
                 _write_all(log_fd, b"".join(records))
             except BaseException:
                 os.ftruncate(log_fd, records_end)  # none of them, then: the writes that needed them fail
                 raise
+
+
+def _saved_blocks(log_fd, log_key):
+    """The offsets a store's log records, read on from where this process last read that log (under the
+    log's lock, so nothing is appended meanwhile): a busy VM does not read the whole log per write."""
+    at, saved = _SEEN.get(log_key, (0, set()))
+    records, at = read_records(log_fd, at)
+    saved.update(offset for offset, _length in records)
+    if len(_SEEN) >= 64 and log_key not in _SEEN:
+        _SEEN.clear()  # logs of snapshots long ended
+    _SEEN[log_key] = (at, saved)
+    return saved
 
 
 def _write_all(fd, data):
