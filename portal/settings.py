@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
 # A running job whose heartbeat is older than this is taken to have lost its worker (long jobs beat
 # every fifth of it from a thread; with the reaper every 30 s, a dead worker's job fails within 90 s).
 JOB_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 60))
+# How fast a backup may read a VM's disks, in MB/s (0: as fast as it goes), to spare the VM's storage.
+BACKUP_READ_LIMIT_MB_S = env_int("VAULTLINE_BACKUP_READ_LIMIT_MB_S", 0)
 # A queued job whose message was sent this long ago and is in no queue is sent again (by the reaper).
 JOB_LOST_MESSAGE_AFTER = timedelta(seconds=env_int("JOB_LOST_MESSAGE_AFTER_SECONDS", 60))
 # A backup, restore or verify still running after this long is stopped (see vaults/tasks.py).

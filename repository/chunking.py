@@ -5,6 +5,7 @@ Everything here walks the file lazily, so memory does not grow with the disk's s
 
 import errno
 import os
+import time
 
 
 def ceil_div(numerator, denominator):
@@ -70,3 +71,15 @@ def fd_chunks(fd, size, chunk_size, only=None):
         position = max(position, last + 1)
     for index in range(position, count):
         yield index, None
+
+
+def throttled(chunks, bytes_per_second, clock=time.monotonic, sleep=time.sleep):
+    """The chunks, read no faster than `bytes_per_second` (holes cost nothing): a backup's read limit."""
+    started, read = clock(), 0
+    for index, data in chunks:
+        if data is not None:
+            read += len(data)
+            ahead = read / bytes_per_second - (clock() - started)
+            if ahead > 0:
+                sleep(ahead)
+        yield index, data

@@ -233,8 +233,9 @@ def database_url():
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker_process(queue, name):
-    """A real worker in its own process, on its own queue, sharing the test database and storage."""
+def start_worker_process(queue, name, read_limit_mb_s=0):
+    """A real worker in its own process, on its own queue, sharing the test database and storage;
+    its backups read no faster than `read_limit_mb_s` (0: as fast as they can)."""
     from portal.celery import app
 
     env = {
@@ -243,6 +244,7 @@ def start_worker_process(queue, name):
         "REDIS_URL": django_settings.REDIS_URL,
         "VAULTLINE_STORAGE_ROOT": str(django_settings.VAULT_STORAGE_ROOT),
         "VAULTLINE_WORK_ROOT": str(django_settings.WORK_ROOT),
+        "VAULTLINE_BACKUP_READ_LIMIT_MB_S": str(read_limit_mb_s),
     }
     node = f"{name}-{os.getpid()}"
     process = subprocess.Popen(

@@ -17,12 +17,14 @@ from vaults.models import RecoveryPoint
 
 QUEUE = "parallel-test"
 MiB = 1024 * 1024
-DISK = 384 * MiB  # incompressible: long enough for two transfers to be seen side by side
+DISK = 128 * MiB  # incompressible, read at READ_LIMIT: two seconds each, long enough to be seen side by side
+READ_LIMIT = 64  # MB/s, on both workers
 
 
 @pytest.fixture
-def second_worker(worker):
-    process = start_worker_process(QUEUE, "parallel")
+def second_worker(worker, settings):
+    settings.BACKUP_READ_LIMIT_MB_S = READ_LIMIT  # the suite's worker runs in this process
+    process = start_worker_process(QUEUE, "parallel", read_limit_mb_s=READ_LIMIT)
     try:
         yield process
     finally:

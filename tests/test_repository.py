@@ -605,3 +605,17 @@ def test_a_chunk_is_stored_raw_only_when_no_probe_of_it_compresses(key):
         assert keys.open(sealed, b"chunk") == data
     assert len(keys.seal(noise, b"c")) == NONCE_SIZE + 9 + 3 + len(noise) + 16, "header, one raw block, GCM tag"
     assert len(keys.seal(text, b"c")) < 1000
+
+
+def test_a_read_limit_paces_the_chunks_and_holes_cost_nothing():
+    from repository.chunking import throttled
+
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    chunks = [(0, b"x" * 1000), (1, None), (2, b"x" * 1000), (3, None), (4, b"x" * 1000)]
+    assert list(throttled(iter(chunks), 1000, clock=lambda: now[0], sleep=sleep)) == chunks
+    assert sum(slept) == 3.0, "three thousand bytes at a thousand a second; the holes were not waited for"

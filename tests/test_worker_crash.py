@@ -27,7 +27,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def crash_worker(transactional_db, tmp_path):
-    process = start_worker_process(QUEUE, "crash")
+    process = start_worker_process(QUEUE, "crash", read_limit_mb_s=128)  # 3 s to read its disk: time to kill it
     try:
         yield process
     finally:

@@ -106,6 +106,9 @@ def _switch_broker(url):
     app.control.mailbox.__dict__.pop("producer_pool", None)  # a cached pool: pings would go to the old broker
 
 
+FAULT_READ_LIMIT_MB_S = 64
+
+
 class Workers:
     """Worker processes of the test's own, on its broker, each logging to a file."""
 
@@ -116,7 +119,9 @@ class Workers:
         """`prefix`: a command to run the worker under (prlimit with a file-size limit, say)."""
         env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": self.broker.url,
                "VAULTLINE_STORAGE_ROOT": str(settings.VAULT_STORAGE_ROOT), "VAULTLINE_WORK_ROOT": str(settings.WORK_ROOT),
-               "VAULTLINE_CACHE_DIR": str(settings.VAULTLINE_CACHE_DIR), **(extra_env or {})}
+               "VAULTLINE_CACHE_DIR": str(settings.VAULTLINE_CACHE_DIR),
+               # Backups read at a known pace, so a fault lands mid-transfer however fast the machine is.
+               "VAULTLINE_BACKUP_READ_LIMIT_MB_S": str(FAULT_READ_LIMIT_MB_S), **(extra_env or {})}
         log = open(self.folder / f"{name}.log", "ab")
         process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency",

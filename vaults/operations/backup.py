@@ -13,6 +13,7 @@ import datetime
 import logging
 import re
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +25,7 @@ from jobs.messages import joined, moment, note, plural_note, size
 from jobs.runner import JobEnded, Progress, last_commit
 from jobs.work import work_folder
 from repository import DamagedData, PointNotFound, RepositoryError
-from repository.chunking import changed_chunks
+from repository.chunking import changed_chunks, throttled
 from sources.base import CRASH, FILE_SYSTEM
 from vaults import states
 from vaults.choices import BACKUP_NOW_MAX_RETAIN_DAYS, BACKUP_NOW_RETAIN_DAYS, Operation
@@ -191,7 +192,9 @@ def _transfer(job, repo, snapshot, previous):
         plan.append((disk, base if known else None))
 
     def chunks(disk, base):
-        return disk.chunks(repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
+        read = disk.chunks(repo.chunk_size, changed_chunks(disk.changed, repo.chunk_size) if base else None)
+        limit = settings.BACKUP_READ_LIMIT_MB_S
+        return throttled(read, limit * 1_000_000) if limit > 0 else read
 
     def store(writer, disk, base):
         try:
