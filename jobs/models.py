@@ -42,10 +42,17 @@ class JobQuerySet(RestrictedQuerySet):
 
     def create_queued(self, **fields):
         """A new Queued job with its first event. Its operation must be registered (jobs.registry)."""
-        job_type(fields["operation"])
-        job = self.create(status=JobStatus.QUEUED, **fields)
-        job.events.create(old_status="", new_status=JobStatus.QUEUED)
+        (job,) = self.create_all_queued([self.model(**fields)])
         return job
+
+    def create_all_queued(self, jobs):
+        """Save these new jobs as Queued, each with its first event: two statements however many."""
+        for job in jobs:
+            job_type(job.operation)
+            job.status = JobStatus.QUEUED
+        jobs = self.bulk_create(jobs)
+        JobEvent.objects.bulk_create([JobEvent(job=job, old_status="", new_status=JobStatus.QUEUED) for job in jobs])
+        return jobs
 
 
 class JobFacts:

@@ -2,9 +2,7 @@
 
 from django.db import IntegrityError, transaction
 
-from jobs.choices import JobStatus
-from jobs.models import Job, JobEvent
-from jobs.registry import job_type
+from jobs.models import Job
 
 
 class JobConflict(Exception):
@@ -34,15 +32,12 @@ def create_jobs(vault, operation, vms, *, user=None, parameters=None):
     """create_job for each of `vms` at once: their rows and first events in two statements, sent to
     workers once the surrounding transaction commits. JobConflict, and none made, if any VM already
     has a job the database refuses a second of."""
-    job_type(operation)
     created_by = user if user and user.is_authenticated else None
     try:
         with transaction.atomic():
-            jobs = Job.objects.bulk_create([
-                Job(vault=vault, vm=vm, entity_name=str(vm), operation=operation, status=JobStatus.QUEUED,
-                    created_by=created_by, parameters=parameters or {}) for vm in vms])
-            JobEvent.objects.bulk_create([JobEvent(job=job, old_status="", new_status=JobStatus.QUEUED)
-                                          for job in jobs])
+            jobs = Job.objects.create_all_queued([
+                Job(vault=vault, vm=vm, entity_name=str(vm), operation=operation, created_by=created_by,
+                    parameters=parameters or {}) for vm in vms])
     except IntegrityError as error:
         raise JobConflict(str(error)) from error
     transaction.on_commit(lambda: Job.send_all(jobs))
