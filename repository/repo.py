@@ -148,13 +148,17 @@ class Repository(Reading, Checking, DamageMarks):
         """Add the packs the storage lists and the cache lacks; drop those the storage no longer lists.
         The same for the damage marks."""
         known = set(index.pack_names())  # before listing: a pack recorded meanwhile is not taken for gone
-        listed = {name.split("/", 1)[1] for name in self.storage.list("index/")}
+        listed = self.listed_packs()
         index.remove_packs(known - listed)
         with ThreadPoolExecutor(THREADS) as pool:
             for pack, entries in in_order(pool, lambda pack: (pack, self._pack_entries(pack)), sorted(listed - known)):
                 if entries is not None:
                     index.add_pack(pack, entries)
         self._sync_marks(index)
+
+    def listed_packs(self):
+        """The names of the packs whose index object the storage lists now."""
+        return {name.split("/", 1)[1] for name in self.storage.list("index/")}
 
     def _pack_entries(self, pack):
         """A pack's chunks from its index object, or from the sealed copy at the pack's own end when the

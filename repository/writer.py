@@ -67,8 +67,8 @@ class BackupWriter:
             self.trusted_up_to = self.repo.index.newest_pack()  # see ChunkIndex.stored
             # A process without the lock (a restore) may have recorded, just before, a pack it listed
             # before a prune deleted it: what the storage lists now, under the lock, is what is there.
-            listed = {name.split("/", 1)[1] for name in self.repo.storage.list("index/")}
-            self.repo.index.remove_packs(set(self.repo.index.pack_names(up_to=self.trusted_up_to)) - listed)
+            gone = set(self.repo.index.pack_names(up_to=self.trusted_up_to)) - self.repo.listed_packs()
+            self.repo.index.remove_packs(gone)
         except BaseException:
             self.lock.release()
             raise
