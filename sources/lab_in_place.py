@@ -37,7 +37,7 @@ OURS = re.compile(r"\.snapshot-([0-9a-f]{16})(\.json|-[0-9]+|-[0-9]+\.log)")
 RECORD = struct.Struct("<QQ")  # offset, length
 SAVE_BLOCK = 4096  # blocks are saved whole, 4 KiB aligned
 MAX_MARKER = 64 * 1024
-_SEEN = {}  # (name, device, inode) of a store's log -> (bytes of it read, offsets it records), in this process
+_SEEN = {}  # (name, device, inode) of a store's log -> its LogTail, in this process
 
 
 def marker_name(snapshot_id):
@@ -197,15 +197,15 @@ def _save(folder_fd, name, disk_fd, size, writes):
 
 
 def _saved_blocks(log_fd, log_key):
-    """The offsets a store's log records, read on from where this process last read that log (under the
-    log's lock, so nothing is appended meanwhile): a busy VM does not read the whole log per write."""
-    at, saved = _SEEN.get(log_key, (0, set()))
-    records, at = read_records(log_fd, at)
-    saved.update(offset for offset, _length in records)
-    if len(_SEEN) >= 64 and log_key not in _SEEN:
-        _SEEN.clear()  # logs of snapshots long ended
-    _SEEN[log_key] = (at, saved)
-    return saved
+    """{offset: length} of the blocks a store's log records, read on from where this process last read
+    that log (under the log's lock, so nothing is appended meanwhile): a busy VM does not read the
+    whole log per write."""
+    tail = _SEEN.get(log_key)
+    if tail is None:
+        if len(_SEEN) >= 64:
+            _SEEN.clear()  # logs of snapshots long ended
+        tail = _SEEN[log_key] = LogTail()
+    return tail.read(log_fd)
 
 
 def _write_all(fd, data):
@@ -218,15 +218,24 @@ def _write_all(fd, data):
         view = view[written:]
 
 
-def read_records(log_fd, at):
-    """([(offset, length)] recorded from byte `at` of the log, where the next read begins)."""
-    parts, read = [], 0
-    while chunk := os.pread(log_fd, 1 << 20, at + read):
-        parts.append(chunk)
-        read += len(chunk)
-    data = b"".join(parts)
-    whole = len(data) - len(data) % RECORD.size  # a record being appended is taken next time
-    return [RECORD.unpack_from(data, start) for start in range(0, whole, RECORD.size)], at + whole
+class LogTail:
+    """What a store's log records, read on from where it was last read (a record being appended is
+    taken next time): the workload's and the backup's view of one log alike."""
+
+    def __init__(self):
+        self.at = 0
+        self.saved = {}  # offset -> length of each saved block (SAVE_BLOCK aligned)
+
+    def read(self, log_fd):
+        parts, read = [], 0
+        while chunk := os.pread(log_fd, 1 << 20, self.at + read):
+            parts.append(chunk)
+            read += len(chunk)
+        data = b"".join(parts)
+        whole = len(data) - len(data) % RECORD.size
+        self.saved.update(RECORD.unpack_from(data, start) for start in range(0, whole, RECORD.size))
+        self.at += whole
+        return self.saved
 
 
 class InPlaceDisk:
@@ -235,8 +244,7 @@ class InPlaceDisk:
 
     def __init__(self, disk_fd, store_fd, log_fd, size):
         self.disk_fd, self.store_fd, self.log_fd, self.size = disk_fd, store_fd, log_fd, size
-        self._log_at = 0
-        self._saved = {}  # offset -> length of each saved block (SAVE_BLOCK aligned)
+        self._tail = LogTail()
 
     def chunks(self, chunk_size, only=None):
         """(index, bytes or None for a hole) of the disk as it was at the snapshot (see fd_chunks)."""
@@ -244,13 +252,12 @@ class InPlaceDisk:
             yield index, self._as_it_was(index * chunk_size, data)
 
     def _as_it_was(self, start, data):
-        records, self._log_at = read_records(self.log_fd, self._log_at)  # after the disk was read: see above
-        self._saved.update(records)
-        if not self._saved or data is None:
+        saved = self._tail.read(self.log_fd)  # after the disk was read: see the module's docstring
+        if not saved or data is None:
             return data  # a hole when read was a hole at the snapshot too: blocks are never punched out
         chunk = None
         for block in range(start // SAVE_BLOCK * SAVE_BLOCK, start + len(data), SAVE_BLOCK):
-            length = self._saved.get(block)
+            length = saved.get(block)
             if length is None:
                 continue
             chunk = chunk if chunk is not None else bytearray(data)
