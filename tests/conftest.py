@@ -233,24 +233,31 @@ def database_url():
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def worker_env(redis_url, read_limit_mb_s=0):
+    """The environment of a worker process of a test: this test's database, storage, work and cache
+    folders, the broker at `redis_url`, and a backup read limit (0: none)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "VAULTLINE_STORAGE_ROOT": str(django_settings.VAULT_STORAGE_ROOT),
+        "VAULTLINE_WORK_ROOT": str(django_settings.WORK_ROOT),
+        "VAULTLINE_CACHE_DIR": str(django_settings.VAULTLINE_CACHE_DIR),
+        "VAULTLINE_BACKUP_READ_LIMIT_MB_S": str(read_limit_mb_s),
+    }
+
+
 def start_worker_process(queue, name, read_limit_mb_s=0):
     """A real worker in its own process, on its own queue, sharing the test database and storage;
     its backups read no faster than `read_limit_mb_s` (0: as fast as they can)."""
     from portal.celery import app
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": django_settings.REDIS_URL,
-        "VAULTLINE_STORAGE_ROOT": str(django_settings.VAULT_STORAGE_ROOT),
-        "VAULTLINE_WORK_ROOT": str(django_settings.WORK_ROOT),
-        "VAULTLINE_BACKUP_READ_LIMIT_MB_S": str(read_limit_mb_s),
-    }
     node = f"{name}-{os.getpid()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "-Q", queue,
          "-n", f"{node}@%h", "--loglevel", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=worker_env(django_settings.REDIS_URL, read_limit_mb_s), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not any(f"{node}@" in replied for reply in app.control.ping(timeout=0.5) for replied in reply):

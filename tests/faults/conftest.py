@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from jobs.choices import JobStatus
 from jobs.models import Job
 from portal.celery import app
+from tests.conftest import worker_env
 from tests.test_backups import restored
 from vaults.models import RecoveryPoint
 
@@ -78,13 +78,6 @@ def wait_until(condition, timeout, failure):
         time.sleep(0.05)
 
 
-def database_url():
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def broker(transactional_db, tmp_path):
     """A private Redis, and this process's Celery app sending to it for the test."""
@@ -117,11 +110,8 @@ class Workers:
 
     def start(self, name="w1", pool="prefork", concurrency=1, extra_env=None, wait=True, prefix=()):
         """`prefix`: a command to run the worker under (prlimit with a file-size limit, say)."""
-        env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": self.broker.url,
-               "VAULTLINE_STORAGE_ROOT": str(settings.VAULT_STORAGE_ROOT), "VAULTLINE_WORK_ROOT": str(settings.WORK_ROOT),
-               "VAULTLINE_CACHE_DIR": str(settings.VAULTLINE_CACHE_DIR),
-               # Backups read at a known pace, so a fault lands mid-transfer however fast the machine is.
-               "VAULTLINE_BACKUP_READ_LIMIT_MB_S": str(FAULT_READ_LIMIT_MB_S), **(extra_env or {})}
+        # Backups read at a known pace, so a fault lands mid-transfer however fast the machine is.
+        env = {**worker_env(self.broker.url, FAULT_READ_LIMIT_MB_S), **(extra_env or {})}
         log = open(self.folder / f"{name}.log", "ab")
         process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency",
