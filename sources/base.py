@@ -9,7 +9,6 @@ from repository.chunking import file_chunks
 POWER_STATES = ("running", "stopped")
 DISK_FORMATS = ("raw", "qcow2")
 MAX_NAME_LENGTH = 64
-CHUNK_FOR_READ = 1024 * 1024
 
 
 class SourceUnavailable(Exception):
@@ -81,13 +80,6 @@ class SnapshotDisk:
         if self.reader is not None:
             return self.reader.chunks(chunk_size, only)
         return file_chunks(self.path, chunk_size, only)
-
-    def read(self):
-        """The whole disk as it was at the snapshot (for tests and small disks)."""
-        data = bytearray()
-        for index, chunk in self.chunks(CHUNK_FOR_READ):
-            data += chunk if chunk is not None else bytes(min(CHUNK_FOR_READ, self.size - index * CHUNK_FOR_READ))
-        return bytes(data)
 
 
 @dataclass

@@ -275,6 +275,14 @@ def held_queue(worker):
         worker.control.add_consumer("celery", reply=True)
 
 
+def snapshot_bytes(disk, chunk_size=1024 * 1024):
+    """The whole of a snapshot's disk as it was at the snapshot (SnapshotDisk.chunks, holes as zeros)."""
+    data = bytearray()
+    for index, chunk in disk.chunks(chunk_size):
+        data += chunk if chunk is not None else bytes(min(chunk_size, disk.size - index * chunk_size))
+    return bytes(data)
+
+
 def wait_for_jobs(jobs, timeout=30):
     """Wait until the worker has ended every job; returns them fresh from the database."""
     ids = [job.pk for job in jobs]

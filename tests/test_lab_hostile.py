@@ -18,6 +18,7 @@ from sources.lab_build import MiB, create_lab_vm
 from sources.lab_folder import CHANGE_LOG, IO_LOCK, MANIFEST
 from sources.lab_workload import LabWorkload
 from tests.conftest import raw_bytes, rewrite_manifest
+from tests.conftest import snapshot_bytes as disk_bytes
 
 SECRET = b"root:$y$j9T$not-for-backups:19000:0:99999:7:::\n" * 100
 
@@ -59,7 +60,7 @@ def only_problem(lab):
 
 def snapshot_bytes(lab, vm_id, folder):
     snapshot = LabSource(lab).snapshot(vm_id, folder)
-    return [disk.read() for disk in snapshot.disks]
+    return [disk_bytes(disk) for disk in snapshot.disks]
 
 
 # --- qcow2 backing chains and external data files ------------------------------------------------

@@ -10,6 +10,7 @@ from sources import LabSource
 from sources.lab_build import MiB, create_lab_vm
 from sources.lab_in_place import PREFIX
 from sources.lab_workload import LabWorkload
+from tests.conftest import snapshot_bytes
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_every_block_rewritten_after_the_instant_still_reads_as_it_was(lab, tmp_
         workload.write(count=100)
     assert (folder / "disk0.img").read_bytes() != before, "the VM wrote all over its disk"
     (disk,) = snapshot.disks
-    assert disk.read() == before
+    assert snapshot_bytes(disk) == before
     # An incremental reads only the chunks it is given: those too as they were.
     wanted = list(range(0, len(before) // (64 * 1024), 3))
     for index, data in disk.chunks(64 * 1024, wanted):
@@ -71,10 +72,10 @@ def test_a_snapshot_whose_reader_died_is_removed_by_the_next_and_a_live_one_is_k
     LabWorkload(folder, seed=6).write(count=50)
     second = source.snapshot(vm_id, tmp_path / "second")
     assert not any(dead_id in name for name in snapshot_files(folder)), "the dead one is gone"
-    assert live.disks[0].read() == before, "the live one was kept, and still reads as of its instant"
+    assert snapshot_bytes(live.disks[0]) == before, "the live one was kept, and still reads as of its instant"
     now = (folder / "disk0.img").read_bytes()
     LabWorkload(folder, seed=7).write(count=50)
-    assert second.disks[0].read() == now
+    assert snapshot_bytes(second.disks[0]) == now
     live.release()
     second.release()
     assert snapshot_files(folder) == []
@@ -89,7 +90,7 @@ def test_a_replaced_disk_is_another_file_and_saves_nothing_into_the_snapshot(lab
     replacement.write_bytes(os.urandom(len(before)))
     source.replace_disks(vm_id, {"disk0.img": str(replacement)})
     LabWorkload(folder, seed=8).write(count=50)
-    assert snapshot.disks[0].read() == before, "the snapshot reads the file it opened"
+    assert snapshot_bytes(snapshot.disks[0]) == before, "the snapshot reads the file it opened"
     log = next(path for path in folder.iterdir() if path.name.endswith(".log") and path.name.startswith(PREFIX))
     assert log.stat().st_size == 0, "nothing of the new file was saved as the old one's"
     snapshot.release()
@@ -114,7 +115,7 @@ def test_half_a_record_a_killed_saver_left_is_cut_and_reading_stays_exact(lab, t
         torn.write(b"\x00" * 7)  # a saver killed mid-append: its block was never written
     LabWorkload(folder, seed=9).write(count=200)
     assert log.stat().st_size % 16 == 0
-    assert snapshot.disks[0].read() == before
+    assert snapshot_bytes(snapshot.disks[0]) == before
     snapshot.release()
 
 

@@ -13,7 +13,7 @@ from sources.base import APPLICATION, CRASH, FILE_SYSTEM, SnapshotError
 from sources.lab_build import MiB, create_lab_vm
 from sources.lab_folder import CHANGE_LOG, IO_LOCK
 from sources.lab_workload import LabWorkload
-from tests.conftest import raw_bytes, rewrite_manifest
+from tests.conftest import raw_bytes, rewrite_manifest, snapshot_bytes
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def make_vm(lab, **options):
 
 def saved(disk, path):
     """The snapshot's disk written out to a raw file, as a restore would have it."""
-    path.write_bytes(disk.read())
+    path.write_bytes(snapshot_bytes(disk))
     return str(path)
 
 
@@ -39,8 +39,8 @@ def test_snapshot_reads_raw_disks_in_place_and_copies_qcow2_disks(lab, tmp_path)
     assert snapshot.consistency == APPLICATION and snapshot.warnings == []
     raw, qcow2 = snapshot.disks
     assert raw.reader is not None and not (tmp_path / "snap" / "0.raw").exists(), "no copy of the raw disk"
-    assert raw.read() == (folder / "disk0.img").read_bytes()
-    assert qcow2.read() == raw_bytes(folder / "disk1.qcow2", "qcow2")
+    assert snapshot_bytes(raw) == (folder / "disk0.img").read_bytes()
+    assert snapshot_bytes(qcow2) == raw_bytes(folder / "disk1.qcow2", "qcow2")
     assert qcow2.size == 2 * MiB
     assert any(path.name.startswith(".snapshot-") for path in folder.iterdir())
     snapshot.release()
@@ -77,7 +77,7 @@ def test_the_snapshot_is_one_instant_while_the_workload_writes(lab, tmp_path):
     written_after = {offset for offset, _length in after}
     assert written_after, "the workload kept writing during and after the snapshot"
     current = (folder / "disk0.img").read_bytes()
-    captured = snapshot.disks[0].read()  # read after the writes: what the workload saved stands in for them
+    captured = snapshot_bytes(snapshot.disks[0])  # read after the writes: what the workload saved stands in for them
     for offset in range(0, len(current), 4096):
         if offset not in written_after:
             assert captured[offset:offset + 4096] == current[offset:offset + 4096], offset
@@ -121,7 +121,7 @@ def test_qemu_dirty_bitmaps_tell_what_changed_on_qcow2_disks(lab, tmp_path):
     second = source.snapshot(vm_id, tmp_path / "two", since=first.change_position)
     assert blocks(second.disks[0].changed) == blocks((offset, length) for _f, offset, length in writes)
     # The snapshot holds exactly the disk as qemu sees it now.
-    assert second.disks[0].read() == raw_bytes(folder / "disk0.qcow2", "qcow2")
+    assert snapshot_bytes(second.disks[0]) == raw_bytes(folder / "disk0.qcow2", "qcow2")
     # A failed backup asks again from the same point: its bitmap was kept, and still holds every write.
     later = workload.write(count=2)
     retry = source.snapshot(vm_id, tmp_path / "retry", since=first.change_position)
@@ -189,12 +189,12 @@ def test_create_a_vm_and_replace_disks(lab, tmp_path):
     assert [d.format for d in restored.disks] == ["raw", "qcow2"]
     again = source.snapshot(new_id, tmp_path / "again")
     for original, copy in zip(snapshot.disks, again.disks, strict=True):
-        assert original.read() == copy.read()
+        assert snapshot_bytes(original) == snapshot_bytes(copy)
 
     LabWorkload(folder, seed=5).write(count=10)
     assert (folder / "disk0.img").read_bytes() != open(copies[0], "rb").read()
     source.replace_disks(vm_id, {snapshot.disks[0].key: copies[0]})
-    assert (folder / "disk0.img").read_bytes() == open(copies[0], "rb").read() == snapshot.disks[0].read()
+    assert (folder / "disk0.img").read_bytes() == open(copies[0], "rb").read() == snapshot_bytes(snapshot.disks[0])
     assert not (folder / CHANGE_LOG).exists(), "replacing disks resets what the change log knew"
 
 
